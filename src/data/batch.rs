@@ -1,0 +1,171 @@
+//! Batching: seeded shuffling, u8 → normalised f32, augmentation, and prefetch on a background
+//! thread (the next batches are prepared while the current one trains).
+use super::{augment, Augment, Dataset, Split};
+use crate::rng::Rng;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use std::sync::mpsc::{sync_channel, Receiver};
+
+/// One batch on the host.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// Normalised images, `[n, C, H, W]` flattened.
+    pub images: Vec<f32>,
+    /// `[n, C, H, W]`.
+    pub shape: [usize; 4],
+    /// Hard labels.
+    pub labels: Vec<usize>,
+    /// Soft targets `[n, classes]` when Mixup/CutMix mixed the batch.
+    pub mixed: Option<Vec<f32>>,
+    /// Number of classes.
+    pub classes: usize,
+    /// Indices of the samples in their split.
+    pub indices: Vec<usize>,
+}
+
+impl Batch {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    /// Images as a tensor on `device`.
+    pub fn images(&self, device: &Device) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(self.images.clone(), self.shape), device)
+    }
+    /// Labels as an int tensor on `device`.
+    pub fn labels(&self, device: &Device) -> Tensor<1, Int> {
+        let v: Vec<i64> = self.labels.iter().map(|&l| l as i64).collect();
+        Tensor::from_data(TensorData::new(v, [self.len()]), device)
+    }
+    /// Target distributions `[n, classes]`: the mixed targets if any, else one-hot smoothed by
+    /// `smoothing` ((1−ε)·onehot + ε/K).
+    pub fn targets(&self, device: &Device, smoothing: f64) -> Tensor<2> {
+        let k = self.classes;
+        let data = match &self.mixed {
+            Some(t) => t.clone(),
+            None => {
+                let mut t = vec![(smoothing / k as f64) as f32; self.len() * k];
+                for (i, &l) in self.labels.iter().enumerate() {
+                    t[i * k + l] += (1.0 - smoothing) as f32;
+                }
+                t
+            }
+        };
+        Tensor::from_data(TensorData::new(data, [self.len(), k]), device)
+    }
+}
+
+/// Produces batches of a split, epoch by epoch.
+#[derive(Clone, Debug)]
+pub struct Loader {
+    split: Split,
+    classes: usize,
+    batch_size: usize,
+    shuffle: bool,
+    seed: u64,
+    augment: Augment,
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    prefetch: usize,
+}
+
+impl Loader {
+    /// A shuffling, augmenting loader over the training split.
+    pub fn train(data: &Dataset, batch_size: usize, augment: Augment, seed: u64) -> Loader {
+        Loader::over(data, data.train.clone(), batch_size, true, augment, seed)
+    }
+    /// An in-order, unaugmented loader over the test split.
+    pub fn test(data: &Dataset, batch_size: usize) -> Loader {
+        Loader::over(data, data.test.clone(), batch_size, false, Augment::none(), 0)
+    }
+    /// A loader over any split normalised like `data`.
+    pub fn over(data: &Dataset, split: Split, batch_size: usize, shuffle: bool, augment: Augment, seed: u64) -> Loader {
+        Loader {
+            split,
+            classes: data.num_classes(),
+            batch_size: batch_size.max(1),
+            shuffle,
+            seed,
+            augment,
+            mean: data.mean.clone(),
+            std: data.std.clone(),
+            prefetch: 2,
+        }
+    }
+    /// Batches in one epoch (the last may be short).
+    pub fn batches_per_epoch(&self) -> usize {
+        self.split.len().div_ceil(self.batch_size)
+    }
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.split.len()
+    }
+    /// Whether the split is empty.
+    pub fn is_empty(&self) -> bool {
+        self.split.is_empty()
+    }
+    /// The split.
+    pub fn split(&self) -> &Split {
+        &self.split
+    }
+
+    /// Sample order of `epoch` (deterministic in seed and epoch).
+    pub fn order(&self, epoch: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.split.len()).collect();
+        if self.shuffle {
+            Rng::derive(self.seed, epoch as u64).shuffle(&mut order);
+        }
+        order
+    }
+
+    /// Builds batch `b` of an epoch's `order` on the calling thread.
+    pub fn make_batch(&self, order: &[usize], b: usize, rng: &mut Rng) -> Batch {
+        let idx = &order[b * self.batch_size..((b + 1) * self.batch_size).min(order.len())];
+        let shape = self.split.shape;
+        let hw = shape[1] * shape[2];
+        let per = self.split.image_len();
+        let mut images = vec![0f32; idx.len() * per];
+        for (k, &i) in idx.iter().enumerate() {
+            let dst = &mut images[k * per..(k + 1) * per];
+            for (j, (&p, d)) in self.split.image(i).iter().zip(dst.iter_mut()).enumerate() {
+                let c = j / hw;
+                *d = (p as f32 / 255.0 - self.mean[c]) / self.std[c];
+            }
+            self.augment.apply_sample(dst, shape, rng);
+        }
+        let labels: Vec<usize> = idx.iter().map(|&i| self.split.label(i)).collect();
+        let mixed = self.augment.mix.map(|m| augment::mix_batch(m, &mut images, shape, &labels, self.classes, rng));
+        Batch { images, shape: [idx.len(), shape[0], shape[1], shape[2]], labels, mixed, classes: self.classes, indices: idx.to_vec() }
+    }
+
+    /// The batches of `epoch`, prepared on a background thread `prefetch` batches ahead.
+    pub fn epoch(&self, epoch: usize) -> Batches {
+        let (tx, rx) = sync_channel(self.prefetch);
+        let me = self.clone();
+        std::thread::spawn(move || {
+            let order = me.order(epoch);
+            let mut rng = Rng::derive(me.seed ^ 0xA5A5, epoch as u64);
+            for b in 0..me.batches_per_epoch() {
+                if tx.send(me.make_batch(&order, b, &mut rng)).is_err() {
+                    return; // the consumer stopped early
+                }
+            }
+        });
+        Batches { rx }
+    }
+}
+
+/// Iterator over prefetched batches.
+pub struct Batches {
+    rx: Receiver<Batch>,
+}
+
+impl Iterator for Batches {
+    type Item = Batch;
+    fn next(&mut self) -> Option<Batch> {
+        self.rx.recv().ok()
+    }
+}

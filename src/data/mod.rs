@@ -1,0 +1,372 @@
+//! Real datasets, the embedded default, subsets and folds, batching and augmentation.
+//!
+//! Images are kept as u8, channel-first (`[N, C, H, W]`), and turned into normalised f32 batches
+//! by a [`Loader`] on a background thread.
+pub mod augment;
+pub mod batch;
+pub mod cifar;
+pub mod folder;
+pub mod idx;
+pub mod synthetic;
+
+pub use augment::{Augment, Mix};
+pub use batch::{Batch, Loader};
+
+use crate::error::{Error, Result};
+use crate::profile::Profile;
+use crate::rng::Rng;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One split (train or test) of a dataset: u8 images `[N, C, H, W]` and labels.
+#[derive(Clone, Debug)]
+pub struct Split {
+    images: Arc<Vec<u8>>,
+    labels: Arc<Vec<u16>>,
+    /// `[C, H, W]` of one image.
+    pub shape: [usize; 3],
+}
+
+impl Split {
+    /// Builds a split, checking that sizes agree.
+    pub fn new(images: Vec<u8>, labels: Vec<u16>, shape: [usize; 3]) -> Result<Split> {
+        let per = shape.iter().product::<usize>();
+        if per == 0 || images.len() != labels.len() * per {
+            return Err(Error::invalid("images", images.len(), format!("expected {} labels × {per} bytes", labels.len())));
+        }
+        Ok(Split { images: Arc::new(images), labels: Arc::new(labels), shape })
+    }
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    /// Whether the split is empty.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    /// Bytes of one image.
+    pub fn image_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// Pixels of image `i` (CHW).
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.image_len();
+        &self.images[i * n..(i + 1) * n]
+    }
+    /// Label of image `i`.
+    pub fn label(&self, i: usize) -> usize {
+        self.labels[i] as usize
+    }
+    /// All labels.
+    pub fn labels(&self) -> &[u16] {
+        &self.labels
+    }
+    /// Indices of each class, in order.
+    pub fn by_class(&self, classes: usize) -> Vec<Vec<usize>> {
+        let mut out = vec![Vec::new(); classes];
+        for (i, &l) in self.labels.iter().enumerate() {
+            if (l as usize) < classes {
+                out[l as usize].push(i);
+            }
+        }
+        out
+    }
+    /// A new split holding the images at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Split {
+        let n = self.image_len();
+        let mut images = Vec::with_capacity(indices.len() * n);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            images.extend_from_slice(self.image(i));
+            labels.push(self.labels[i]);
+        }
+        Split { images: Arc::new(images), labels: Arc::new(labels), shape: self.shape }
+    }
+    /// `per_class` images of every class, drawn with `seed`; an error names the short class.
+    pub fn per_class(&self, classes: usize, per_class: usize, seed: u64) -> Result<Split> {
+        if per_class == 0 {
+            return Err(Error::invalid("per_class", 0, "must be at least 1"));
+        }
+        let mut rng = Rng::new(seed);
+        let mut chosen = Vec::with_capacity(per_class * classes);
+        for (class, mut idx) in self.by_class(classes).into_iter().enumerate() {
+            if idx.len() < per_class {
+                return Err(Error::invalid(
+                    "per_class",
+                    per_class,
+                    format!("class {class} has only {} images in this split", idx.len()),
+                ));
+            }
+            rng.shuffle(&mut idx);
+            chosen.extend_from_slice(&idx[..per_class]);
+        }
+        chosen.sort_unstable();
+        Ok(self.select(&chosen))
+    }
+    /// Stratified k-fold: `k` disjoint index sets, each holding ≈1/k of every class.
+    pub fn stratified_folds(&self, classes: usize, k: usize, seed: u64) -> Result<Vec<Vec<usize>>> {
+        if k < 2 {
+            return Err(Error::invalid("folds", k, "need at least 2 folds"));
+        }
+        let mut rng = Rng::new(seed);
+        let mut folds = vec![Vec::new(); k];
+        for (class, mut idx) in self.by_class(classes).into_iter().enumerate() {
+            if idx.len() < k {
+                return Err(Error::invalid("folds", k, format!("class {class} has only {} images", idx.len())));
+            }
+            rng.shuffle(&mut idx);
+            for (j, i) in idx.into_iter().enumerate() {
+                folds[j % k].push(i);
+            }
+        }
+        folds.iter_mut().for_each(|f| f.sort_unstable());
+        Ok(folds)
+    }
+    /// Fold `i` as the held-out split and the rest as training: `(train, held_out)`.
+    pub fn fold(&self, folds: &[Vec<usize>], i: usize) -> (Split, Split) {
+        let train: Vec<usize> = folds.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, f)| f.iter().copied()).collect();
+        (self.select(&train), self.select(&folds[i]))
+    }
+    /// Per-channel mean and standard deviation of the pixels in [0, 1].
+    pub fn channel_stats(&self) -> (Vec<f32>, Vec<f32>) {
+        let [c, h, w] = self.shape;
+        let hw = h * w;
+        let mut sum = vec![0f64; c];
+        let mut sq = vec![0f64; c];
+        for img in self.images.chunks_exact(c * hw) {
+            for ch in 0..c {
+                for &p in &img[ch * hw..(ch + 1) * hw] {
+                    let v = p as f64 / 255.0;
+                    sum[ch] += v;
+                    sq[ch] += v * v;
+                }
+            }
+        }
+        let n = (self.len() * hw).max(1) as f64;
+        let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
+        let std = sq.iter().zip(&mean).map(|(q, m)| ((q / n - (*m as f64).powi(2)).max(1e-8)).sqrt() as f32).collect();
+        (mean, std)
+    }
+}
+
+/// Where the real datasets live.
+#[derive(Clone, Debug)]
+pub struct DataRoot(pub PathBuf);
+
+impl DataRoot {
+    /// `explicit` (the `--data` flag), else `DISTILLERY_DATA`, else `./data`, else
+    /// `../shared/datasets` when it exists, else `./data`.
+    pub fn resolve(explicit: Option<&Path>) -> DataRoot {
+        if let Some(p) = explicit {
+            return DataRoot(p.to_path_buf());
+        }
+        if let Ok(p) = std::env::var("DISTILLERY_DATA") {
+            return DataRoot(PathBuf::from(p));
+        }
+        let shared = PathBuf::from("../shared/datasets");
+        if !Path::new("data").exists() && shared.exists() {
+            return DataRoot(shared);
+        }
+        DataRoot(PathBuf::from("data"))
+    }
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// A labelled image dataset with train and test splits.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Short name, e.g. `fashion-mnist`.
+    pub name: String,
+    /// Class names in label order.
+    pub classes: Vec<String>,
+    /// Training split.
+    pub train: Split,
+    /// Test split.
+    pub test: Split,
+    /// Per-channel mean of the training pixels (in [0, 1]).
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation of the training pixels.
+    pub std: Vec<f32>,
+    /// Whether horizontal flips keep the label (false for digits).
+    pub flippable: bool,
+    /// Where it came from (a folder, or `generated`).
+    pub source: String,
+}
+
+const IDX_FILES: [&str; 4] =
+    ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+
+/// Fashion-MNIST class names.
+pub const FASHION_CLASSES: [&str; 10] =
+    ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"];
+
+impl Dataset {
+    /// Assembles a dataset, computing the normalisation from the training split.
+    pub fn new(name: &str, classes: Vec<String>, train: Split, test: Split, flippable: bool, source: String) -> Result<Dataset> {
+        if train.shape != test.shape {
+            return Err(Error::invalid("test.shape", format!("{:?}", test.shape), format!("train images are {:?}", train.shape)));
+        }
+        for (split, s) in [("train", &train), ("test", &test)] {
+            if s.is_empty() {
+                return Err(Error::invalid(format!("{name}.{split}"), 0, "split has no images"));
+            }
+            if let Some(l) = s.labels().iter().find(|&&l| l as usize >= classes.len()) {
+                return Err(Error::invalid(format!("{name}.{split}.label"), l, format!("only {} classes", classes.len())));
+            }
+        }
+        let (mean, std) = train.channel_stats();
+        Ok(Dataset { name: name.into(), classes, train, test, mean, std, flippable, source })
+    }
+
+    /// Number of classes.
+    pub fn num_classes(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// `[C, H, W]` of one image.
+    pub fn shape(&self) -> [usize; 3] {
+        self.train.shape
+    }
+
+    /// Loads a dataset by name (`mnist`, `fashion-mnist`, `cifar10`, `cifar100`, `shapes`) at the
+    /// profile's scale.
+    pub fn load(name: &str, root: &DataRoot, profile: &Profile) -> Result<Dataset> {
+        let full = match name {
+            "mnist" => Dataset::mnist_full(root)?,
+            "fashion-mnist" | "fashion" => Dataset::fashion_mnist_full(root)?,
+            "cifar10" | "cifar-10" => Dataset::cifar_full(root, cifar::Cifar::Ten)?,
+            "cifar100" | "cifar-100" => Dataset::cifar_full(root, cifar::Cifar::Hundred)?,
+            "shapes" => return Dataset::shapes(profile),
+            other => {
+                return Err(Error::invalid("dataset", other, "expected mnist, fashion-mnist, cifar10, cifar100 or shapes"));
+            }
+        };
+        full.scaled(profile, 0)
+    }
+
+    /// MNIST at the profile's scale.
+    pub fn mnist(root: &DataRoot, profile: &Profile) -> Result<Dataset> {
+        Dataset::load("mnist", root, profile)
+    }
+
+    /// Fashion-MNIST at the profile's scale.
+    pub fn fashion_mnist(root: &DataRoot, profile: &Profile) -> Result<Dataset> {
+        Dataset::load("fashion-mnist", root, profile)
+    }
+
+    /// Whether the IDX files of `name` (`mnist` / `fashion-mnist`) are under `root`.
+    pub fn idx_available(root: &DataRoot, name: &str) -> bool {
+        IDX_FILES.iter().all(|f| idx::locate(&root.0.join(name), f).is_some())
+    }
+
+    fn idx_full(root: &DataRoot, name: &str, classes: Vec<String>, flippable: bool) -> Result<Dataset> {
+        let dir = root.0.join(name);
+        let find = |f: &str| {
+            idx::locate(&dir, f).ok_or_else(|| Error::MissingData {
+                dataset: name.into(),
+                root: root.0.clone(),
+                expected: format!("{}/{{{}}}[.gz]", name, IDX_FILES.join(",")),
+            })
+        };
+        let split = |images: &str, labels: &str| -> Result<Split> {
+            let (img, lab) = idx::read_pair(&find(images)?, &find(labels)?)?;
+            Split::new(img.data, lab.into_iter().map(u16::from).collect(), [1, img.dims[1], img.dims[2]])
+        };
+        let train = split(IDX_FILES[0], IDX_FILES[1])?;
+        let test = split(IDX_FILES[2], IDX_FILES[3])?;
+        Dataset::new(name, classes, train, test, flippable, dir.display().to_string())
+    }
+
+    /// All of MNIST (60k/10k).
+    pub fn mnist_full(root: &DataRoot) -> Result<Dataset> {
+        Dataset::idx_full(root, "mnist", (0..10).map(|d| d.to_string()).collect(), false)
+    }
+
+    /// All of Fashion-MNIST (60k/10k).
+    pub fn fashion_mnist_full(root: &DataRoot) -> Result<Dataset> {
+        Dataset::idx_full(root, "fashion-mnist", FASHION_CLASSES.iter().map(|s| s.to_string()).collect(), true)
+    }
+
+    /// All of CIFAR-10 or CIFAR-100 from the binary release under `root`.
+    pub fn cifar_full(root: &DataRoot, kind: cifar::Cifar) -> Result<Dataset> {
+        let dir = root.0.join(kind.folder());
+        let (train_files, test_files) = kind.files();
+        if let Some(missing) = train_files.iter().chain(&test_files).find(|f| !dir.join(f).is_file()) {
+            return Err(Error::MissingData {
+                dataset: kind.folder().into(),
+                root: root.0.clone(),
+                expected: format!("{}/{} (and the rest of the binary release; download it yourself)", kind.folder(), missing),
+            });
+        }
+        let to_split = |(img, lab): (Vec<u8>, Vec<u8>)| Split::new(img, lab.into_iter().map(u16::from).collect(), [3, 32, 32]);
+        let train = to_split(cifar::read_files(kind, &dir, &train_files)?)?;
+        let test = to_split(cifar::read_files(kind, &dir, &test_files)?)?;
+        let name = if kind == cifar::Cifar::Ten { "cifar10" } else { "cifar100" };
+        let classes = (0..kind.classes()).map(|c| c.to_string()).collect();
+        Dataset::new(name, classes, train, test, true, dir.display().to_string())
+    }
+
+    /// An ImageFolder dataset `dir/{train,test}/<class>/*.png|jpg`, resized to `size×size` RGB.
+    pub fn image_folder(dir: &Path, size: usize) -> Result<Dataset> {
+        let classes = folder::class_names(&dir.join("train"))?;
+        let (img, lab) = folder::read_split(&dir.join("train"), &classes, size)?;
+        let train = Split::new(img, lab.into_iter().map(u16::from).collect(), [3, size, size])?;
+        let (img, lab) = folder::read_split(&dir.join("test"), &classes, size)?;
+        let test = Split::new(img, lab.into_iter().map(u16::from).collect(), [3, size, size])?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "folder".into());
+        Dataset::new(&name, classes, train, test, true, dir.display().to_string())
+    }
+
+    /// The embedded generated shapes dataset at the profile's scale.
+    pub fn shapes(profile: &Profile) -> Result<Dataset> {
+        let (train, test) = match profile {
+            Profile::Smoke => (24, 20),
+            Profile::Cpu => (500, 200),
+            Profile::Gpu => (5000, 1000),
+        };
+        Dataset::shapes_sized(train, test, 0)
+    }
+
+    /// Generated shapes with the given images per class; train and test use disjoint seeds.
+    pub fn shapes_sized(train_per_class: usize, test_per_class: usize, seed: u64) -> Result<Dataset> {
+        let to_split = |(img, lab): (Vec<u8>, Vec<u8>)| Split::new(img, lab.into_iter().map(u16::from).collect(), [3, 32, 32]);
+        let train = to_split(synthetic::generate(train_per_class, seed.wrapping_mul(2)))?;
+        let test = to_split(synthetic::generate(test_per_class, seed.wrapping_mul(2) + 1))?;
+        let classes = synthetic::SHAPES.iter().map(|s| s.to_string()).collect();
+        Dataset::new("shapes", classes, train, test, false, "generated".into())
+    }
+
+    /// Subsets both splits to the profile's per-class sizes (seeded).
+    pub fn scaled(self, profile: &Profile, seed: u64) -> Result<Dataset> {
+        self.subset(profile.train_per_class(), profile.test_per_class(), seed)
+    }
+
+    /// Keeps `train`/`test` images per class (`None` keeps the split whole). Normalisation stays
+    /// that of the full training split.
+    pub fn subset(mut self, train: Option<usize>, test: Option<usize>, seed: u64) -> Result<Dataset> {
+        let k = self.num_classes();
+        if let Some(n) = train {
+            self.train = self.train.per_class(k, n, seed).map_err(|e| rename(e, "train_per_class"))?;
+        }
+        if let Some(n) = test {
+            self.test = self.test.per_class(k, n, seed ^ 1).map_err(|e| rename(e, "test_per_class"))?;
+        }
+        Ok(self)
+    }
+
+    /// One-line description.
+    pub fn describe(&self) -> String {
+        let [c, h, w] = self.shape();
+        format!("{} ({} train / {} test, {c}×{h}×{w}, {} classes, from {})", self.name, self.train.len(), self.test.len(), self.num_classes(), self.source)
+    }
+}
+
+fn rename(e: Error, field: &str) -> Error {
+    match e {
+        Error::Invalid { value, reason, .. } => Error::Invalid { field: field.into(), value, reason },
+        other => other,
+    }
+}

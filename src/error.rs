@@ -1,0 +1,56 @@
+//! One typed error for the whole crate: every variant names the file, field or value at fault.
+use std::path::PathBuf;
+
+/// Everything that can go wrong in distillery, with enough context to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A data file exists but its content is not what the format requires.
+    #[error("{path}: {reason}")]
+    Format { path: PathBuf, reason: String },
+    /// A dataset was asked for but its files are not under the data root.
+    #[error(
+        "dataset `{dataset}` not found under {root}: expected {expected}. \
+         Run `just data` (or `tools/fetch-data.sh {root}`) to fetch MNIST and Fashion-MNIST, \
+         or point --data / DISTILLERY_DATA at your copy"
+    )]
+    MissingData { dataset: String, root: PathBuf, expected: String },
+    /// A configuration value is out of its valid range.
+    #[error("invalid `{field}` = {value}: {reason}")]
+    Invalid { field: String, value: String, reason: String },
+    /// A loss became NaN or infinite; training stops.
+    #[error("loss `{loss}` became {value} at epoch {epoch}, step {step} (run `{run}`); lower the learning rate or check the inputs")]
+    NonFinite { run: String, loss: String, value: f64, epoch: usize, step: usize },
+    /// Filesystem failure, with the path involved.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, #[source] source: std::io::Error },
+    /// A checkpoint or record could not be written or read back.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    /// The run was cancelled (by a job handle or a step limit); the last checkpoint is kept.
+    #[error("run `{run}` cancelled after epoch {epoch}, step {step}")]
+    Cancelled { run: String, epoch: usize, step: usize },
+}
+
+/// Crate-wide result.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(field: impl Into<String>, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        Error::Invalid { field: field.into(), value: value.to_string(), reason: reason.into() }
+    }
+    /// Shorthand for [`Error::Format`].
+    pub fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Format { path: path.into(), reason: reason.into() }
+    }
+    /// Wraps an I/O error with its path.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}
+
+/// Checks a condition on a config value, returning [`Error::Invalid`] when it fails.
+pub fn ensure(ok: bool, field: &str, value: impl std::fmt::Display, reason: &str) -> Result<()> {
+    if ok { Ok(()) } else { Err(Error::invalid(field, value, reason)) }
+}

@@ -1,0 +1,44 @@
+//! # distillery
+//!
+//! Knowledge-distillation methods on [burn](https://burn.dev), made to be explored from evcxr
+//! Jupyter notebooks: real data readers, a model zoo with per-stage features, one trainer every
+//! method plugs into, run records, and SVG plots.
+//!
+//! ```no_run
+//! use distillery::prelude::*;
+//! # fn main() -> distillery::Result<()> {
+//! let device = Device::auto();
+//! let profile = Profile::from_env(&device);
+//! let data = Dataset::fashion_mnist(&DataRoot::resolve(None), &profile)?;
+//! let teacher = Supervised::builder().model(Arch::convnet(64, 3)).train(profile.train(30)).fit(&data, &device)?;
+//! let kd = Kd::builder().teacher(&teacher).student(Arch::convnet(16, 2)).fit(&data, &device)?;
+//! println!("{}", kd.summary());
+//! # Ok(()) }
+//! ```
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod experiment;
+pub mod losses;
+pub mod methods;
+pub mod models;
+pub mod plot;
+pub mod profile;
+pub mod rng;
+pub mod train;
+
+pub use burn;
+pub use error::{Error, Result};
+
+/// Everything a notebook needs in scope.
+pub mod prelude {
+    pub use crate::data::{Augment, DataRoot, Dataset, Mix, Split};
+    pub use crate::device::Device;
+    pub use crate::error::{Error, Result};
+    pub use crate::methods::kd::Kd;
+    pub use crate::methods::supervised::Supervised;
+    pub use crate::models::{Arch, Net, Staged};
+    pub use crate::plot::Figure;
+    pub use crate::profile::Profile;
+    pub use crate::train::{Run, RunRecord, Schedule, TrainConfig};
+}

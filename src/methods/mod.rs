@@ -1,0 +1,9 @@
+//! Methods: each owns its models and optimisers, defines its step on the shared [`Trainer`], and
+//! has a builder whose `fit` returns a [`Run`](crate::train::Run).
+//!
+//! [`Trainer`]: crate::train::Trainer
+pub mod kd;
+pub mod options;
+pub mod supervised;
+
+pub use options::{RunBuilder, RunOptions};

@@ -1,0 +1,125 @@
+//! Options every method builder shares (training recipe, run name, checkpoints, record file,
+//! cancellation), and the [`RunBuilder`] trait that gives every builder the same setters.
+use crate::data::Augment;
+use crate::train::{CancelToken, RunRecord, Schedule, TrainConfig, Trainer};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Shared run options.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The training recipe.
+    pub train: TrainConfig,
+    /// Run name (defaults to the method's).
+    pub name: Option<String>,
+    /// Profile name for the record.
+    pub profile: Option<String>,
+    /// Checkpoint folder (resume from it when it holds a checkpoint).
+    pub checkpoint: Option<PathBuf>,
+    /// Where to write the record JSON.
+    pub record_path: Option<PathBuf>,
+    /// Stop flag.
+    pub cancel: Option<CancelToken>,
+    /// Live record mirror.
+    pub live: Option<Arc<Mutex<RunRecord>>>,
+}
+
+impl RunOptions {
+    /// The trainer these options describe.
+    pub fn trainer(&self, default_name: &str) -> Trainer {
+        let mut t = Trainer::new(self.name.as_deref().unwrap_or(default_name), self.train.clone());
+        if let Some(p) = &self.profile {
+            t = t.profile(p);
+        }
+        if let Some(d) = &self.checkpoint {
+            t = t.checkpoint_dir(d.clone());
+        }
+        if let Some(r) = &self.record_path {
+            t = t.record_path(r.clone());
+        }
+        if let Some(c) = &self.cancel {
+            t = t.cancel_token(c.clone());
+        }
+        if let Some(l) = &self.live {
+            t = t.live(l.clone());
+        }
+        t
+    }
+}
+
+/// Setters shared by every method builder.
+pub trait RunBuilder: Sized {
+    /// The builder's options.
+    fn options(&mut self) -> &mut RunOptions;
+
+    /// Replaces the whole training recipe.
+    fn train(mut self, config: TrainConfig) -> Self {
+        self.options().train = config;
+        self
+    }
+    /// Epochs.
+    fn epochs(mut self, epochs: usize) -> Self {
+        self.options().train.epochs = epochs;
+        self
+    }
+    /// Batch size.
+    fn batch_size(mut self, batch: usize) -> Self {
+        self.options().train.batch_size = batch;
+        self
+    }
+    /// Base learning rate.
+    fn lr(mut self, lr: f64) -> Self {
+        self.options().train.lr = lr;
+        self
+    }
+    /// Learning-rate schedule.
+    fn schedule(mut self, schedule: Schedule) -> Self {
+        self.options().train.schedule = schedule;
+        self
+    }
+    /// Training augmentation.
+    fn augment(mut self, augment: Augment) -> Self {
+        self.options().train.augment = augment;
+        self
+    }
+    /// Seed (initialisation, data order, augmentation).
+    fn seed(mut self, seed: u64) -> Self {
+        self.options().train.seed = seed;
+        self
+    }
+    /// Progress lines on or off.
+    fn verbose(mut self, on: bool) -> Self {
+        self.options().train.verbose = on;
+        self
+    }
+    /// Run name.
+    fn name(mut self, name: impl Into<String>) -> Self {
+        self.options().name = Some(name.into());
+        self
+    }
+    /// Profile recorded with the run.
+    fn profile(mut self, profile: crate::profile::Profile) -> Self {
+        self.options().profile = Some(profile.name().into());
+        self
+    }
+    /// Checkpoint folder; a run started again with the same folder resumes.
+    fn checkpoint_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.options().checkpoint = Some(dir.into());
+        self
+    }
+    /// Record JSON path (written atomically after each epoch).
+    fn record_to(mut self, path: impl Into<PathBuf>) -> Self {
+        self.options().record_path = Some(path.into());
+        self
+    }
+    /// Stop flag checked after every step.
+    fn cancel_token(mut self, token: CancelToken) -> Self {
+        self.options().cancel = Some(token);
+        self
+    }
+    /// Live mirror of the record, updated after every epoch.
+    fn live(mut self, live: Arc<Mutex<RunRecord>>) -> Self {
+        self.options().live = Some(live);
+        self
+    }
+}

@@ -1,0 +1,49 @@
+//! A network trained alone with cross-entropy (optionally label smoothing, Mixup/CutMix targets):
+//! teachers and the "student alone" baseline.
+use super::kd::{fit_student, KdConfig};
+use super::options::{RunBuilder, RunOptions};
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::models::Arch;
+use crate::train::Run;
+use burn::tensor::Device;
+
+/// Plain supervised training.
+pub struct Supervised;
+
+impl Supervised {
+    /// A builder (ConvNet-3 of width 64 by default).
+    pub fn builder() -> SupervisedBuilder {
+        SupervisedBuilder { model: Arch::convnet(64, 3), options: RunOptions::default() }
+    }
+}
+
+/// Builder for a supervised run.
+pub struct SupervisedBuilder {
+    model: Arch,
+    options: RunOptions,
+}
+
+impl RunBuilder for SupervisedBuilder {
+    fn options(&mut self) -> &mut RunOptions {
+        &mut self.options
+    }
+}
+
+impl SupervisedBuilder {
+    /// The architecture to train.
+    pub fn model(mut self, arch: Arch) -> Self {
+        self.model = arch;
+        self
+    }
+    /// Label smoothing ε of the CE loss.
+    pub fn label_smoothing(mut self, eps: f64) -> Self {
+        self.options.train.label_smoothing = eps;
+        self
+    }
+    /// Trains the network.
+    pub fn fit(self, data: &Dataset, device: &Device) -> Result<Run> {
+        let config = KdConfig { student: self.model, teacher: None, temperature: 1.0, alpha: 0.0 };
+        fit_student(config, None, &self.options, "supervised", data, device)
+    }
+}

@@ -1,0 +1,40 @@
+//! Multi-layer perceptron (the DC code's `MLP`: flatten → 128 → 128 → classes, ReLU).
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Device, Tensor, activation::relu};
+
+/// Fully connected network; hidden activations are exposed as `[N, hidden, 1, 1]` stages.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    hidden: Vec<Linear>,
+    out: Linear,
+}
+
+impl Mlp {
+    /// `layers` hidden layers of `width` units for `inputs` features.
+    pub fn new(inputs: usize, width: usize, layers: usize, classes: usize, device: &Device) -> Mlp {
+        let hidden = (0..layers).map(|i| LinearConfig::new(if i == 0 { inputs } else { width }, width).init(device)).collect();
+        Mlp { hidden, out: LinearConfig::new(if layers == 0 { inputs } else { width }, classes).init(device) }
+    }
+
+    /// Hidden activations as `[N, width, 1, 1]`.
+    pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut h: Tensor<2> = x.flatten(1, 3);
+        let mut out = Vec::new();
+        for layer in &self.hidden {
+            h = relu(layer.forward(h));
+            let [n, c] = h.dims();
+            out.push(h.clone().reshape([n, c, 1, 1]));
+        }
+        if out.is_empty() {
+            let [n, c] = h.dims();
+            out.push(h.reshape([n, c, 1, 1]));
+        }
+        out
+    }
+
+    /// Logits from the last hidden layer.
+    pub fn head(&self, last: Tensor<4>) -> Tensor<2> {
+        self.out.forward(last.flatten(1, 3))
+    }
+}

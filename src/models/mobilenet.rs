@@ -1,0 +1,109 @@
+//! MobileNetV2 (Sandler et al. 2018) for 32×32 inputs: stem and the second bottleneck group use
+//! stride 1 instead of 2 (the usual CIFAR adaptation), inverted residuals with ReLU6, a final
+//! 1×1 conv to 1280 channels. Stages are the outputs at each resolution (32, 16, 8, 4 px).
+use super::blocks::{ConvBn, depthwise, global_pool};
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Tensor, activation::relu6};
+
+/// (expansion t, channels c, repeats n, stride s) per bottleneck group, CIFAR strides.
+const GROUPS: [(usize, usize, usize, usize); 7] =
+    [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
+/// Index of the last group of each stage (resolution).
+const STAGE_ENDS: [usize; 4] = [1, 2, 4, 6];
+
+/// Expand 1×1 → depthwise 3×3 → project 1×1, residual when shapes match.
+#[derive(Module, Debug)]
+pub struct InvertedResidual {
+    expand: Option<ConvBn>,
+    dw: Conv2d,
+    dw_bn: BatchNorm,
+    project: ConvBn,
+    residual: bool,
+}
+
+impl InvertedResidual {
+    fn new(c_in: usize, c_out: usize, stride: usize, t: usize, device: &Device) -> InvertedResidual {
+        let hidden = c_in * t;
+        InvertedResidual {
+            expand: (t != 1).then(|| ConvBn::new(c_in, hidden, 1, 1, device)),
+            dw: depthwise(hidden, stride, device),
+            dw_bn: BatchNormConfig::new(hidden).init(device),
+            project: ConvBn::new(hidden, c_out, 1, 1, device),
+            residual: stride == 1 && c_in == c_out,
+        }
+    }
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = match &self.expand {
+            Some(e) => relu6(e.forward(x.clone())),
+            None => x.clone(),
+        };
+        let h = relu6(self.dw_bn.forward(self.dw.forward(h)));
+        let out = self.project.forward(h);
+        if self.residual { out + x } else { out }
+    }
+}
+
+/// Blocks of one resolution.
+#[derive(Module, Debug)]
+pub struct MobileStage {
+    blocks: Vec<InvertedResidual>,
+}
+
+/// MobileNetV2 with a width multiplier.
+#[derive(Module, Debug)]
+pub struct MobileNetV2 {
+    stem: ConvBn,
+    stages: Vec<MobileStage>,
+    last: ConvBn,
+    fc: Linear,
+}
+
+fn scaled(c: usize, mult: f64) -> usize {
+    // round to a multiple of 8 as in the reference implementation, never below 8
+    (((c as f64 * mult) / 8.0).round() as usize * 8).max(8)
+}
+
+impl MobileNetV2 {
+    /// MobileNetV2 ×`mult` for `in_channels` inputs.
+    pub fn new(mult: f64, in_channels: usize, classes: usize, device: &Device) -> MobileNetV2 {
+        let mut c = scaled(32, mult);
+        let stem = ConvBn::new(in_channels, c, 3, 1, device);
+        let mut stages = Vec::new();
+        let mut blocks = Vec::new();
+        for (g, &(t, ch, n, s)) in GROUPS.iter().enumerate() {
+            let out = scaled(ch, mult);
+            for i in 0..n {
+                blocks.push(InvertedResidual::new(c, out, if i == 0 { s } else { 1 }, t, device));
+                c = out;
+            }
+            if STAGE_ENDS.contains(&g) {
+                stages.push(MobileStage { blocks: std::mem::take(&mut blocks) });
+            }
+        }
+        let last_c = if mult > 1.0 { scaled(1280, mult) } else { 1280 };
+        MobileNetV2 { stem, stages, last: ConvBn::new(c, last_c, 1, 1, device), fc: LinearConfig::new(last_c, classes).init(device) }
+    }
+
+    /// Output of every resolution stage; the last one after the final 1×1 conv.
+    pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut x = relu6(self.stem.forward(x));
+        let mut out = Vec::with_capacity(self.stages.len());
+        for (i, stage) in self.stages.iter().enumerate() {
+            for block in &stage.blocks {
+                x = block.forward(x);
+            }
+            if i + 1 == self.stages.len() {
+                x = relu6(self.last.forward(x));
+            }
+            out.push(x.clone());
+        }
+        out
+    }
+
+    /// Logits from the last stage.
+    pub fn head(&self, last: Tensor<4>) -> Tensor<2> {
+        self.fc.forward(global_pool(last))
+    }
+}

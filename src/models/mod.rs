@@ -1,0 +1,176 @@
+//! The model zoo. Every model exposes its per-stage features and its logits through [`Staged`],
+//! which feature-distillation methods (MGD, FitNet) and self-distillation (MKSMT) build on.
+pub mod blocks;
+pub mod convnet;
+pub mod mlp;
+pub mod mobilenet;
+pub mod norm;
+pub mod resnet;
+pub mod wrn;
+
+use crate::error::{Error, Result};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+pub use norm::NormImpl;
+
+/// An architecture description (serialisable; [`Arch::init`] builds the network).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Arch {
+    /// DC ConvNet: `depth` conv blocks of `width` channels with instance norm.
+    ConvNet { width: usize, depth: usize, norm: NormImpl },
+    /// CIFAR ResNet-`depth` (6n+2); `x4` = the 4× wider RepDistiller variant.
+    ResNet { depth: usize, x4: bool },
+    /// ResNet-18 / ResNet-34 with a CIFAR stem.
+    ResNetWide { depth: usize },
+    /// WRN-`depth`-`widen`.
+    Wrn { depth: usize, widen: usize },
+    /// MobileNetV2 with width multiplier.
+    MobileNetV2 { width_mult: f64 },
+    /// MLP with `layers` hidden layers of `width` units.
+    Mlp { width: usize, layers: usize },
+}
+
+impl Arch {
+    /// DC ConvNet-`depth` of `width` channels (official: width 128, depth 3).
+    pub fn convnet(width: usize, depth: usize) -> Arch {
+        Arch::ConvNet { width, depth, norm: NormImpl::Lean }
+    }
+    /// CIFAR ResNet-`depth` (8, 20, 32, 56, 110, …).
+    pub fn resnet(depth: usize) -> Arch {
+        Arch::ResNet { depth, x4: false }
+    }
+    /// The ×4-wide CIFAR ResNet (resnet8x4, resnet32x4).
+    pub fn resnet_x4(depth: usize) -> Arch {
+        Arch::ResNet { depth, x4: true }
+    }
+    /// ResNet-18 with a CIFAR stem.
+    pub fn resnet18() -> Arch {
+        Arch::ResNetWide { depth: 18 }
+    }
+    /// ResNet-34 with a CIFAR stem.
+    pub fn resnet34() -> Arch {
+        Arch::ResNetWide { depth: 34 }
+    }
+    /// WRN-`depth`-`widen`.
+    pub fn wrn(depth: usize, widen: usize) -> Arch {
+        Arch::Wrn { depth, widen }
+    }
+    /// MobileNetV2 ×1.
+    pub fn mobilenet_v2() -> Arch {
+        Arch::MobileNetV2 { width_mult: 1.0 }
+    }
+    /// The DC code's MLP (3 layers of 128 when `width` = 128, `layers` = 2).
+    pub fn mlp(width: usize, layers: usize) -> Arch {
+        Arch::Mlp { width, layers }
+    }
+
+    /// Checks that the description names a buildable network.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, v: usize, why: &str| Err(Error::invalid(field, v, why));
+        match *self {
+            Arch::ConvNet { width, depth, .. } if width == 0 || depth == 0 => bad("convnet.width/depth", width.min(depth), "must be ≥ 1"),
+            Arch::ResNet { depth, .. } if depth < 8 || (depth - 2) % 6 != 0 => bad("resnet.depth", depth, "CIFAR ResNet depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110)"),
+            Arch::ResNetWide { depth } if depth != 18 && depth != 34 => bad("resnet.depth", depth, "expected 18 or 34"),
+            Arch::Wrn { depth, .. } if depth < 10 || (depth - 4) % 6 != 0 => bad("wrn.depth", depth, "WRN depth must be 6n+4 (10, 16, 22, 28, 40)"),
+            Arch::Wrn { widen: 0, .. } => bad("wrn.widen", 0, "must be ≥ 1"),
+            Arch::MobileNetV2 { width_mult } if !(width_mult > 0.0) => Err(Error::invalid("mobilenet.width_mult", width_mult, "must be > 0")),
+            Arch::Mlp { width: 0, layers } if layers > 0 => bad("mlp.width", 0, "must be ≥ 1"),
+            _ => Ok(()),
+        }
+    }
+
+    /// Builds the network for `[C, H, W]` inputs and `classes` outputs on `device`.
+    pub fn init(&self, input: [usize; 3], classes: usize, device: &Device) -> Result<Net> {
+        self.validate()?;
+        if classes < 2 {
+            return Err(Error::invalid("classes", classes, "need at least 2"));
+        }
+        let c = input[0];
+        Ok(match *self {
+            Arch::ConvNet { width, depth, norm } => Net::ConvNet(convnet::ConvNet::new(width, depth, norm, input, classes, device)),
+            Arch::ResNet { depth, x4 } => {
+                let n = (depth - 2) / 6;
+                let (stem, widths) = if x4 { (32, [64, 128, 256]) } else { (16, [16, 32, 64]) };
+                Net::ResNet(resnet::ResNet::new(c, stem, &widths, &[n; 3], classes, device))
+            }
+            Arch::ResNetWide { depth } => {
+                let blocks: &[usize] = if depth == 18 { &[2, 2, 2, 2] } else { &[3, 4, 6, 3] };
+                Net::ResNet(resnet::ResNet::new(c, 64, &[64, 128, 256, 512], blocks, classes, device))
+            }
+            Arch::Wrn { depth, widen } => Net::Wrn(wrn::WideResNet::new(depth, widen, c, classes, device)),
+            Arch::MobileNetV2 { width_mult } => Net::MobileNet(mobilenet::MobileNetV2::new(width_mult, c, classes, device)),
+            Arch::Mlp { width, layers } => Net::Mlp(mlp::Mlp::new(input.iter().product(), width, layers, classes, device)),
+        })
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Arch::ConvNet { width, depth, .. } => write!(f, "ConvNet-{depth} (w{width})"),
+            Arch::ResNet { depth, x4: false } => write!(f, "ResNet-{depth}"),
+            Arch::ResNet { depth, x4: true } => write!(f, "ResNet-{depth}x4"),
+            Arch::ResNetWide { depth } => write!(f, "ResNet-{depth}"),
+            Arch::Wrn { depth, widen } => write!(f, "WRN-{depth}-{widen}"),
+            Arch::MobileNetV2 { width_mult } => write!(f, "MobileNetV2 ×{width_mult}"),
+            Arch::Mlp { width, layers } => write!(f, "MLP {layers}×{width}"),
+        }
+    }
+}
+
+/// Per-stage features and logits of one forward pass.
+#[derive(Debug, Clone)]
+pub struct Features {
+    /// Output of every stage, shallow to deep.
+    pub stages: Vec<Tensor<4>>,
+    /// Class logits `[N, classes]`.
+    pub logits: Tensor<2>,
+}
+
+/// A classifier that exposes its stages.
+pub trait Staged {
+    /// Logits `[N, classes]`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_features(x).logits
+    }
+    /// Every stage's output and the logits.
+    fn forward_features(&self, x: Tensor<4>) -> Features;
+}
+
+/// Any network of the zoo.
+#[derive(Module, Debug)]
+pub enum Net {
+    /// DC ConvNet.
+    ConvNet(convnet::ConvNet),
+    /// CIFAR-stem ResNet (6n+2, ×4, 18, 34).
+    ResNet(resnet::ResNet),
+    /// Wide ResNet.
+    Wrn(wrn::WideResNet),
+    /// MobileNetV2.
+    MobileNet(mobilenet::MobileNetV2),
+    /// MLP.
+    Mlp(mlp::Mlp),
+}
+
+impl Staged for Net {
+    fn forward_features(&self, x: Tensor<4>) -> Features {
+        let stages = match self {
+            Net::ConvNet(m) => m.stages(x),
+            Net::ResNet(m) => m.stages(x),
+            Net::Wrn(m) => m.stages(x),
+            Net::MobileNet(m) => m.stages(x),
+            Net::Mlp(m) => m.stages(x),
+        };
+        let last = stages.last().expect("every model has at least one stage").clone();
+        let logits = match self {
+            Net::ConvNet(m) => m.head(last),
+            Net::ResNet(m) => m.head(last),
+            Net::Wrn(m) => m.head(last),
+            Net::MobileNet(m) => m.head(last),
+            Net::Mlp(m) => m.head(last),
+        };
+        Features { stages, logits }
+    }
+}

@@ -1,0 +1,89 @@
+//! ResNets with a CIFAR stem (3×3 conv, no max-pool), BasicBlocks and a 1×1-conv + BN projection
+//! shortcut where the shape changes (option B, as in the CRD / RepDistiller model zoo):
+//! - CIFAR ResNet-(6n+2): widths 16/32/64 (He et al. 2016, §4.2); the ×4 variants use 32 for
+//!   the stem and 64/128/256 for the stages (RepDistiller's `resnet8x4`, `resnet32x4`).
+//! - ResNet-18/34 with a CIFAR stem: widths 64–512, blocks [2,2,2,2] / [3,4,6,3].
+use super::blocks::{ConvBn, global_pool};
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Device, Tensor, activation::relu};
+
+/// Two 3×3 convs with a residual connection.
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    a: ConvBn,
+    b: ConvBn,
+    shortcut: Option<ConvBn>,
+}
+
+impl BasicBlock {
+    fn new(c_in: usize, c_out: usize, stride: usize, device: &Device) -> BasicBlock {
+        let shortcut = (stride != 1 || c_in != c_out).then(|| ConvBn::new(c_in, c_out, 1, stride, device));
+        BasicBlock { a: ConvBn::new(c_in, c_out, 3, stride, device), b: ConvBn::new(c_out, c_out, 3, 1, device), shortcut }
+    }
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let out = self.b.forward(self.a.forward_relu(x.clone()));
+        let skip = match &self.shortcut {
+            Some(s) => s.forward(x),
+            None => x,
+        };
+        relu(out + skip)
+    }
+}
+
+/// A run of blocks at one resolution.
+#[derive(Module, Debug)]
+pub struct Stage {
+    blocks: Vec<BasicBlock>,
+}
+
+/// ResNet with a CIFAR stem.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    stem: ConvBn,
+    stages: Vec<Stage>,
+    fc: Linear,
+}
+
+impl ResNet {
+    /// `blocks[i]` BasicBlocks of `widths[i]` channels per stage; the first stage keeps the
+    /// resolution, later stages halve it.
+    pub fn new(in_channels: usize, stem: usize, widths: &[usize], blocks: &[usize], classes: usize, device: &Device) -> ResNet {
+        let mut c = stem;
+        let stages = widths
+            .iter()
+            .zip(blocks)
+            .enumerate()
+            .map(|(i, (&w, &n))| {
+                let blocks = (0..n)
+                    .map(|j| {
+                        let stride = if i > 0 && j == 0 { 2 } else { 1 };
+                        let b = BasicBlock::new(c, w, stride, device);
+                        c = w;
+                        b
+                    })
+                    .collect();
+                Stage { blocks }
+            })
+            .collect();
+        ResNet { stem: ConvBn::new(in_channels, stem, 3, 1, device), stages, fc: LinearConfig::new(c, classes).init(device) }
+    }
+
+    /// Output of every stage (the stem is not a stage).
+    pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut x = self.stem.forward_relu(x);
+        let mut out = Vec::with_capacity(self.stages.len());
+        for stage in &self.stages {
+            for block in &stage.blocks {
+                x = block.forward(x);
+            }
+            out.push(x.clone());
+        }
+        out
+    }
+
+    /// Logits from the last stage.
+    pub fn head(&self, last: Tensor<4>) -> Tensor<2> {
+        self.fc.forward(global_pool(last))
+    }
+}

@@ -1,0 +1,114 @@
+//! The training recipe shared by every method.
+use crate::data::Augment;
+use crate::error::ensure;
+use burn::config::Config;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{ModuleOptimizer, SgdConfig};
+use serde::{Deserialize, Serialize};
+
+/// Learning-rate schedule over epochs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Schedule {
+    /// The base rate throughout.
+    Constant,
+    /// Multiply by `gamma` at each milestone, given as fractions of the run (e.g. 0.5, 0.75), so
+    /// that a profile-scaled run keeps the paper's shape.
+    MultiStep { milestones: Vec<f64>, gamma: f64 },
+    /// Cosine annealing from the base rate to 0 over the run.
+    Cosine,
+}
+
+impl Schedule {
+    /// The rate for `epoch` (0-based) of `epochs`.
+    pub fn lr(&self, base: f64, epoch: usize, epochs: usize) -> f64 {
+        let progress = epoch as f64 / epochs.max(1) as f64;
+        match self {
+            Schedule::Constant => base,
+            Schedule::MultiStep { milestones, gamma } => {
+                base * gamma.powi(milestones.iter().filter(|&&m| progress >= m - 1e-9).count() as i32)
+            }
+            Schedule::Cosine => base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+        }
+    }
+    /// The paper-style "÷10 at 50% and 75%".
+    pub fn steps_half_three_quarters() -> Schedule {
+        Schedule::MultiStep { milestones: vec![0.5, 0.75], gamma: 0.1 }
+    }
+}
+
+/// Training recipe: epochs, batch, SGD, schedule, augmentation, seed, checkpoints.
+#[derive(Config, Debug)]
+pub struct TrainConfig {
+    /// Passes over the training split.
+    #[config(default = 10)]
+    pub epochs: usize,
+    /// Samples per step.
+    #[config(default = 128)]
+    pub batch_size: usize,
+    /// Base learning rate.
+    #[config(default = 0.05)]
+    pub lr: f64,
+    /// Learning-rate schedule.
+    #[config(default = "Schedule::Cosine")]
+    pub schedule: Schedule,
+    /// SGD momentum (0 = plain SGD).
+    #[config(default = 0.9)]
+    pub momentum: f64,
+    /// Nesterov momentum.
+    #[config(default = false)]
+    pub nesterov: bool,
+    /// L2 weight decay.
+    #[config(default = 5e-4)]
+    pub weight_decay: f64,
+    /// Label smoothing ε for the CE term.
+    #[config(default = 0.0)]
+    pub label_smoothing: f64,
+    /// Training augmentation.
+    #[config(default = "Augment::default()")]
+    pub augment: Augment,
+    /// Seed for initialisation, data order and augmentation.
+    #[config(default = 0)]
+    pub seed: u64,
+    /// Batch size for evaluation.
+    #[config(default = 256)]
+    pub eval_batch_size: usize,
+    /// Print progress lines.
+    #[config(default = true)]
+    pub verbose: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig::new()
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field; errors name the field and value.
+    pub fn validate(&self) -> crate::Result<()> {
+        ensure(self.epochs > 0, "epochs", self.epochs, "must be at least 1")?;
+        ensure(self.batch_size > 0, "batch_size", self.batch_size, "must be at least 1")?;
+        ensure(self.eval_batch_size > 0, "eval_batch_size", self.eval_batch_size, "must be at least 1")?;
+        ensure(self.lr > 0.0 && self.lr.is_finite(), "lr", self.lr, "must be a positive number")?;
+        ensure((0.0..1.0).contains(&self.momentum), "momentum", self.momentum, "must be in [0, 1)")?;
+        ensure(self.weight_decay >= 0.0, "weight_decay", self.weight_decay, "must be ≥ 0")?;
+        ensure((0.0..1.0).contains(&self.label_smoothing), "label_smoothing", self.label_smoothing, "must be in [0, 1)")?;
+        if let Schedule::MultiStep { milestones, gamma } = &self.schedule {
+            ensure(*gamma > 0.0, "schedule.gamma", gamma, "must be > 0")?;
+            if let Some(m) = milestones.iter().find(|m| !(0.0..=1.0).contains(*m)) {
+                ensure(false, "schedule.milestones", m, "milestones are fractions of the run in [0, 1]")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An SGD optimiser with this recipe's momentum, Nesterov flag and weight decay
+    /// (PyTorch semantics: no dampening, decay added to the gradient).
+    pub fn sgd(&self) -> ModuleOptimizer {
+        let momentum = (self.momentum > 0.0)
+            .then(|| MomentumConfig::new().with_momentum(self.momentum).with_dampening(0.0).with_nesterov(self.nesterov));
+        let decay = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        SgdConfig::new().with_momentum(momentum).with_weight_decay(decay).init()
+    }
+}

@@ -1,0 +1,118 @@
+//! The record of a run: configuration, backend, per-epoch metrics, wall time, final metrics.
+//! Serialised as JSON and always written atomically (temporary file + rename).
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Metrics of one epoch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean of each named training loss over the epoch.
+    pub losses: BTreeMap<String, f64>,
+    /// Evaluation metrics (e.g. `test_acc` in [0, 1]).
+    pub metrics: BTreeMap<String, f64>,
+    /// Training wall time of the epoch, seconds (evaluation excluded).
+    pub seconds: f64,
+    /// Training throughput.
+    pub images_per_s: f64,
+}
+
+/// Whether a run finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Still training (a live snapshot).
+    Running,
+    /// All epochs done.
+    Completed,
+    /// Stopped early by a cancel request; the last checkpoint is usable.
+    Cancelled,
+}
+
+/// Everything needed to compare and re-plot a run without re-running it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Run name (unique within an experiment).
+    pub name: String,
+    /// Method name, e.g. `kd`.
+    pub method: String,
+    /// The full configuration (method and training recipe).
+    pub config: serde_json::Value,
+    /// Compute device, e.g. `flex (CPU)`.
+    pub backend: String,
+    /// Dataset description.
+    pub dataset: String,
+    /// Profile name.
+    pub profile: String,
+    /// Per-epoch metrics, in order.
+    pub epochs: Vec<EpochRecord>,
+    /// Total wall time, seconds (including evaluation, across resumes).
+    pub wall_time_s: f64,
+    /// Final metrics (the last epoch's evaluation).
+    pub final_metrics: BTreeMap<String, f64>,
+    /// Completion status.
+    pub status: Status,
+}
+
+impl RunRecord {
+    /// An empty running record.
+    pub fn new(name: &str, method: &str, config: serde_json::Value, backend: String, dataset: String, profile: String) -> RunRecord {
+        RunRecord {
+            name: name.into(),
+            method: method.into(),
+            config,
+            backend,
+            dataset,
+            profile,
+            epochs: Vec::new(),
+            wall_time_s: 0.0,
+            final_metrics: BTreeMap::new(),
+            status: Status::Running,
+        }
+    }
+
+    /// The series of one metric or loss over epochs (metrics first, then losses).
+    pub fn series(&self, key: &str) -> Vec<(usize, f64)> {
+        self.epochs
+            .iter()
+            .filter_map(|e| e.metrics.get(key).or_else(|| e.losses.get(key)).map(|v| (e.epoch, *v)))
+            .collect()
+    }
+
+    /// A final metric, if recorded.
+    pub fn final_metric(&self, key: &str) -> Option<f64> {
+        self.final_metrics.get(key).copied()
+    }
+
+    /// Writes the record as pretty JSON, atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Checkpoint { path: path.into(), reason: e.to_string() })?;
+        write_atomic(path, &json)
+    }
+
+    /// Reads a record written by [`save`](RunRecord::save).
+    pub fn load(path: &Path) -> Result<RunRecord> {
+        let bytes = std::fs::read(path).map_err(Error::io(path))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::format(path, format!("not a run record: {e}")))
+    }
+}
+
+/// Writes `bytes` to `path` via a temporary file in the same folder and a rename, so a reader
+/// never sees a half-written file and a crash leaves the previous version intact.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
+        f.write_all(bytes).map_err(Error::io(&tmp))?;
+        f.sync_all().map_err(Error::io(&tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(Error::io(path))
+}
