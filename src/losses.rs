@@ -74,3 +74,78 @@ pub fn correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
     let pred = logits.argmax(1).reshape([n]);
     pred.equal(labels).int().sum().into_scalar::<i64>() as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    fn dev() -> Device {
+        crate::device::DeviceExt::cpu_default()
+    }
+    fn t2(rows: Vec<Vec<f32>>) -> Tensor<2> {
+        let (n, k) = (rows.len(), rows[0].len());
+        Tensor::from_data(TensorData::new(rows.concat(), [n, k]), &dev())
+    }
+    fn labels(v: &[i64]) -> Tensor<1, Int> {
+        Tensor::from_data(TensorData::new(v.to_vec(), [v.len()]), &dev())
+    }
+    fn val(t: Tensor<1>) -> f64 {
+        t.into_scalar::<f32>() as f64
+    }
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+
+    #[test]
+    fn cross_entropy_by_hand() {
+        // −log softmax([1,2,3])[2] = log(e¹+e²+e³) − 3
+        close(val(cross_entropy(t2(vec![vec![1.0, 2.0, 3.0]]), labels(&[2]), 0.0)), 0.40760596);
+        // ε = 0.1: 0.9·0.40760596 + 0.1·mean(2.40760596, 1.40760596, 0.40760596)
+        close(val(cross_entropy(t2(vec![vec![1.0, 2.0, 3.0]]), labels(&[2]), 0.1)), 0.50760596);
+    }
+
+    #[test]
+    fn soft_ce_by_hand() {
+        close(val(soft_cross_entropy(t2(vec![vec![0.0, 0.0]]), t2(vec![vec![0.3, 0.7]]))), std::f64::consts::LN_2);
+    }
+
+    #[test]
+    fn hinton_kd_by_hand() {
+        let teacher = t2(vec![vec![3f32.ln(), 0.0]]);
+        // T = 1: KL([.75,.25] ‖ [.5,.5]) = .75 ln 1.5 + .25 ln .5
+        close(val(kd_kl(t2(vec![vec![0.0, 0.0]]), teacher.clone(), 1.0)), 0.75 * 1.5f64.ln() + 0.25 * 0.5f64.ln());
+        // T = 2: teacher softmax([ln3/2, 0]) = [√3, 1]/(√3+1); ×T² = 4
+        close(val(kd_kl(t2(vec![vec![0.0, 0.0]]), teacher, 2.0)), 0.14536313);
+        // identical logits: zero
+        close(val(kd_kl(t2(vec![vec![1.0, -2.0]]), t2(vec![vec![1.0, -2.0]]), 3.0)), 0.0);
+    }
+
+    #[test]
+    fn kl_and_js_by_hand() {
+        let p = t2(vec![vec![3f32.ln(), 0.0]]);
+        let q = t2(vec![vec![0.0, 0.0]]);
+        close(val(kl_logits(p.clone(), q.clone())), 0.13081204);
+        close(val(js(p, q)), 0.03382208);
+    }
+
+    #[test]
+    fn cosine_distance_by_hand() {
+        let a = t2(vec![vec![1.0, 0.0], vec![1.0, 1.0]]);
+        let b = t2(vec![vec![2.0, 0.0], vec![-1.0, -1.0]]);
+        // row 0 parallel (1 − 1), row 1 opposite (1 + 1)
+        assert!((val(cosine_matching_distance(a, b)) - 2.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn mse_sum_by_hand() {
+        let a = t2(vec![vec![1.0, 2.0], vec![3.0, 4.0]]);
+        close(val(mse_sum(a, t2(vec![vec![0.0, 0.0], vec![0.0, 0.0]]), 2)), 15.0);
+    }
+
+    #[test]
+    fn accuracy_counts_hits() {
+        let logits = t2(vec![vec![0.1, 0.9], vec![0.8, 0.2], vec![0.3, 0.7]]);
+        close(accuracy(logits, labels(&[1, 1, 1])), 2.0 / 3.0);
+    }
+}

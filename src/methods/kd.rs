@@ -8,7 +8,7 @@ use crate::data::{Batch, Dataset, Loader};
 use crate::error::{ensure, Error, Result};
 use crate::losses;
 use crate::models::{Arch, Net, Staged};
-use crate::train::{devices, evaluate_net, scalar, Losses, Method, Run, StepCtx};
+use crate::train::{devices, evaluate_net, scalar, Losses, Method, Run, StepCtx, TrainConfig};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
@@ -51,18 +51,18 @@ pub struct KdMethod {
 
 impl KdMethod {
     /// A fresh student; `teacher` (in inference mode, on the plain device) is frozen.
-    pub fn new(config: &KdConfig, teacher: Option<Net>, data: &Dataset, optim: ModuleOptimizer, smoothing: f64, device: &Device) -> Result<KdMethod> {
+    pub fn new(config: &KdConfig, teacher: Option<Net>, data: &Dataset, train_config: &TrainConfig, device: &Device) -> Result<KdMethod> {
         config.validate()?;
         let (plain, train) = devices(device);
-        let student = config.student.init(data.shape(), data.num_classes(), &train)?;
+        let student = config.student.init_seeded(data.shape(), data.num_classes(), &train, train_config.seed)?;
         let name = if teacher.is_some() { "kd" } else { "supervised" };
         Ok(KdMethod {
             student,
-            optim,
+            optim: train_config.sgd(),
             teacher: teacher.map(|t| t.valid().to_device(&plain)),
             temperature: config.temperature,
             alpha: if name == "kd" { config.alpha } else { 0.0 },
-            smoothing,
+            smoothing: train_config.label_smoothing,
             name: name.into(),
         })
     }
@@ -196,8 +196,7 @@ impl KdBuilder {
 pub(crate) fn fit_student(config: KdConfig, teacher: Option<Net>, options: &RunOptions, default_name: &str, data: &Dataset, device: &Device) -> Result<Run> {
     options.train.validate()?;
     config.validate()?;
-    device.seed(options.train.seed);
-    let mut method = KdMethod::new(&config, teacher, data, options.train.sgd(), options.train.label_smoothing, device)?;
+    let mut method = KdMethod::new(&config, teacher, data, &options.train, device)?;
     let record = options.trainer(default_name).fit(&mut method, serde_json::to_value(&config).expect("config serialises"), data, device)?;
     Ok(Run { record, model: method.student() })
 }

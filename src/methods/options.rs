@@ -22,6 +22,8 @@ pub struct RunOptions {
     pub cancel: Option<CancelToken>,
     /// Live record mirror.
     pub live: Option<Arc<Mutex<RunRecord>>>,
+    /// Stop after this many steps, as if killed (tests of resume).
+    pub stop_after_steps: Option<usize>,
 }
 
 impl RunOptions {
@@ -42,6 +44,9 @@ impl RunOptions {
         }
         if let Some(l) = &self.live {
             t = t.live(l.clone());
+        }
+        if let Some(n) = self.stop_after_steps {
+            t = t.stop_after_steps(n);
         }
         t
     }
@@ -115,6 +120,12 @@ pub trait RunBuilder: Sized {
     /// Stop flag checked after every step.
     fn cancel_token(mut self, token: CancelToken) -> Self {
         self.options().cancel = Some(token);
+        self
+    }
+    /// Stop after `steps` optimisation steps as if the process were killed (the last epoch
+    /// checkpoint stays; a later run with the same checkpoint folder resumes from it).
+    fn stop_after_steps(mut self, steps: usize) -> Self {
+        self.options().stop_after_steps = Some(steps);
         self
     }
     /// Live mirror of the record, updated after every epoch.

@@ -81,6 +81,25 @@ impl Arch {
         }
     }
 
+    /// Seeds the device and builds the network: the same seed gives the same weights, also when
+    /// other threads initialise models at the same time (backends seed one global generator, so
+    /// seeding and drawing happen under one lock).
+    pub fn init_seeded(&self, input: [usize; 3], classes: usize, device: &Device, seed: u64) -> Result<Net> {
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = INIT.lock().unwrap_or_else(|p| p.into_inner());
+        device.seed(seed);
+        let net = self.init(input, classes, device)?;
+        // burn initialises parameters lazily: draw them now, while the seed holds
+        struct Touch;
+        impl burn::module::ModuleVisitor for Touch {
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+                let _ = param.val();
+            }
+        }
+        net.visit(&mut Touch);
+        Ok(net)
+    }
+
     /// Builds the network for `[C, H, W]` inputs and `classes` outputs on `device`.
     pub fn init(&self, input: [usize; 3], classes: usize, device: &Device) -> Result<Net> {
         self.validate()?;
@@ -173,4 +192,64 @@ impl Staged for Net {
         };
         Features { stages, logits }
     }
+}
+
+impl std::str::FromStr for Arch {
+    type Err = Error;
+
+    /// Parses `convnet` / `convnet-3` / `convnet-3-w64`, `resnet20`, `resnet8x4`, `resnet18`,
+    /// `resnet34`, `wrn-16-2`, `mobilenetv2`, `mlp` / `mlp-128`.
+    fn from_str(s: &str) -> Result<Arch> {
+        let lower = s.trim().to_ascii_lowercase().replace('_', "-");
+        let num = |t: &str| t.parse::<usize>().map_err(|_| Error::invalid("arch", s, "could not read a number"));
+        let parts: Vec<&str> = lower.split('-').collect();
+        let arch = match parts.as_slice() {
+            ["convnet"] => Arch::convnet(128, 3),
+            ["convnet", d] => Arch::convnet(128, num(d)?),
+            ["convnet", d, w] if w.starts_with('w') => Arch::convnet(num(&w[1..])?, num(d)?),
+            ["resnet18"] => Arch::resnet18(),
+            ["resnet34"] => Arch::resnet34(),
+            [r] if r.starts_with("resnet") && r.ends_with("x4") => Arch::resnet_x4(num(&r[6..r.len() - 2])?),
+            [r] if r.starts_with("resnet") => Arch::resnet(num(&r[6..])?),
+            ["wrn", d, k] => Arch::wrn(num(d)?, num(k)?),
+            ["mobilenetv2"] => Arch::mobilenet_v2(),
+            ["mlp"] => Arch::mlp(128, 2),
+            ["mlp", w] => Arch::mlp(num(w)?, 2),
+            _ => {
+                return Err(Error::invalid(
+                    "arch",
+                    s,
+                    "expected convnet[-DEPTH[-wWIDTH]], resnetN, resnetNx4, resnet18, resnet34, wrn-D-K, mobilenetv2 or mlp[-WIDTH]",
+                ));
+            }
+        };
+        arch.validate()?;
+        Ok(arch)
+    }
+}
+
+/// Number of trainable parameters (burn's `num_params` also counts BatchNorm's running
+/// mean/variance buffers; papers count only weights, so these are skipped here).
+pub fn trainable_params<M: Module>(module: &M) -> usize {
+    struct Counter {
+        path: Vec<String>,
+        count: usize,
+    }
+    impl burn::module::ModuleVisitor for Counter {
+        fn enter_module(&mut self, name: &str, _container: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let buffer = self.path.last().is_some_and(|n| n == "running_mean" || n == "running_var");
+            if !buffer {
+                self.count += param.shape().num_elements();
+            }
+        }
+    }
+    let mut c = Counter { path: Vec::new(), count: 0 };
+    module.visit(&mut c);
+    c.count
 }

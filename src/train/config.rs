@@ -112,3 +112,43 @@ impl TrainConfig {
         SgdConfig::new().with_momentum(momentum).with_weight_decay(decay).init()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multistep_divides_at_the_milestones() {
+        let s = Schedule::steps_half_three_quarters();
+        let lrs: Vec<f64> = (0..8).map(|e| s.lr(0.1, e, 8)).collect();
+        let want = [0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001];
+        for (a, b) in lrs.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{lrs:?}");
+        }
+    }
+
+    #[test]
+    fn cosine_starts_at_base_and_halves_midway() {
+        assert!((Schedule::Cosine.lr(0.2, 0, 10) - 0.2).abs() < 1e-12);
+        assert!((Schedule::Cosine.lr(0.2, 5, 10) - 0.1).abs() < 1e-12);
+        assert!(Schedule::Cosine.lr(0.2, 9, 10) < 0.01);
+    }
+
+    #[test]
+    fn invalid_recipes_name_their_field() {
+        let cases = [
+            (TrainConfig::new().with_epochs(0), "epochs"),
+            (TrainConfig::new().with_batch_size(0), "batch_size"),
+            (TrainConfig::new().with_lr(-1.0), "lr"),
+            (TrainConfig::new().with_momentum(1.5), "momentum"),
+            (TrainConfig::new().with_label_smoothing(1.0), "label_smoothing"),
+            (TrainConfig::new().with_schedule(Schedule::MultiStep { milestones: vec![1.5], gamma: 0.1 }), "schedule.milestones"),
+        ];
+        for (cfg, field) in cases {
+            match cfg.validate() {
+                Err(crate::Error::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+}

@@ -257,7 +257,11 @@ impl Trainer {
     fn progress(&self, record: &RunRecord, epochs: usize) {
         let e = record.epochs.last().expect("called after an epoch");
         let losses: Vec<String> = e.losses.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-        let metrics: Vec<String> = e.metrics.iter().map(|(k, v)| format!("{k} {:.2}%", v * 100.0)).collect();
+        let metrics: Vec<String> = e
+            .metrics
+            .iter()
+            .map(|(k, v)| if k.ends_with("_acc") { format!("{k} {:.2}%", v * 100.0) } else { format!("{k} {v:.4}") })
+            .collect();
         let per_epoch = record.wall_time_s / record.epochs.len() as f64;
         let eta = per_epoch * (epochs - e.epoch) as f64;
         self.log(format_args!(

@@ -1,0 +1,49 @@
+//! Test helpers: the real data root. Uses `DISTILLERY_DATA`, else `../shared/datasets`, else
+//! fetches MNIST and Fashion-MNIST into `target/test-data` with `tools/fetch-data.sh` (the same
+//! script `just data` runs) — never skips.
+#![allow(dead_code)]
+use distillery::data::{DataRoot, Dataset};
+use distillery::device::{Device, DeviceExt};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+fn complete(root: &Path) -> bool {
+    let r = DataRoot(root.to_path_buf());
+    Dataset::idx_available(&r, "mnist") && Dataset::idx_available(&r, "fashion-mnist")
+}
+
+/// A data root holding real MNIST and Fashion-MNIST.
+pub fn data_root() -> DataRoot {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    let root = ROOT.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let candidates = std::env::var("DISTILLERY_DATA").ok().map(PathBuf::from).into_iter().chain([manifest.join("../shared/datasets"), manifest.join("target/test-data")]);
+        for c in candidates {
+            if complete(&c) {
+                return c;
+            }
+        }
+        let dest = manifest.join("target/test-data");
+        let status = std::process::Command::new("bash")
+            .arg(manifest.join("tools/fetch-data.sh"))
+            .arg(&dest)
+            .status()
+            .expect("run tools/fetch-data.sh");
+        assert!(status.success() && complete(&dest), "fetching MNIST/Fashion-MNIST into {} failed", dest.display());
+        dest
+    });
+    DataRoot(root.clone())
+}
+
+/// The CPU device of the default backend.
+pub fn cpu() -> Device {
+    Device::cpu_default()
+}
+
+/// A fresh temporary folder under `target/`.
+pub fn tmp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-tmp").join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

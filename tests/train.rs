@@ -1,0 +1,167 @@
+//! The trainer end to end on real data: learning, KD vs baseline, NaN detection, checkpoints and
+//! resume, records, invalid hyper-parameters.
+mod common;
+use common::{cpu, data_root, tmp_dir};
+use distillery::data::{Batch, Dataset, Loader};
+use distillery::methods::{kd::Kd, supervised::Supervised, RunBuilder};
+use distillery::models::{Arch, Staged};
+use distillery::profile::Profile;
+use distillery::train::{Losses, Method, RunRecord, Status, StepCtx, Trainer, TrainConfig};
+use distillery::Error;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn mnist_small() -> Dataset {
+    Dataset::mnist_full(&data_root()).unwrap().subset(Some(100), Some(50), 0).unwrap()
+}
+
+fn fashion_small() -> Dataset {
+    Dataset::fashion_mnist_full(&data_root()).unwrap().subset(Some(100), Some(50), 0).unwrap()
+}
+
+fn quick(epochs: usize) -> TrainConfig {
+    TrainConfig::new().with_epochs(epochs).with_batch_size(32).with_lr(0.05).with_verbose(false)
+}
+
+#[test]
+fn a_small_convnet_learns_real_mnist_well_above_chance() {
+    let data = mnist_small();
+    let run = Supervised::builder().model(Arch::convnet(16, 2)).train(quick(3)).fit(&data, &cpu()).unwrap();
+    let acc = run.test_acc();
+    assert!(acc > 0.80, "MNIST test accuracy {acc} after 3 epochs on 1000 images (chance 0.10)");
+    let losses: Vec<f64> = run.record.series("ce").iter().map(|p| p.1).collect();
+    assert!(losses[2] < losses[0], "training loss falls: {losses:?}");
+    assert_eq!(run.record.status, Status::Completed);
+    assert!(run.record.epochs.iter().all(|e| e.images_per_s > 0.0 && e.seconds > 0.0));
+}
+
+#[test]
+fn kd_student_and_baseline_train_on_the_same_data_and_seed() {
+    let data = fashion_small();
+    let device = cpu();
+    let teacher = Supervised::builder().model(Arch::convnet(32, 3)).train(quick(4)).name("teacher").fit(&data, &device).unwrap();
+    let probe = Loader::test(&data, 64).epoch(0).next().unwrap();
+    let teacher_before = teacher.model.forward(probe.images(&device)).into_data();
+
+    let student = Arch::convnet(8, 2);
+    let alone = Supervised::builder().model(student.clone()).train(quick(3)).seed(7).name("alone").fit(&data, &device).unwrap();
+    let kd = Kd::builder().teacher(&teacher).student(student.clone()).temperature(4.0).alpha(0.9).train(quick(3)).seed(7).name("kd").fit(&data, &device).unwrap();
+    let kd_alpha0 = Kd::builder().teacher(&teacher).student(student).alpha(0.0).train(quick(3)).seed(7).name("kd α=0").fit(&data, &device).unwrap();
+
+    println!("teacher {:.3}  alone {:.3}  kd {:.3}  kd(α=0) {:.3}", teacher.test_acc(), alone.test_acc(), kd.test_acc(), kd_alpha0.test_acc());
+    // same data, same seed, same recipe
+    assert_eq!(alone.record.dataset, kd.record.dataset);
+    assert_eq!(alone.record.config["train"], kd.record.config["train"]);
+    assert_eq!(kd.record.config["train"]["seed"], 7);
+    // KD optimised its own term and both students learned
+    assert!(kd.record.epochs.iter().all(|e| e.losses.contains_key("kd")));
+    assert!(!alone.record.epochs[0].losses.contains_key("kd"));
+    assert!(alone.test_acc() > 0.5 && kd.test_acc() > 0.5 && teacher.test_acc() > 0.6);
+    // α = 0 is exactly the student alone
+    for (a, b) in alone.record.epochs.iter().zip(&kd_alpha0.record.epochs) {
+        assert!((a.losses["ce"] - b.losses["ce"]).abs() < 1e-4, "{a:?} vs {b:?}");
+    }
+    // the teacher is frozen: its outputs did not move
+    let teacher_after = teacher.model.forward(probe.images(&device)).into_data();
+    teacher_before.assert_approx_eq::<f32>(&teacher_after, burn::tensor::Tolerance::absolute(1e-6));
+}
+
+#[test]
+fn kd_hyper_parameters_are_validated() {
+    let data = Dataset::shapes_sized(2, 1, 0).unwrap();
+    let teacher = Supervised::builder().model(Arch::convnet(4, 1)).train(quick(1)).fit(&data, &cpu()).unwrap();
+    let cases = [
+        (Kd::builder().teacher(&teacher).temperature(0.0), "temperature"),
+        (Kd::builder().teacher(&teacher).temperature(-2.0), "temperature"),
+        (Kd::builder().teacher(&teacher).alpha(1.5), "alpha"),
+        (Kd::builder().teacher(&teacher).alpha(-0.1), "alpha"),
+        (Kd::builder().teacher(&teacher).epochs(0), "epochs"),
+        (Kd::builder().teacher(&teacher).batch_size(0), "batch_size"),
+        (Kd::builder(), "teacher"),
+    ];
+    for (builder, field) in cases {
+        match builder.verbose(false).fit(&data, &cpu()) {
+            Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field),
+            Err(e) => panic!("{field}: wrong error {e}"),
+            Ok(_) => panic!("{field}: accepted"),
+        }
+    }
+}
+
+/// A method whose loss turns NaN at the third step.
+struct Exploding(usize);
+
+impl Method for Exploding {
+    fn name(&self) -> String {
+        "exploding".into()
+    }
+    fn step(&mut self, _: &Batch, _: &StepCtx) -> distillery::Result<Losses> {
+        self.0 += 1;
+        Ok(vec![("total".into(), if self.0 == 3 { f64::NAN } else { 1.0 })])
+    }
+    fn evaluate(&self, _: &Loader, _: &burn::tensor::Device) -> BTreeMap<String, f64> {
+        BTreeMap::new()
+    }
+    fn save(&self, _: &Path) -> distillery::Result<()> {
+        Ok(())
+    }
+    fn load(&mut self, _: &Path) -> distillery::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_naming_step_and_loss() {
+    let data = Dataset::shapes_sized(4, 1, 0).unwrap();
+    let err = Trainer::new("boom", quick(2).with_batch_size(8)).fit(&mut Exploding(0), serde_json::json!({}), &data, &cpu()).unwrap_err();
+    match err {
+        Error::NonFinite { loss, epoch, step, value, .. } => {
+            assert_eq!((loss.as_str(), epoch, step), ("total", 1, 3));
+            assert!(value.is_nan());
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_last_checkpoint_and_matches_an_uninterrupted_one() {
+    let data = mnist_small();
+    let dir = tmp_dir("resume");
+    let build = || Supervised::builder().model(Arch::convnet(8, 2)).train(quick(3)).checkpoint_dir(dir.join("ckpt")).record_to(dir.join("run.json"));
+    let per_epoch = Loader::train(&data, 32, Default::default(), 0).batches_per_epoch();
+    // killed in the middle of epoch 2
+    let err = build().stop_after_steps(per_epoch + per_epoch / 2).fit(&data, &cpu()).unwrap_err();
+    assert!(matches!(err, Error::Cancelled { epoch: 2, .. }), "{err}");
+    let on_disk = RunRecord::load(&dir.join("run.json")).unwrap();
+    assert_eq!((on_disk.epochs.len(), on_disk.status), (1, Status::Cancelled));
+    // the rerun resumes at epoch 2 and finishes
+    let resumed = build().fit(&data, &cpu()).unwrap();
+    let epochs: Vec<usize> = resumed.record.epochs.iter().map(|e| e.epoch).collect();
+    assert_eq!(epochs, [1, 2, 3]);
+    assert_eq!(RunRecord::load(&dir.join("run.json")).unwrap(), resumed.record);
+    // and equals a run that was never interrupted
+    let straight = Supervised::builder().model(Arch::convnet(8, 2)).train(quick(3)).fit(&data, &cpu()).unwrap();
+    for (a, b) in resumed.record.epochs.iter().zip(&straight.record.epochs) {
+        assert!((a.losses["ce"] - b.losses["ce"]).abs() < 1e-4, "epoch {}: {} vs {}", a.epoch, a.losses["ce"], b.losses["ce"]);
+        assert!((a.metrics["test_acc"] - b.metrics["test_acc"]).abs() < 1e-9);
+    }
+    // a different configuration refuses the checkpoint instead of mixing runs
+    let err = Supervised::builder().model(Arch::convnet(8, 2)).train(quick(4)).checkpoint_dir(dir.join("ckpt")).fit(&data, &cpu()).unwrap_err();
+    assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+}
+
+#[test]
+fn records_roundtrip_and_corrupt_records_name_the_file() {
+    let data = Dataset::shapes_sized(3, 1, 0).unwrap();
+    let dir = tmp_dir("record");
+    let run = Supervised::builder().model(Arch::mlp(16, 1)).train(quick(2)).profile(Profile::Smoke).record_to(dir.join("r.json")).fit(&data, &cpu()).unwrap();
+    let back = RunRecord::load(&dir.join("r.json")).unwrap();
+    assert_eq!(back, run.record);
+    assert_eq!(back.profile, "smoke");
+    assert!(back.backend.contains("CPU"));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains("tmp")).collect();
+    assert!(leftovers.is_empty(), "atomic write leaves no temporary files");
+    std::fs::write(dir.join("bad.json"), b"{\"name\": 3").unwrap();
+    let e = RunRecord::load(&dir.join("bad.json")).unwrap_err();
+    assert!(e.to_string().contains("bad.json"), "{e}");
+}
