@@ -29,7 +29,7 @@ impl DeviceExt for Device {
     #[allow(unreachable_code)]
     fn auto_quiet() -> Self {
         #[cfg(feature = "tch")]
-        if tch::Cuda::is_available() {
+        if load_torch_cuda() && tch::Cuda::is_available() {
             #[allow(deprecated)]
             return Device::libtorch_cuda(0);
         }
@@ -67,4 +67,14 @@ impl DeviceExt for Device {
         let raw = format!("{:?}", self.as_dispatch());
         raw.contains("Cuda") || raw.contains("Rocm") || raw.contains("Wgpu") || raw.contains("Metal")
     }
+}
+
+/// Loads `libtorch_cuda.so` (from `LD_LIBRARY_PATH`) so libtorch registers its CUDA backend.
+/// The linker drops it with `--as-needed` because no symbol of it is referenced directly; a
+/// process that never loads it sees no GPU. Returns whether it is loaded.
+#[cfg(feature = "tch")]
+fn load_torch_cuda() -> bool {
+    // SAFETY: dlopen with a valid C string; the handle is intentionally kept open for the
+    // lifetime of the process.
+    unsafe { !libc::dlopen(c"libtorch_cuda.so".as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL).is_null() }
 }

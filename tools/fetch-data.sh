@@ -27,7 +27,11 @@ fi
 if have "$root/fashion-mnist" ".gz" || have "$root/fashion-mnist" ""; then
   echo "fashion-mnist: already in $root/fashion-mnist"
 else
-  (cd "$work" && apt-get download -q dataset-fashion-mnist >/dev/null)
+  # a fresh machine may have empty package lists: refresh them once if the download fails
+  if ! (cd "$work" && apt-get download -q dataset-fashion-mnist >/dev/null 2>&1); then
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq; else sudo -n apt-get update -qq; fi
+    (cd "$work" && apt-get download -q dataset-fashion-mnist >/dev/null)
+  fi
   dpkg-deb -x "$work"/dataset-fashion-mnist_*.deb "$work/deb"
   mkdir -p "$root/fashion-mnist.part"
   cp "$work"/deb/usr/share/datasets/fashion-mnist/*.gz "$root/fashion-mnist.part/"

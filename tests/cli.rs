@@ -1,0 +1,67 @@
+//! The `distillery` binary: the main job end to end (smoke profile), its outputs, and bad flags.
+mod common;
+use distillery::train::RunRecord;
+use std::process::Command;
+
+fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_distillery"))
+}
+
+#[test]
+fn main_job_runs_and_writes_table_records_and_curves() {
+    let out = common::tmp_dir("cli-main");
+    let run = cli()
+        .args(["--profile", "smoke", "--dataset", "mnist", "--out"])
+        .arg(&out)
+        .arg("--data")
+        .arg(common::data_root().path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("| run | model | params | test acc (%)"), "{stdout}");
+    assert!(stdout.contains("data: mnist"), "says which data it used: {stdout}");
+    for name in ["teacher", "student", "kd"] {
+        let r = RunRecord::load(&out.join("records").join(format!("{name}.json"))).unwrap();
+        assert_eq!(r.epochs.len(), 2, "{name}");
+        assert!(r.final_metric("test_acc").unwrap() > 0.1, "{name} learned above chance");
+    }
+    let svg = std::fs::read_to_string(out.join("kd-test_acc.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("polyline"), "a real plot");
+    assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("KD"));
+    // a second run resumes every finished run from its checkpoint instead of retraining
+    let again = cli().args(["--profile", "smoke", "--dataset", "mnist", "--out"]).arg(&out).arg("--data").arg(common::data_root().path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success());
+    assert_eq!(stdout.matches("resuming").count(), 3, "{stdout}");
+}
+
+#[test]
+fn help_lists_every_flag() {
+    let out = cli().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--profile", "--data", "--dataset", "--out", "--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "--fresh"] {
+        assert!(text.contains(flag), "{flag} missing from --help");
+    }
+}
+
+#[test]
+fn bad_flags_are_clear_errors_not_panics() {
+    for (args, needle) in [
+        (vec!["--temperature", "0"], "temperature"),
+        (vec!["--alpha", "2"], "alpha"),
+        (vec!["--epochs", "0"], "epochs"),
+        (vec!["--epochs", "ten"], "--epochs"),
+        (vec!["--profile", "huge"], "profile"),
+        (vec!["--student", "resnet21"], "resnet.depth"),
+        (vec!["--dataset", "imagenet"], "dataset"),
+        (vec!["--frobnicate", "1"], "--frobnicate"),
+    ] {
+        let out = cli().args(["--profile", "smoke", "--dataset", "shapes", "--out", "target/test-tmp/cli-bad"]).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(err.starts_with("error: ") && err.contains(needle) && !err.contains("panicked"), "{args:?}: {err}");
+    }
+    let out = cli().args(["--profile", "smoke", "--dataset", "mnist", "--data", "/nonexistent"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("just data"));
+}
