@@ -40,8 +40,8 @@ pub struct KdExperiment {
 }
 
 impl KdExperiment {
-    /// Profile defaults: teacher ConvNet-3 at the profile's width of 128, student ConvNet-2 of
-    /// width 16 (4 on Smoke), T = 4, α = 0.9, epochs scaled from 240.
+    /// Profile defaults: teacher ConvNet-3 at the profile's width of 128, student ConvNet-1 of
+    /// width 8 (4 on Smoke), T = 4, α = 0.9, epochs scaled from 240.
     pub fn new(profile: Profile) -> KdExperiment {
         KdExperiment {
             profile,
@@ -49,7 +49,7 @@ impl KdExperiment {
             data_root: DataRoot::resolve(None),
             out: PathBuf::from("out"),
             teacher: Arch::convnet(profile.width(128), 3),
-            student: Arch::convnet(if profile == Profile::Smoke { 4 } else { 16 }, 2),
+            student: Arch::convnet(if profile == Profile::Smoke { 4 } else { 8 }, 1),
             temperature: 4.0,
             alpha: 0.9,
             epochs: profile.epochs(240),
@@ -164,8 +164,8 @@ impl KdReport {
     /// Writes the table (`summary.md`) and curves (`kd-test_acc.svg`, `kd-loss.svg`).
     pub fn write(&self, out: &std::path::Path) -> Result<()> {
         let records: Vec<_> = self.runs.iter().map(|r| &r.record).collect();
-        plot::curves("Hinton KD: test accuracy", "test_acc", &records).save_svg(out.join("kd-test_acc.svg"))?;
-        plot::curves("Hinton KD: training loss", "ce", &records).save_svg(out.join("kd-ce.svg"))?;
+        plot::curves("Hinton KD: test accuracy", &["test_acc"], &records).save_svg(out.join("kd-test_acc.svg"))?;
+        plot::curves("Hinton KD: training CE", &["ce"], &records).save_svg(out.join("kd-ce.svg"))?;
         crate::train::record::write_atomic(&out.join("summary.md"), self.table().as_bytes())
     }
 }

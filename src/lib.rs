@@ -21,10 +21,12 @@ pub mod error;
 pub mod experiment;
 pub mod losses;
 pub mod methods;
+pub mod notebook;
 pub mod models;
 pub mod plot;
 pub mod profile;
 pub mod rng;
+pub mod table;
 pub mod train;
 
 pub use burn;
@@ -34,11 +36,19 @@ pub use error::{Error, Result};
 pub mod prelude {
     pub use crate::data::{Augment, DataRoot, Dataset, Mix, Split};
     pub use crate::device::Device;
-    pub use crate::error::{Error, Result};
+    // `Result` stays out: evcxr's generated code (and burn's derives) name `Result<T, E>`.
+    pub use crate::error::Error;
     pub use crate::methods::kd::Kd;
     pub use crate::methods::supervised::Supervised;
     pub use crate::models::{Arch, Net, Staged};
+    pub use crate::data::Loader;
     pub use crate::plot::Figure;
     pub use crate::profile::Profile;
-    pub use crate::train::{Run, RunRecord, Schedule, TrainConfig};
+    pub use crate::device::DeviceExt;
+    pub use crate::methods::{Fit, RunBuilder};
+    pub use crate::models::trainable_params;
+    pub use crate::plot::{Bar, Normalise};
+    pub use crate::table::Table;
+    pub use crate::notebook::Panel;
+    pub use crate::train::{compare, Job, Run, RunRecord, Schedule, Sweep, TrainConfig};
 }

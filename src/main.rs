@@ -26,7 +26,7 @@ OPTIONS:
     --dataset <NAME>            auto | fashion-mnist | mnist | cifar10 | cifar100 | shapes [default: auto]
     --out <DIR>                 output folder [default: out]
     --teacher <ARCH>            teacher architecture [default: convnet-3-w<profile width>]
-    --student <ARCH>            student architecture [default: convnet-2-w16]
+    --student <ARCH>            student architecture [default: convnet-1-w8]
                                 ARCH: convnet[-D[-wW]], resnetN, resnetNx4, resnet18, resnet34,
                                 wrn-D-K, mobilenetv2, mlp[-W]
     --temperature <T>           KD temperature, T > 0 [default: 4]

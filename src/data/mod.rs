@@ -154,8 +154,9 @@ impl Split {
 pub struct DataRoot(pub PathBuf);
 
 impl DataRoot {
-    /// `explicit` (the `--data` flag), else `DISTILLERY_DATA`, else `./data`, else
-    /// `../shared/datasets` when it exists, else `./data`.
+    /// `explicit` (the `--data` flag), else `DISTILLERY_DATA`, else the first existing of
+    /// `./data`, `../data` (a notebook in `notebooks/`), `../shared/datasets`,
+    /// `../../shared/datasets`; else `./data`.
     pub fn resolve(explicit: Option<&Path>) -> DataRoot {
         if let Some(p) = explicit {
             return DataRoot(p.to_path_buf());
@@ -163,11 +164,8 @@ impl DataRoot {
         if let Ok(p) = std::env::var("DISTILLERY_DATA") {
             return DataRoot(PathBuf::from(p));
         }
-        let shared = PathBuf::from("../shared/datasets");
-        if !Path::new("data").exists() && shared.exists() {
-            return DataRoot(shared);
-        }
-        DataRoot(PathBuf::from("data"))
+        let found = ["data", "../data", "../shared/datasets", "../../shared/datasets"].into_iter().map(PathBuf::from).find(|p| p.is_dir());
+        DataRoot(found.unwrap_or_else(|| PathBuf::from("data")))
     }
     /// The folder.
     pub fn path(&self) -> &Path {
@@ -355,6 +353,23 @@ impl Dataset {
             self.test = self.test.per_class(k, n, seed ^ 1).map_err(|e| rename(e, "test_per_class"))?;
         }
         Ok(self)
+    }
+
+    /// The first `per_class` training images of every class as a grid (rows = classes).
+    pub fn preview(&self, per_class: usize) -> crate::plot::Figure {
+        let by_class = self.train.by_class(self.num_classes());
+        let [c, h, w] = self.shape();
+        let mut pixels = Vec::new();
+        for idx in &by_class {
+            for k in 0..per_class {
+                match idx.get(k) {
+                    Some(&i) => pixels.extend(self.train.image(i).iter().map(|&p| p as f32)),
+                    None => pixels.extend(std::iter::repeat_n(255.0, c * h * w)),
+                }
+            }
+        }
+        let n = by_class.len() * per_class;
+        crate::plot::image_grid(&format!("{}: {} per class", self.name, per_class), &pixels, [n, c, h, w], per_class, &self.classes, crate::plot::Normalise::Fixed(0.0, 255.0))
     }
 
     /// One-line description.

@@ -90,7 +90,8 @@ impl Method for KdMethod {
             Some(_) => losses::soft_cross_entropy(logits.clone(), batch.targets(&ctx.device, 0.0)),
             None => losses::cross_entropy(logits.clone(), batch.labels(&ctx.device), self.smoothing),
         };
-        let mut out = vec![("ce".to_string(), scalar(&ce))];
+        let hits = losses::correct(logits.clone(), batch.labels(&ctx.device));
+        let mut out = vec![("ce".to_string(), scalar(&ce)), ("train_acc".to_string(), hits as f64 / batch.len() as f64)];
         let total = match &self.teacher {
             Some(teacher) if self.alpha > 0.0 => {
                 let kd = losses::kd_kl(logits, self.teacher_logits(teacher, batch, ctx), self.temperature);
@@ -199,4 +200,10 @@ pub(crate) fn fit_student(config: KdConfig, teacher: Option<Net>, options: &RunO
     let mut method = KdMethod::new(&config, teacher, data, &options.train, device)?;
     let record = options.trainer(default_name).fit(&mut method, serde_json::to_value(&config).expect("config serialises"), data, device)?;
     Ok(Run { record, model: method.student() })
+}
+
+impl super::Fit for KdBuilder {
+    fn fit(self, data: &Dataset, device: &Device) -> Result<Run> {
+        KdBuilder::fit(self, data, device)
+    }
 }

@@ -6,4 +6,4 @@ pub mod kd;
 pub mod options;
 pub mod supervised;
 
-pub use options::{RunBuilder, RunOptions};
+pub use options::{Fit, RunBuilder, RunOptions};

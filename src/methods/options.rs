@@ -52,6 +52,12 @@ impl RunOptions {
     }
 }
 
+/// Anything that trains into a [`Run`](crate::train::Run): every method builder.
+pub trait Fit {
+    /// Trains and returns the run.
+    fn fit(self, data: &crate::data::Dataset, device: &burn::tensor::Device) -> crate::Result<crate::train::Run>;
+}
+
 /// Setters shared by every method builder.
 pub trait RunBuilder: Sized {
     /// The builder's options.
@@ -132,5 +138,20 @@ pub trait RunBuilder: Sized {
     fn live(mut self, live: Arc<Mutex<RunRecord>>) -> Self {
         self.options().live = Some(live);
         self
+    }
+
+    /// Starts the run on a background thread and returns at once (progress lines off; look at
+    /// the job from a later cell).
+    fn spawn(mut self, data: &crate::data::Dataset, device: &burn::tensor::Device) -> crate::train::Job
+    where
+        Self: Fit + Send + 'static,
+    {
+        let name = self.options().name.clone().unwrap_or_else(|| "job".into());
+        let live = Arc::new(Mutex::new(RunRecord::new(&name, "", serde_json::Value::Null, String::new(), data.describe(), String::new())));
+        let cancel = CancelToken::default();
+        self.options().train.verbose = false;
+        let builder = self.live(live.clone()).cancel_token(cancel.clone());
+        let (data, device) = (data.clone(), device.clone());
+        crate::train::Job::start(name, live, cancel, move || builder.fit(&data, &device))
     }
 }

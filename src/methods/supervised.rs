@@ -47,3 +47,9 @@ impl SupervisedBuilder {
         fit_student(config, None, &self.options, "supervised", data, device)
     }
 }
+
+impl super::Fit for SupervisedBuilder {
+    fn fit(self, data: &Dataset, device: &Device) -> Result<Run> {
+        SupervisedBuilder::fit(self, data, device)
+    }
+}

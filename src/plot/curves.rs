@@ -1,10 +1,10 @@
-//! Training curves: one metric per epoch for several runs overlaid.
-use super::Figure;
+//! Training curves: metrics per epoch for several runs overlaid.
+use super::{padded_range, Figure};
 use crate::train::RunRecord;
 use plotters::prelude::*;
 
-/// A palette that stays readable on white.
-pub const PALETTE: [RGBColor; 8] = [
+/// A palette that stays readable on white (matplotlib's tab10).
+pub const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -13,25 +13,29 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
-/// `key` (a metric such as `test_acc`, or a loss such as `loss`) over epochs, one line per run.
+/// `keys` (metrics such as `test_acc`, or losses such as `ce`) over epochs, one colour per run,
+/// one line style per key (solid for the first, dashed for the others: e.g. test vs train).
 /// Accuracies (keys ending in `_acc`) are shown in percent.
-pub fn curves(title: &str, key: &str, runs: &[&RunRecord]) -> Figure {
-    let pct = key.ends_with("_acc");
+pub fn curves(title: &str, keys: &[&str], runs: &[&RunRecord]) -> Figure {
+    let pct = keys.iter().all(|k| k.ends_with("_acc"));
     let scale = if pct { 100.0 } else { 1.0 };
-    let series: Vec<(String, Vec<(f64, f64)>)> = runs
-        .iter()
-        .map(|r| (r.name.clone(), r.series(key).into_iter().map(|(e, v)| (e as f64, v * scale)).collect()))
-        .collect();
-    let xs = series.iter().flat_map(|(_, s)| s.iter().map(|p| p.0));
-    let ys: Vec<f64> = series.iter().flat_map(|(_, s)| s.iter().map(|p| p.1)).filter(|v| v.is_finite()).collect();
-    let x_max = xs.fold(1.0f64, f64::max).max(2.0);
-    let (mut y_min, mut y_max) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-    if !y_min.is_finite() {
-        (y_min, y_max) = (0.0, 1.0);
+    let mut series = Vec::new();
+    for (r, run) in runs.iter().enumerate() {
+        for (k, key) in keys.iter().enumerate() {
+            let pts: Vec<(f64, f64)> = run.series(key).into_iter().map(|(e, v)| (e as f64, v * scale)).collect();
+            if !pts.is_empty() {
+                let label = if keys.len() > 1 { format!("{} · {key}", run.name) } else { run.name.clone() };
+                series.push((label, r, k, pts));
+            }
+        }
     }
-    let pad = ((y_max - y_min) * 0.08).max(1e-3);
+    let x_max = series.iter().flat_map(|s| s.3.iter().map(|p| p.0)).fold(2.0f64, f64::max);
+    let (y_lo, y_hi) = padded_range(series.iter().flat_map(|s| s.3.iter().map(|p| p.1)), false);
+    let y_desc = if pct { format!("{} (%)", keys.join(", ")) } else { keys.join(", ") };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
@@ -41,21 +45,20 @@ pub fn curves(title: &str, key: &str, runs: &[&RunRecord]) -> Figure {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
-            .build_cartesian_2d(1.0..x_max, (y_min - pad)..(y_max + pad))
-            .expect("valid ranges");
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .y_desc(if pct { format!("{key} (%)") } else { key.to_string() })
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .ok();
-        for (i, (name, pts)) in series.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-                .map(|s| s.label(name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))))
-                .ok();
+            .build_cartesian_2d(1.0..x_max, y_lo..y_hi)
+            .expect("non-empty ranges");
+        chart.configure_mesh().x_desc("epoch").y_desc(y_desc).light_line_style(RGBColor(235, 235, 235)).draw().ok();
+        for (label, r, k, pts) in &series {
+            let color = PALETTE[r % PALETTE.len()];
+            let style = color.stroke_width(2);
+            let drawn = if *k == 0 {
+                chart.draw_series(LineSeries::new(pts.iter().copied(), style))
+            } else {
+                chart.draw_series(DashedLineSeries::new(pts.iter().copied(), 6, 4, style))
+            };
+            if let Ok(s) = drawn {
+                s.label(label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            }
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).ok();
         }
         chart

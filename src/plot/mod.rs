@@ -1,9 +1,21 @@
-//! Figures as SVG (plotters, no font files needed).
+//! Figures as SVG (plotters' SVG backend; text needs no font files). One style for all:
+//! 640×400 panels, the [`PALETTE`], light grid, legend in a box.
+//!
+//! - [`curves`]: a metric per epoch, several runs overlaid (train dashed, test solid)
+//! - [`bars`]: mean ± std bars with optional reference marks (a paper's numbers)
+//! - [`lines`]: sweep line plots with error bars
+//! - [`image_grid`] / [`heatmap_grid`]: images (rows = classes) and heat-map overlays
+pub mod bars;
 pub mod curves;
+pub mod images;
+pub mod lines;
 
-pub use curves::curves;
+pub use bars::{bars, Bar};
+pub use curves::{curves, PALETTE};
+pub use images::{heatmap_grid, image_grid, Normalise};
+pub use lines::{lines, Series};
 
-/// A finished figure: SVG text.
+/// A finished figure: an SVG document.
 #[derive(Clone, Debug)]
 pub struct Figure {
     /// The SVG document.
@@ -17,4 +29,27 @@ impl Figure {
     pub fn save_svg(&self, path: impl AsRef<std::path::Path>) -> crate::Result<()> {
         crate::train::record::write_atomic(path.as_ref(), self.svg.as_bytes())
     }
+
+    /// The SVG as an inline HTML fragment.
+    pub fn html(&self) -> String {
+        format!("<div style=\"display:inline-block;vertical-align:top\">{}</div>", self.svg)
+    }
+
+    /// Shows the figure inline when it is the last expression of an evcxr cell.
+    pub fn evcxr_display(&self) {
+        crate::notebook::show_html(&self.html());
+    }
+}
+
+/// Axis-range helper: (min, max) of finite values with a margin, never empty.
+pub(crate) fn padded_range(values: impl Iterator<Item = f64>, floor_zero: bool) -> (f64, f64) {
+    let (mut lo, mut hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    if floor_zero {
+        lo = lo.min(0.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-3);
+    (if floor_zero && lo >= 0.0 { 0.0 } else { lo - pad }, hi + pad)
 }

@@ -9,9 +9,13 @@
 //! optimising data instead of weights (DSA: the "model" is the synthetic set).
 pub mod checkpoint;
 pub mod config;
+pub mod job;
 pub mod record;
+pub mod sweep;
 
 pub use config::{Schedule, TrainConfig};
+pub use job::Job;
+pub use sweep::{Point, Sweep, SweepPoint, SweepSpec};
 pub use record::{EpochRecord, RunRecord, Status};
 
 use crate::data::{Batch, Dataset, Loader};
@@ -19,6 +23,8 @@ use crate::device::DeviceExt;
 use crate::error::{Error, Result};
 use crate::losses;
 use crate::models::{Net, Staged};
+use crate::plot::Figure;
+use crate::table::Table;
 use burn::tensor::{Device, Tensor};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -256,12 +262,9 @@ impl Trainer {
 
     fn progress(&self, record: &RunRecord, epochs: usize) {
         let e = record.epochs.last().expect("called after an epoch");
-        let losses: Vec<String> = e.losses.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-        let metrics: Vec<String> = e
-            .metrics
-            .iter()
-            .map(|(k, v)| if k.ends_with("_acc") { format!("{k} {:.2}%", v * 100.0) } else { format!("{k} {v:.4}") })
-            .collect();
+        let show = |(k, v): (&String, &f64)| if k.ends_with("_acc") { format!("{k} {:.2}%", v * 100.0) } else { format!("{k} {v:.4}") };
+        let losses: Vec<String> = e.losses.iter().map(show).collect();
+        let metrics: Vec<String> = e.metrics.iter().map(show).collect();
         let per_epoch = record.wall_time_s / record.epochs.len() as f64;
         let eta = per_epoch * (epochs - e.epoch) as f64;
         self.log(format_args!(
@@ -306,4 +309,52 @@ impl Run {
     pub fn summary(&self) -> String {
         format!("{}: test_acc {:.2}% after {} epochs ({})", self.record.name, self.test_acc() * 100.0, self.record.epochs.len(), fmt_duration(self.record.wall_time_s))
     }
+
+    /// Accuracy curves (test solid, train dashed) of this run.
+    pub fn plot(&self) -> Figure {
+        crate::plot::curves(&self.record.name, &["test_acc", "train_acc"], &[&self.record])
+    }
+
+    /// Loss curves of this run.
+    pub fn plot_losses(&self) -> Figure {
+        let keys: Vec<&str> = self.record.epochs.first().map(|e| e.losses.keys().filter(|k| !k.ends_with("_acc")).map(|k| k.as_str()).collect()).unwrap_or_default();
+        crate::plot::curves(&format!("{}: losses", self.record.name), &keys, &[&self.record])
+    }
+
+    /// A compact summary table.
+    pub fn table(&self) -> Table {
+        runs_table(&format!("Run `{}`", self.record.name), &[&self.record])
+    }
+
+    /// Curves and summary, inline.
+    pub fn evcxr_display(&self) {
+        crate::notebook::show_html(&crate::notebook::compose(&[self.plot(), self.plot_losses()], &[self.table().html()]));
+    }
+}
+
+/// Test-accuracy curves of several runs overlaid, with their summary table.
+pub fn compare(title: &str, runs: &[&Run]) -> crate::notebook::Panel {
+    let records: Vec<&RunRecord> = runs.iter().map(|r| &r.record).collect();
+    crate::notebook::Panel::new()
+        .figure(crate::plot::curves(&format!("{title}: test accuracy"), &["test_acc"], &records))
+        .figure(crate::plot::curves(&format!("{title}: training CE"), &["ce"], &records))
+        .table(runs_table(title, &records))
+}
+
+/// One row per record: method, epochs, final and best test accuracy, wall time, backend.
+pub fn runs_table(title: &str, records: &[&RunRecord]) -> Table {
+    let mut t = Table::new(title, &["run", "method", "epochs", "test acc (%)", "best (%)", "time", "backend"]);
+    for r in records {
+        let best = r.series("test_acc").iter().map(|p| p.1).fold(f64::NAN, f64::max);
+        t.push(vec![
+            r.name.clone(),
+            r.method.clone(),
+            r.epochs.len().to_string(),
+            format!("{:.2}", r.final_metric("test_acc").unwrap_or(f64::NAN) * 100.0),
+            format!("{:.2}", best * 100.0),
+            fmt_duration(r.wall_time_s),
+            r.backend.clone(),
+        ]);
+    }
+    t
 }

@@ -1,0 +1,190 @@
+//! Image grids (rows = classes, or any layout) and heat-map overlays (feature attention,
+//! Grad-CAM). The raster is encoded once as PNG and embedded in the SVG, so a 100-image grid
+//! stays small and crisp (`image-rendering: pixelated`).
+use super::Figure;
+
+/// How pixel values are mapped to [0, 255].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Normalise {
+    /// Each image stretched to its own min..max (synthetic images, generated patches).
+    PerImage,
+    /// One min..max over the whole grid (keeps relative brightness).
+    PerGrid,
+    /// A fixed range, e.g. `(0.0, 1.0)` or `(0.0, 255.0)`.
+    Fixed(f32, f32),
+}
+
+const GAP: usize = 2;
+const LABEL_W: usize = 90;
+const TITLE_H: usize = 30;
+
+/// A grid of `shape = [n, c, h, w]` images (`c` = 1 or 3) with `cols` columns; `row_labels`
+/// (may be empty) are written left of each row.
+pub fn image_grid(title: &str, images: &[f32], shape: [usize; 4], cols: usize, row_labels: &[String], norm: Normalise) -> Figure {
+    let rgb = to_rgb(images, shape, norm);
+    grid_svg(title, &rgb, [shape[0], shape[2], shape[3]], cols, row_labels)
+}
+
+/// Images with a heat map blended on top: `maps` is `[n, mh, mw]` (any resolution; each map is
+/// normalised to its own range and upsampled to the image), `alpha` the overlay opacity.
+pub fn heatmap_grid(title: &str, images: &[f32], shape: [usize; 4], maps: &[f32], map_hw: [usize; 2], cols: usize, row_labels: &[String], alpha: f32) -> Figure {
+    let [n, _, h, w] = shape;
+    let base = to_rgb(images, shape, Normalise::PerImage);
+    let [mh, mw] = map_hw;
+    let mut out = base.clone();
+    for i in 0..n {
+        let m = &maps[i * mh * mw..(i + 1) * mh * mw];
+        let (lo, hi) = min_max(m);
+        for y in 0..h {
+            for x in 0..w {
+                let v = (m[(y * mh / h) * mw + x * mw / w] - lo) / (hi - lo).max(1e-12);
+                let heat = colormap(v);
+                let p = (i * h * w + y * w + x) * 3;
+                // grey base so the colours read clearly
+                let grey = (base[p] as f32 * 0.3 + base[p + 1] as f32 * 0.59 + base[p + 2] as f32 * 0.11) as u8;
+                for c in 0..3 {
+                    out[p + c] = (grey as f32 * (1.0 - alpha) + heat[c] as f32 * alpha) as u8;
+                }
+            }
+        }
+    }
+    grid_svg(title, &out, [n, h, w], cols, row_labels)
+}
+
+fn min_max(v: &[f32]) -> (f32, f32) {
+    v.iter().filter(|x| x.is_finite()).fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)))
+}
+
+/// A perceptual-ish ramp (dark blue → cyan → yellow → red) for v in [0, 1].
+pub fn colormap(v: f32) -> [u8; 3] {
+    const STOPS: [[f32; 3]; 5] = [[20., 20., 120.], [30., 140., 220.], [90., 210., 120.], [250., 220., 40.], [220., 40., 30.]];
+    let v = v.clamp(0.0, 1.0) * (STOPS.len() - 1) as f32;
+    let i = (v.floor() as usize).min(STOPS.len() - 2);
+    let t = v - i as f32;
+    let mut out = [0u8; 3];
+    for c in 0..3 {
+        out[c] = (STOPS[i][c] * (1.0 - t) + STOPS[i + 1][c] * t) as u8;
+    }
+    out
+}
+
+/// `[n, c, h, w]` floats → `[n, h, w, 3]` bytes.
+fn to_rgb(images: &[f32], [n, c, h, w]: [usize; 4], norm: Normalise) -> Vec<u8> {
+    let per = c * h * w;
+    let grid_range = min_max(&images[..(n * per).min(images.len())]);
+    let mut out = vec![0u8; n * h * w * 3];
+    for i in 0..n {
+        let img = &images[i * per..(i + 1) * per];
+        let (lo, hi) = match norm {
+            Normalise::PerImage => min_max(img),
+            Normalise::PerGrid => grid_range,
+            Normalise::Fixed(a, b) => (a, b),
+        };
+        let scale = 255.0 / (hi - lo).max(1e-12);
+        for y in 0..h {
+            for x in 0..w {
+                for k in 0..3 {
+                    let ch = if c == 1 { 0 } else { k.min(c - 1) };
+                    let v = (img[ch * h * w + y * w + x] - lo) * scale;
+                    out[((i * h + y) * w + x) * 3 + k] = v.clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn grid_svg(title: &str, rgb: &[u8], [n, h, w]: [usize; 3], cols: usize, row_labels: &[String]) -> Figure {
+    let cols = cols.clamp(1, n.max(1));
+    let rows = n.div_ceil(cols).max(1);
+    let (gw, gh) = (cols * (w + GAP) - GAP, rows * (h + GAP) - GAP);
+    let mut raster = vec![255u8; gw * gh * 3];
+    for i in 0..n {
+        let (r, c) = (i / cols, i % cols);
+        for y in 0..h {
+            let src = &rgb[((i * h + y) * w) * 3..((i * h + y) * w + w) * 3];
+            let dst = ((r * (h + GAP) + y) * gw + c * (w + GAP)) * 3;
+            raster[dst..dst + w * 3].copy_from_slice(src);
+        }
+    }
+    let png = encode_png(&raster, gw, gh);
+    // show small images at least 48 px tall
+    let zoom = (48.0 / h as f64).max(1.0).min(4.0);
+    let (dw, dh) = (gw as f64 * zoom, gh as f64 * zoom);
+    let label_w = if row_labels.is_empty() { 0 } else { LABEL_W };
+    let (sw, sh) = (dw as usize + label_w + 20, dh as usize + TITLE_H + 10);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{sw}\" height=\"{sh}\" viewBox=\"0 0 {sw} {sh}\">\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
+         <text x=\"{}\" y=\"20\" font-family=\"sans-serif\" font-size=\"16\" text-anchor=\"middle\">{}</text>",
+        sw / 2,
+        escape(title)
+    );
+    for (r, label) in row_labels.iter().enumerate().take(rows) {
+        let y = TITLE_H as f64 + (r as f64 * (h + GAP) as f64 + h as f64 / 2.0) * zoom + 4.0;
+        svg += &format!("<text x=\"{}\" y=\"{y:.1}\" font-family=\"sans-serif\" font-size=\"12\" text-anchor=\"end\">{}</text>", label_w - 6, escape(label));
+    }
+    svg += &format!(
+        "<image x=\"{label_w}\" y=\"{TITLE_H}\" width=\"{dw:.0}\" height=\"{dh:.0}\" style=\"image-rendering:pixelated\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,{}\"/></svg>",
+        base64(&png)
+    );
+    Figure { svg, title: title.into() }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+fn encode_png(rgb: &[u8], w: usize, h: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::ImageEncoder::write_image(image::codecs::png::PngEncoder::new(&mut out), rgb, w as u32, h as u32, image::ExtendedColorType::Rgb8)
+        .expect("in-memory PNG encoding of a valid RGB buffer");
+    out
+}
+
+/// Standard base64 (RFC 4648) with padding.
+pub fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for k in 0..4 {
+            if k <= chunk.len() {
+                s.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (raw, enc) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64(raw.as_bytes()), enc);
+        }
+    }
+
+    #[test]
+    fn grid_embeds_a_png_and_labels() {
+        let imgs: Vec<f32> = (0..4 * 3 * 8 * 8).map(|i| (i % 17) as f32).collect();
+        let f = image_grid("demo <grid>", &imgs, [4, 3, 8, 8], 2, &["a".into(), "b".into()], Normalise::PerImage);
+        assert!(f.svg.contains("data:image/png;base64,iVBORw0KGgo"), "PNG signature");
+        assert!(f.svg.contains("demo &lt;grid&gt;") && f.svg.contains(">b</text>"));
+        let maps = vec![0.5f32; 4 * 2 * 2];
+        let h = heatmap_grid("cam", &imgs, [4, 3, 8, 8], &maps, [2, 2], 4, &[], 0.5);
+        assert!(h.svg.contains("base64"));
+    }
+
+    #[test]
+    fn colormap_ends() {
+        assert_eq!(colormap(0.0), [20, 20, 120]);
+        assert_eq!(colormap(1.0), [220, 40, 30]);
+    }
+}

@@ -1,0 +1,83 @@
+//! Result tables: Markdown and CSV for docs, HTML inline in notebooks.
+use serde::{Deserialize, Serialize};
+
+/// A titled table of strings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    /// Caption.
+    pub title: String,
+    /// Column headers.
+    pub columns: Vec<String>,
+    /// Rows (each as long as `columns`).
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// An empty table.
+    pub fn new(title: impl Into<String>, columns: &[&str]) -> Table {
+        Table { title: title.into(), columns: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new() }
+    }
+    /// Appends a row (padded or cut to the column count).
+    pub fn push(&mut self, row: Vec<String>) {
+        let mut row = row;
+        row.resize(self.columns.len(), String::new());
+        self.rows.push(row);
+    }
+    /// GitHub-flavoured Markdown.
+    pub fn markdown(&self) -> String {
+        let mut s = format!("| {} |\n|{}|\n", self.columns.join(" | "), self.columns.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
+        for r in &self.rows {
+            s += &format!("| {} |\n", r.join(" | "));
+        }
+        s
+    }
+    /// RFC 4180 CSV.
+    pub fn csv(&self) -> String {
+        let field = |f: &String| if f.contains([',', '"', '\n']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f.clone() };
+        std::iter::once(&self.columns).chain(&self.rows).map(|r| r.iter().map(field).collect::<Vec<_>>().join(",") + "\n").collect()
+    }
+    /// An HTML table with its caption.
+    pub fn html(&self) -> String {
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let mut h = format!(
+            "<table style=\"border-collapse:collapse;font-family:sans-serif;font-size:13px\"><caption style=\"font-weight:bold;padding:4px\">{}</caption><tr>",
+            esc(&self.title)
+        );
+        for c in &self.columns {
+            h += &format!("<th style=\"border-bottom:1px solid #888;padding:3px 8px;text-align:left\">{}</th>", esc(c));
+        }
+        h += "</tr>";
+        for r in &self.rows {
+            h += "<tr>";
+            for c in r {
+                h += &format!("<td style=\"padding:3px 8px\">{}</td>", esc(c));
+            }
+            h += "</tr>";
+        }
+        h + "</table>"
+    }
+    /// Shows the table inline in an evcxr cell.
+    pub fn evcxr_display(&self) {
+        crate::notebook::show_html(&self.html());
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.markdown())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn renders_markdown_csv_html() {
+        let mut t = Table::new("Results", &["method", "acc"]);
+        t.push(vec!["KD, T=4".into(), "81.2".into()]);
+        t.push(vec!["<b>".into()]);
+        assert_eq!(t.markdown(), "| method | acc |\n|---|---|\n| KD, T=4 | 81.2 |\n| <b> |  |\n");
+        assert_eq!(t.csv(), "method,acc\n\"KD, T=4\",81.2\n<b>,\n");
+        assert!(t.html().contains("&lt;b&gt;") && t.html().contains("<caption"));
+    }
+}

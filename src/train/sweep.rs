@@ -1,0 +1,204 @@
+//! Sweeps: every point a full run with its record; one or two swept parameters, seeds as an
+//! extra axis (mean ± std); serialisable, so a finished sweep reloads and re-plots without
+//! re-running.
+use super::{record::write_atomic, Run, RunRecord};
+use crate::error::{Error, Result};
+use crate::plot::{self, bars::mean_std, Figure, Series};
+use crate::table::Table;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// One point of a sweep: parameter values, seed and the run's record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// `(axis, value)` for every axis.
+    pub params: Vec<(String, f64)>,
+    /// Seed of this run.
+    pub seed: u64,
+    /// The run's record.
+    pub record: RunRecord,
+}
+
+/// Parameter values of the point being run.
+#[derive(Clone, Debug)]
+pub struct Point {
+    /// `(axis, value)` for every axis.
+    pub params: Vec<(String, f64)>,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Point {
+    /// Value of the first axis.
+    pub fn x(&self) -> f64 {
+        self.params[0].1
+    }
+    /// Value of the second axis (grids).
+    pub fn y(&self) -> f64 {
+        self.params.get(1).map(|p| p.1).unwrap_or(f64::NAN)
+    }
+    /// Value of a named axis.
+    pub fn get(&self, axis: &str) -> Option<f64> {
+        self.params.iter().find(|p| p.0 == axis).map(|p| p.1)
+    }
+}
+
+/// What to sweep, before running.
+#[derive(Clone, Debug)]
+pub struct SweepSpec {
+    axes: Vec<(String, Vec<f64>)>,
+    seeds: Vec<u64>,
+    verbose: bool,
+}
+
+/// A finished sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    /// Axis names.
+    pub axes: Vec<String>,
+    /// Every run.
+    pub points: Vec<SweepPoint>,
+}
+
+impl Sweep {
+    /// Sweeps one parameter.
+    pub fn over(name: &str, values: impl IntoIterator<Item = f64>) -> SweepSpec {
+        SweepSpec { axes: vec![(name.into(), values.into_iter().collect())], seeds: vec![0], verbose: true }
+    }
+    /// A grid of two parameters.
+    pub fn grid(a: (&str, Vec<f64>), b: (&str, Vec<f64>)) -> SweepSpec {
+        SweepSpec { axes: vec![(a.0.into(), a.1), (b.0.into(), b.1)], seeds: vec![0], verbose: true }
+    }
+
+    /// Writes the sweep as JSON (atomically).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Checkpoint { path: path.into(), reason: e.to_string() })?;
+        write_atomic(path, &json)
+    }
+    /// Reads a saved sweep.
+    pub fn load(path: impl AsRef<Path>) -> Result<Sweep> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(Error::io(path))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::format(path, format!("not a sweep: {e}")))
+    }
+
+    /// Distinct parameter combinations in run order, with the `metric` of each seed.
+    fn groups(&self, metric: &str) -> Vec<(Vec<(String, f64)>, Vec<f64>)> {
+        let mut groups: Vec<(Vec<(String, f64)>, Vec<f64>)> = Vec::new();
+        for p in &self.points {
+            let v = p.record.final_metric(metric).unwrap_or(f64::NAN);
+            match groups.iter_mut().find(|g| g.0 == p.params) {
+                Some(g) => g.1.push(v),
+                None => groups.push((p.params.clone(), vec![v])),
+            }
+        }
+        groups
+    }
+
+    /// Mean ± std of a final metric per parameter combination (accuracies in %).
+    pub fn table(&self, metric: &str) -> Table {
+        let scale = if metric.ends_with("_acc") { 100.0 } else { 1.0 };
+        let mut cols: Vec<&str> = self.axes.iter().map(|s| s.as_str()).collect();
+        let head = format!("{metric} (mean ± std)");
+        cols.extend([head.as_str(), "seeds"]);
+        let mut t = Table::new(format!("Sweep over {}", self.axes.join(" × ")), &cols);
+        for (params, values) in self.groups(metric) {
+            let (m, s) = mean_std(&values);
+            let mut row: Vec<String> = params.iter().map(|p| format!("{}", p.1)).collect();
+            row.push(format!("{:.2} ± {:.2}", m * scale, s * scale));
+            row.push(values.len().to_string());
+            t.push(row);
+        }
+        t
+    }
+
+    /// Line plot of a final metric against the first axis (one line per value of the second
+    /// axis), error bars over seeds.
+    pub fn plot(&self, metric: &str) -> Figure {
+        let scale = if metric.ends_with("_acc") { 100.0 } else { 1.0 };
+        let mut series: Vec<Series> = Vec::new();
+        for (params, values) in self.groups(metric) {
+            let name = params.get(1).map(|p| format!("{} = {}", p.0, p.1)).unwrap_or_else(|| metric.to_string());
+            let (m, s) = mean_std(&values);
+            let point = (params[0].1, m * scale, s * scale);
+            match series.iter_mut().find(|x| x.name == name) {
+                Some(x) => x.points.push(point),
+                None => series.push(Series { name, points: vec![point] }),
+            }
+        }
+        for s in &mut series {
+            s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        let xs: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+        let log_x = xs.iter().all(|&x| x > 0.0) && xs.iter().cloned().fold(0.0, f64::max) / xs.iter().cloned().fold(f64::INFINITY, f64::min) >= 20.0;
+        let y = if scale == 100.0 { format!("{metric} (%)") } else { metric.to_string() };
+        plot::lines(&format!("{metric} vs {}", self.axes[0]), &self.axes[0], &y, &series, log_x)
+    }
+
+    /// Records of every point (for curve plots).
+    pub fn records(&self) -> Vec<&RunRecord> {
+        self.points.iter().map(|p| &p.record).collect()
+    }
+
+    /// Plot of `test_acc` and its table, inline.
+    pub fn evcxr_display(&self) {
+        crate::notebook::show_html(&crate::notebook::compose(&[self.plot("test_acc")], &[self.table("test_acc").html()]));
+    }
+}
+
+impl SweepSpec {
+    /// Repeats every point for each seed (mean ± std in tables and plots).
+    pub fn seeds(mut self, seeds: impl IntoIterator<Item = u64>) -> Self {
+        self.seeds = seeds.into_iter().collect();
+        self
+    }
+    /// Prints one line per finished point (on by default).
+    pub fn verbose(mut self, on: bool) -> Self {
+        self.verbose = on;
+        self
+    }
+
+    /// Every point of the spec, first axis varying slowest, seeds fastest.
+    pub fn points(&self) -> Vec<Point> {
+        let mut combos: Vec<Vec<(String, f64)>> = vec![Vec::new()];
+        for (name, values) in &self.axes {
+            combos = combos.into_iter().flat_map(|c| values.iter().map(move |v| [c.clone(), vec![(name.clone(), *v)]].concat())).collect();
+        }
+        combos.into_iter().flat_map(|params| self.seeds.iter().map(move |&seed| Point { params: params.clone(), seed })).collect()
+    }
+
+    /// Runs `f` at every point.
+    pub fn run_points(self, mut f: impl FnMut(&Point) -> Result<Run>) -> Result<Sweep> {
+        if let Some((name, _)) = self.axes.iter().find(|a| a.1.is_empty()) {
+            return Err(Error::invalid(format!("sweep.{name}"), "[]", "needs at least one value"));
+        }
+        if self.seeds.is_empty() {
+            return Err(Error::invalid("sweep.seeds", "[]", "needs at least one seed"));
+        }
+        let points = self.points();
+        let mut out = Vec::with_capacity(points.len());
+        for (i, p) in points.iter().enumerate() {
+            let run = f(p)?;
+            if self.verbose {
+                let params: Vec<String> = p.params.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                println!("sweep {}/{}: {} seed {} → test_acc {:.2}%", i + 1, points.len(), params.join(" "), p.seed, run.test_acc() * 100.0);
+            }
+            out.push(SweepPoint { params: p.params.clone(), seed: p.seed, record: run.record });
+        }
+        Ok(Sweep { axes: self.axes.into_iter().map(|a| a.0).collect(), points: out })
+    }
+
+    /// One axis, one seed: `f(value)`.
+    pub fn run(self, mut f: impl FnMut(f64) -> Result<Run>) -> Result<Sweep> {
+        self.run_points(|p| f(p.x()))
+    }
+    /// One axis with seeds: `f(value, seed)`.
+    pub fn run_seeded(self, mut f: impl FnMut(f64, u64) -> Result<Run>) -> Result<Sweep> {
+        self.run_points(|p| f(p.x(), p.seed))
+    }
+    /// Two axes: `f(a, b)` (seeds through [`Point::seed`] with `run_points`).
+    pub fn run_grid(self, mut f: impl FnMut(f64, f64) -> Result<Run>) -> Result<Sweep> {
+        self.run_points(|p| f(p.x(), p.y()))
+    }
+}

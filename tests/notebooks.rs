@@ -1,0 +1,166 @@
+//! Runs every `notebooks/*.ipynb` headlessly through one in-process evcxr context (profile
+//! `Smoke` unless `DISTILLERY_PROFILE` says otherwise), cell by cell. A compile error, a panic
+//! or an `Err` surfaced by `?` fails the run with the notebook, the cell index and the message;
+//! every notebook must produce at least one inline figure. Executed copies are written to
+//! `target/notebooks/`; with `NOTEBOOKS_WRITE_BACK=1` the outputs are written into the
+//! notebooks themselves (how the committed outputs are made, with `DISTILLERY_PROFILE=cpu`).
+//!
+//! One context serves all notebooks (`:clear` between them), so the crate is compiled once per
+//! run; `EVCXR_TMPDIR` persists under `target/` so later runs reuse the build.
+mod common;
+
+use evcxr::CommandContext;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn main() {
+    evcxr::runtime_hook();
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test -- --list` asks harness-less tests for their names
+    }
+    match run() {
+        Ok(()) => println!("notebooks: ok"),
+        Err(e) => {
+            eprintln!("notebooks: FAILED\n{e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+struct Captured {
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Captured {
+    fn start(rx: crossbeam_channel::Receiver<String>, echo: &'static str) -> Captured {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in rx {
+                println!("{echo}{line}");
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Captured { lines }
+    }
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lines.lock().unwrap())
+    }
+}
+
+fn cell_source(cell: &Value) -> String {
+    match &cell["source"] {
+        Value::Array(parts) => parts.iter().filter_map(|p| p.as_str()).collect(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+fn lines_json(text: &str) -> Value {
+    let mut parts: Vec<String> = text.split_inclusive('\n').map(String::from).collect();
+    if parts.is_empty() {
+        parts.push(String::new());
+    }
+    json!(parts)
+}
+
+fn run() -> Result<(), String> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = manifest.join("notebooks");
+    let mut notebooks: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ipynb"))
+        .collect();
+    notebooks.sort();
+    if let Ok(only) = std::env::var("NOTEBOOKS_ONLY") {
+        notebooks.retain(|p| p.to_string_lossy().contains(&only));
+    }
+    if notebooks.is_empty() {
+        return Err(format!("no notebooks under {}", dir.display()));
+    }
+    // SAFETY (edition 2024 set_var): single-threaded here, before any context or thread starts.
+    unsafe {
+        std::env::set_var("DISTILLERY_PROFILE", std::env::var("DISTILLERY_PROFILE").unwrap_or_else(|_| "smoke".into()));
+        std::env::set_var("DISTILLERY_DATA", common::data_root().path().canonicalize().map_err(|e| e.to_string())?);
+        let tmp = std::env::var("EVCXR_TMPDIR").map(PathBuf::from).unwrap_or_else(|_| manifest.join("target/evcxr-notebooks"));
+        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+        std::env::set_var("EVCXR_TMPDIR", tmp);
+    }
+    std::env::set_current_dir(&dir).map_err(|e| e.to_string())?;
+    let out_dir = manifest.join("target/notebooks");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let write_back = std::env::var("NOTEBOOKS_WRITE_BACK").is_ok_and(|v| v == "1");
+
+    let total = Instant::now();
+    let (mut ctx, outputs) = CommandContext::new().map_err(|e| format!("starting evcxr: {e}"))?;
+    let stdout = Captured::start(outputs.stdout, "    │ ");
+    let stderr = Captured::start(outputs.stderr, "    ! ");
+    ctx.execute(":preserve_vars_on_panic 0").map_err(|e| e.to_string())?;
+    let mut report = Vec::new();
+    for path in &notebooks {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let started = Instant::now();
+        println!("== {name}");
+        ctx.execute(":clear").map_err(|e| format!("{name}: :clear failed: {e}"))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+        let mut nb: Value = serde_json::from_str(&text).map_err(|e| format!("{name}: not a notebook: {e}"))?;
+        let mut figures = 0usize;
+        let mut count = 0usize;
+        let cells = nb["cells"].as_array_mut().ok_or_else(|| format!("{name}: no cells"))?;
+        for (index, cell) in cells.iter_mut().enumerate() {
+            if cell["cell_type"] != "code" {
+                continue;
+            }
+            count += 1;
+            let source = cell_source(cell);
+            let t0 = Instant::now();
+            let result = ctx.execute(&source);
+            std::thread::sleep(Duration::from_millis(150)); // let the reader threads drain
+            let out = stdout.take();
+            let err = stderr.take();
+            let fail = |msg: String| format!("{name}, cell {index}: {msg}\n--- cell source ---\n{source}");
+            let outputs = match result {
+                Err(e) => return Err(fail(format!("{e}"))),
+                Ok(o) => o,
+            };
+            let err_text: Vec<&String> = err.iter().filter(|l| !l.trim().is_empty()).collect();
+            if !err_text.is_empty() {
+                return Err(fail(format!("the cell wrote to stderr (an `Err` surfaced by `?`, or a warning):\n{}", err_text.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"))));
+            }
+            let mut cell_outputs = Vec::new();
+            if !out.is_empty() {
+                cell_outputs.push(json!({"output_type": "stream", "name": "stdout", "text": lines_json(&(out.join("\n") + "\n"))}));
+            }
+            let mut data = serde_json::Map::new();
+            for (mime, content) in &outputs.content_by_mime_type {
+                if mime.contains("svg") || content.contains("<svg") {
+                    figures += 1;
+                }
+                data.insert(mime.clone(), lines_json(content));
+            }
+            if !data.is_empty() {
+                cell_outputs.push(json!({"output_type": "display_data", "data": data, "metadata": {}}));
+            }
+            cell["outputs"] = json!(cell_outputs);
+            cell["execution_count"] = json!(count);
+            println!("   cell {index}: {:.1}s", t0.elapsed().as_secs_f64());
+        }
+        if figures == 0 {
+            return Err(format!("{name}: no cell produced an inline figure"));
+        }
+        let executed = serde_json::to_string_pretty(&nb).map_err(|e| e.to_string())? + "\n";
+        std::fs::write(out_dir.join(&name), &executed).map_err(|e| e.to_string())?;
+        if write_back {
+            std::fs::write(path, &executed).map_err(|e| e.to_string())?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!("== {name}: {count} code cells, {figures} figure outputs, {secs:.0}s");
+        report.push(format!("{name}: {count} cells, {figures} figures, {secs:.0}s"));
+    }
+    println!("notebooks ({:.0}s total):\n  {}", total.elapsed().as_secs_f64(), report.join("\n  "));
+    Ok(())
+}
