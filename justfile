@@ -36,3 +36,11 @@ libtorch:
 # Build with libtorch (CUDA when the libtorch has it): see README "GPU"
 build-tch:
     LIBTORCH="$(pwd)/libtorch" LIBTORCH_BYPASS_VERSION_CHECK=1 LIBTORCH_CXX11_ABI=1 cargo build --release --features tch
+
+# Run every notebook under the real Jupyter kernel (installs evcxr_jupyter 0.22.0 and Jupyter into .venv-jupyter)
+notebooks *NOTEBOOKS:
+    tools/notebooks-kernel.sh {{NOTEBOOKS}}
+
+# Re-run the notebooks headlessly at the cpu profile and write their outputs into notebooks/
+notebooks-outputs:
+    NOTEBOOKS_WRITE_BACK=1 DISTILLERY_PROFILE=cpu cargo test --release --test notebooks

@@ -3,7 +3,7 @@
 mod common;
 use common::{cpu, data_root, tmp_dir};
 use distillery::data::{Batch, Dataset, Loader};
-use distillery::methods::{kd::Kd, supervised::Supervised, RunBuilder};
+use distillery::methods::{kd::Kd, online::Dml, supervised::Supervised, RunBuilder};
 use distillery::models::{Arch, Staged};
 use distillery::profile::Profile;
 use distillery::train::{Losses, Method, RunRecord, Status, StepCtx, Trainer, TrainConfig};
@@ -164,4 +164,18 @@ fn records_roundtrip_and_corrupt_records_name_the_file() {
     std::fs::write(dir.join("bad.json"), b"{\"name\": 3").unwrap();
     let e = RunRecord::load(&dir.join("bad.json")).unwrap_err();
     assert!(e.to_string().contains("bad.json"), "{e}");
+}
+
+#[test]
+fn dml_updates_two_peers_together_and_both_learn() {
+    let data = fashion_small();
+    let run = Dml::builder().peers([Arch::convnet(8, 2), Arch::mlp(32, 1)]).train(quick(3)).fit(&data, &cpu()).unwrap();
+    let last = run.record.epochs.last().unwrap();
+    println!("{:?}", last.metrics);
+    assert!(last.metrics["peer0_acc"] > 0.5 && last.metrics["peer1_acc"] > 0.5, "{:?}", last.metrics);
+    assert!((last.metrics["test_acc"] - (last.metrics["peer0_acc"] + last.metrics["peer1_acc"]) / 2.0).abs() < 1e-12);
+    assert!(last.metrics["ens_acc"] > 0.5);
+    assert!(last.losses["kl_0"] > 0.0 && last.losses["kl_1"] > 0.0, "mutual terms are active");
+    let e = Dml::builder().peers([Arch::mlp(8, 1)]).train(quick(1)).fit(&data, &cpu()).unwrap_err();
+    assert!(matches!(&e, Error::Invalid { field, .. } if field == "peers"), "{e}");
 }

@@ -3,6 +3,7 @@
 //!
 //! [`Trainer`]: crate::train::Trainer
 pub mod kd;
+pub mod online;
 pub mod options;
 pub mod supervised;
 

@@ -69,7 +69,7 @@ pub fn bars(title: &str, y_label: &str, items: &[Bar]) -> Figure {
                 if (x - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
             })
             .y_desc(y_label)
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(WHITE).bold_line_style(RGBColor(225, 225, 225))
             .draw()
             .ok();
         for (i, b) in items.iter().enumerate() {

@@ -47,7 +47,11 @@ pub fn curves(title: &str, keys: &[&str], runs: &[&RunRecord]) -> Figure {
             .y_label_area_size(56)
             .build_cartesian_2d(1.0..x_max, y_lo..y_hi)
             .expect("non-empty ranges");
-        chart.configure_mesh().x_desc("epoch").y_desc(y_desc).light_line_style(RGBColor(235, 235, 235)).draw().ok();
+        chart
+            .configure_mesh()
+            .x_labels((x_max as usize).min(12))
+            .x_label_formatter(&|x| format!("{}", x.round() as i64))
+            .x_desc("epoch").y_desc(y_desc).light_line_style(WHITE).bold_line_style(RGBColor(225, 225, 225)).draw().ok();
         for (label, r, k, pts) in &series {
             let color = PALETTE[r % PALETTE.len()];
             let style = color.stroke_width(2);

@@ -32,7 +32,7 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, series: &[Series], log_x
             .x_desc(x_label)
             .y_desc(y_label)
             .x_label_formatter(&|x| if log_x { format!("{:.3}", 10f64.powf(*x)).trim_end_matches('0').trim_end_matches('.').to_string() } else { format!("{x:.3}").trim_end_matches('0').trim_end_matches('.').to_string() })
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(WHITE).bold_line_style(RGBColor(225, 225, 225))
             .draw()
             .ok();
         for (i, s) in series.iter().enumerate() {
