@@ -65,13 +65,7 @@ pub fn curves(title: &str, keys: &[&str], runs: &[&RunRecord]) -> Figure {
             }
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).ok();
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .ok();
+        super::draw_legend(&mut chart);
         root.present().ok();
     }
     Figure { svg, title: title.into() }

@@ -46,13 +46,7 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, series: &[Series], log_x
                 .draw_series(s.points.iter().filter(|p| p.2 > 0.0).map(|p| PathElement::new(vec![(tx(p.0), p.1 - p.2), (tx(p.0), p.1 + p.2)], color.stroke_width(2))))
                 .ok();
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .ok();
+        super::draw_legend(&mut chart);
         root.present().ok();
     }
     Figure { svg, title: title.into() }

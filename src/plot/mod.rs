@@ -53,3 +53,18 @@ pub(crate) fn padded_range(values: impl Iterator<Item = f64>, floor_zero: bool) 
     let pad = ((hi - lo) * 0.08).max(1e-3);
     (if floor_zero && lo >= 0.0 { 0.0 } else { lo - pad }, hi + pad)
 }
+
+/// The shared legend style: a light box in the lower right.
+pub(crate) fn draw_legend<'a, CT>(chart: &mut plotters::chart::ChartContext<'a, plotters::backend::SVGBackend<'a>, CT>)
+where
+    CT: plotters::coord::CoordTranslate,
+{
+    use plotters::prelude::*;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .ok();
+}

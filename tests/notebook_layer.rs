@@ -1,0 +1,103 @@
+//! The notebook layer without a notebook: background jobs, sweeps, plots and tables.
+mod common;
+use common::{cpu, tmp_dir};
+use distillery::methods::{supervised::Supervised, RunBuilder};
+use distillery::plot::{self, Bar, Normalise, Series};
+use distillery::prelude::*;
+use distillery::train::Status;
+
+fn tiny() -> Dataset {
+    Dataset::shapes_sized(6, 3, 0).unwrap()
+}
+
+fn quick(epochs: usize) -> TrainConfig {
+    TrainConfig::new().with_epochs(epochs).with_batch_size(16).with_verbose(false)
+}
+
+#[test]
+fn a_job_trains_in_the_background_and_wait_returns_the_run() {
+    let data = tiny();
+    let job = Supervised::builder().model(Arch::mlp(16, 1)).train(quick(3)).name("bg").spawn(&data, &cpu());
+    let run = job.wait().unwrap();
+    assert_eq!(run.record.epochs.len(), 3);
+    assert_eq!(run.record.status, Status::Completed);
+}
+
+#[test]
+fn a_cancelled_job_stops_after_a_step_and_keeps_its_record() {
+    let data = tiny();
+    let job = Supervised::builder().model(Arch::convnet(8, 2)).train(quick(10_000)).name("long").spawn(&data, &cpu());
+    while job.record().epochs.is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(job.status().contains("running"), "{}", job.status());
+    assert!(job.plot().svg.contains("<svg"));
+    job.cancel();
+    let record_before_wait = job.record();
+    let err = job.wait().unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err}");
+    assert!(!record_before_wait.epochs.is_empty() && record_before_wait.epochs.len() < 10_000);
+}
+
+#[test]
+fn a_seeded_sweep_reports_mean_and_std_and_reloads() {
+    let data = tiny();
+    let sweep = Sweep::over("lr", [0.01, 0.1])
+        .seeds([0, 1])
+        .verbose(false)
+        .run_seeded(|lr, seed| Supervised::builder().model(Arch::mlp(16, 1)).train(quick(2)).lr(lr).seed(seed).fit(&data, &cpu()))
+        .unwrap();
+    assert_eq!(sweep.points.len(), 4);
+    let table = sweep.table("test_acc");
+    assert_eq!(table.rows.len(), 2);
+    assert_eq!(table.rows[0][2], "2", "two seeds per point");
+    assert!(table.rows[0][1].contains('±'));
+    assert!(sweep.plot("test_acc").svg.contains("<svg"));
+    let path = tmp_dir("sweep").join("s.json");
+    sweep.save(&path).unwrap();
+    let back = Sweep::load(&path).unwrap();
+    assert_eq!(back, sweep);
+    assert_eq!(back.table("test_acc"), table, "a reloaded sweep re-plots without re-running");
+}
+
+#[test]
+fn a_grid_sweep_draws_one_line_per_second_axis_value() {
+    let data = tiny();
+    let sweep = Sweep::grid(("lr", vec![0.01, 0.05]), ("epochs", vec![1.0, 2.0]))
+        .verbose(false)
+        .run_grid(|lr, e| Supervised::builder().model(Arch::mlp(8, 1)).train(quick(e as usize)).lr(lr).fit(&data, &cpu()))
+        .unwrap();
+    assert_eq!(sweep.points.len(), 4);
+    let svg = sweep.plot("test_acc").svg;
+    assert!(svg.contains("epochs = 1") && svg.contains("epochs = 2"), "legend per line");
+}
+
+#[test]
+fn bad_sweeps_and_bad_files_are_typed_errors() {
+    let e = Sweep::over("T", Vec::<f64>::new()).run(|_| unreachable!()).unwrap_err();
+    assert!(matches!(&e, Error::Invalid { field, .. } if field == "sweep.T"), "{e}");
+    let e = Sweep::over("T", [1.0]).seeds([]).run(|_| unreachable!()).unwrap_err();
+    assert!(e.to_string().contains("seeds"), "{e}");
+    let path = tmp_dir("bad-sweep").join("x.json");
+    std::fs::write(&path, "[]").unwrap();
+    assert!(Sweep::load(&path).unwrap_err().to_string().contains("x.json"));
+}
+
+#[test]
+fn figures_and_panels_render() {
+    let bars = plot::bars("methods", "acc (%)", &[Bar::from_values("KD", &[80.0, 82.0, 81.0]).with_reference(83.0), Bar::new("alone", 79.0, 0.0)]);
+    assert!(bars.svg.contains("<svg") && bars.svg.contains("KD") && bars.svg.contains("81.00"));
+    let lines = plot::lines("sweep", "T", "acc", &[Series { name: "kd".into(), points: vec![(1.0, 80.0, 1.0), (8.0, 82.0, 0.5)] }], true);
+    assert!(lines.svg.contains("polyline"));
+    let data = tiny();
+    let preview = data.preview(2);
+    assert!(preview.svg.contains("data:image/png;base64") && preview.svg.contains("h-stripes"));
+    let grid = plot::image_grid("g", &[0.5; 2 * 3 * 4 * 4], [2, 3, 4, 4], 2, &[], Normalise::PerGrid);
+    assert!(grid.svg.contains("<image"));
+    let panel = Panel::new().figure(bars).table(Table::new("t", &["a"]));
+    let html = panel.html();
+    assert!(html.contains("<svg") && html.contains("<table"));
+    let path = tmp_dir("fig").join("bars.svg");
+    panel.figures[0].save_svg(&path).unwrap();
+    assert!(std::fs::read_to_string(path).unwrap().starts_with("<svg"));
+}
