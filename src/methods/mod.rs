@@ -2,7 +2,9 @@
 //! has a builder whose `fit` returns a [`Run`](crate::train::Run).
 //!
 //! [`Trainer`]: crate::train::Trainer
+pub mod fitnet;
 pub mod kd;
+pub mod mgd;
 pub mod online;
 pub mod options;
 pub mod supervised;
