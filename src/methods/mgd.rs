@@ -72,6 +72,11 @@ pub struct FeatureConfig {
     pub stages: Vec<StagePair>,
     /// Optional Hinton KD on the logits: (T, weight w): L = (1 − w)·CE + w·KD + feature term.
     pub kd: Option<(f64, f64)>,
+    /// Set α on the first batch so that α·L_dis equals the task loss (the MGD author's advice
+    /// for new settings: "make the MGD loss about the size of the task loss"); the configured α
+    /// is then ignored and the chosen one is recorded as the `alpha` series.
+    #[serde(default)]
+    pub auto_alpha: bool,
 }
 
 impl FeatureConfig {
@@ -95,6 +100,12 @@ impl FeatureConfig {
     fn alpha(&self) -> f64 {
         match self.loss {
             FeatureLoss::Mgd { alpha, .. } | FeatureLoss::FitNet { alpha } => alpha,
+        }
+    }
+
+    fn set_alpha(&mut self, a: f64) {
+        match &mut self.loss {
+            FeatureLoss::Mgd { alpha, .. } | FeatureLoss::FitNet { alpha } => *alpha = a,
         }
     }
 }
@@ -198,6 +209,7 @@ pub struct FeatureDistill {
     pairs: Vec<(usize, usize)>,
     config: FeatureConfig,
     rng: Rng,
+    alpha_fixed: bool,
 }
 
 impl FeatureDistill {
@@ -214,7 +226,7 @@ impl FeatureDistill {
         let pairs = resolve_stages(&config.stages, &probe_s, &probe_t)?;
         let generation = matches!(config.loss, FeatureLoss::Mgd { .. });
         let heads = pairs.iter().map(|&(s, t)| FeatureHead::new(probe_s[s][1], probe_t[t][1], generation, &train)).collect();
-        Ok(FeatureDistill { model: StudentWithHeads { net, heads }, optim: options.train.sgd(), teacher, pairs, rng: Rng::derive(options.train.seed, 0x36D), config })
+        Ok(FeatureDistill { model: StudentWithHeads { net, heads }, optim: options.train.sgd(), teacher, pairs, rng: Rng::derive(options.train.seed, 0x36D), config, alpha_fixed: false })
     }
 
     /// The trained student (heads dropped), inference mode.
@@ -242,7 +254,8 @@ impl Method for FeatureDistill {
         let student = self.model.net.forward_features(batch.images(&ctx.device));
         let labels = batch.labels(&ctx.device);
         let ce = losses::cross_entropy(student.logits.clone(), labels.clone(), 0.0);
-        let mut out: Losses = vec![("loss".into(), 0.0), ("ce".into(), scalar(&ce))];
+        let ce_value = scalar(&ce);
+        let mut out: Losses = vec![("loss".into(), 0.0), ("ce".into(), ce_value)];
         let mut total = match self.config.kd {
             Some((t, w)) => {
                 let t_logits = Tensor::from_data(teacher.logits.clone().into_data(), &ctx.device);
@@ -252,6 +265,7 @@ impl Method for FeatureDistill {
             }
             None => ce,
         };
+        let mut terms = Vec::with_capacity(self.pairs.len());
         for (k, &(s, t)) in self.pairs.iter().enumerate() {
             let t_feat: Tensor<4> = Tensor::from_data(teacher.stages[t].clone().into_data(), &ctx.device);
             let s_feat = student.stages[s].clone();
@@ -263,10 +277,19 @@ impl Method for FeatureDistill {
                 }
                 FeatureLoss::FitNet { .. } => super::fitnet::fitnet_loss(head, s_feat, t_feat),
             };
+            terms.push((s, dis));
+        }
+        if self.config.auto_alpha && !self.alpha_fixed {
+            let raw: f64 = terms.iter().map(|(_, d)| scalar(d)).sum();
+            self.config.set_alpha(if raw > 0.0 { ce_value / raw } else { 0.0 });
+            self.alpha_fixed = true;
+        }
+        for (s, dis) in terms {
             let dis = dis.mul_scalar(self.config.alpha());
             out.push((format!("feat{s}"), scalar(&dis)));
             total = total + dis;
         }
+        out.push(("alpha".into(), self.config.alpha()));
         out[0].1 = scalar(&total);
         let hits = losses::correct(student.logits, labels);
         out.push(("train_acc".into(), hits as f64 / batch.len() as f64));
@@ -283,13 +306,19 @@ impl Method for FeatureDistill {
     fn save(&self, dir: &Path) -> Result<()> {
         let ckpt = |e: &dyn std::fmt::Display, f: &str| Error::Checkpoint { path: dir.join(f), reason: e.to_string() };
         self.model.clone().save_file(dir.join("student-heads.bpk")).map_err(|e| ckpt(&e, "student-heads.bpk"))?;
-        self.optim.save(dir.join("optim.bpk")).map_err(|e| ckpt(&e, "optim.bpk"))
+        self.optim.save(dir.join("optim.bpk")).map_err(|e| ckpt(&e, "optim.bpk"))?;
+        // the α chosen on the first batch (auto α) must survive a resume
+        crate::train::record::write_atomic(&dir.join("alpha.json"), format!("[{}, {}]", self.config.alpha(), self.alpha_fixed).as_bytes())
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
         let ckpt = |e: &dyn std::fmt::Display, f: &str| Error::Checkpoint { path: dir.join(f), reason: e.to_string() };
         self.model = self.model.clone().try_load_file(dir.join("student-heads.bpk")).map_err(|e| ckpt(&e, "student-heads.bpk"))?;
         self.optim = std::mem::replace(&mut self.optim, burn::optim::SgdConfig::new().init()).load(dir.join("optim.bpk")).map_err(|e| ckpt(&e, "optim.bpk"))?;
+        let text = std::fs::read_to_string(dir.join("alpha.json")).map_err(Error::io(dir.join("alpha.json")))?;
+        let (alpha, fixed): (f64, bool) = serde_json::from_str(&text).map_err(|e| ckpt(&e, "alpha.json"))?;
+        self.config.set_alpha(alpha);
+        self.alpha_fixed = fixed;
         Ok(())
     }
 }
@@ -320,7 +349,7 @@ impl RunBuilder for FeatureBuilder {
 impl FeatureBuilder {
     pub(crate) fn new(loss: FeatureLoss) -> FeatureBuilder {
         FeatureBuilder {
-            config: FeatureConfig { student: Arch::resnet(8), teacher: None, loss, stages: vec![StagePair { student: -1, teacher: -1 }], kd: None },
+            config: FeatureConfig { student: Arch::resnet(8), teacher: None, loss, stages: vec![StagePair { student: -1, teacher: -1 }], kd: None, auto_alpha: false },
             teacher: None,
             options: RunOptions::default(),
         }
@@ -341,6 +370,12 @@ impl FeatureBuilder {
         match &mut self.config.loss {
             FeatureLoss::Mgd { alpha, .. } | FeatureLoss::FitNet { alpha } => *alpha = a,
         }
+        self
+    }
+    /// Choose α on the first batch so that the feature term equals the task loss (see
+    /// [`FeatureConfig::auto_alpha`]).
+    pub fn alpha_auto(mut self) -> Self {
+        self.config.auto_alpha = true;
         self
     }
     /// Mask ratio λ (MGD only).
