@@ -44,3 +44,10 @@ notebooks *NOTEBOOKS:
 # Re-run the notebooks headlessly at the cpu profile and write their outputs into notebooks/
 notebooks-outputs:
     NOTEBOOKS_WRITE_BACK=1 DISTILLERY_PROFILE=cpu cargo test --release --test notebooks
+
+# Regenerate the figures in docs/figures from real runs (main job and MGD table, cpu profile)
+docs-figures:
+    cargo run --release -- --out target/docs-kd
+    cargo run --release -- mgd --out target/docs-mgd
+    mkdir -p docs/figures
+    cp target/docs-kd/kd-test_acc.svg target/docs-kd/kd-ce.svg target/docs-mgd/mgd-bars.svg docs/figures/

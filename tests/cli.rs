@@ -65,3 +65,17 @@ fn bad_flags_are_clear_errors_not_panics() {
     let out = cli().args(["--profile", "smoke", "--dataset", "mnist", "--data", "/nonexistent"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("just data"));
 }
+
+#[test]
+fn mgd_command_writes_its_table_and_bars() {
+    let out = common::tmp_dir("cli-mgd");
+    let run = cli().args(["mgd", "--profile", "smoke", "--dataset", "shapes", "--epochs", "1", "--out"]).arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    for method in ["student alone", "FitNet", "Hinton KD", "| MGD |", "MGD + KD"] {
+        assert!(stdout.contains(method), "{method} missing: {stdout}");
+    }
+    assert!(std::fs::read_to_string(out.join("mgd-bars.svg")).unwrap().contains("<svg"));
+    let bad = cli().args(["mgd", "--profile", "smoke", "--seeds", "0", "--dataset", "shapes", "--out"]).arg(&out).output().unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("seeds"));
+}
