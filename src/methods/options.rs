@@ -147,7 +147,8 @@ pub trait RunBuilder: Sized {
         Self: Fit + Send + 'static,
     {
         let name = self.options().name.clone().unwrap_or_else(|| "job".into());
-        let live = Arc::new(Mutex::new(RunRecord::new(&name, "", serde_json::Value::Null, String::new(), data.describe(), String::new())));
+        let placeholder = serde_json::json!({ "train": { "epochs": self.options().train.epochs } });
+        let live = Arc::new(Mutex::new(RunRecord::new(&name, "", placeholder, String::new(), data.describe(), String::new())));
         let cancel = CancelToken::default();
         self.options().train.verbose = false;
         let builder = self.live(live.clone()).cancel_token(cancel.clone());
