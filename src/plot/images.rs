@@ -108,11 +108,14 @@ fn grid_svg(title: &str, rgb: &[u8], [n, h, w]: [usize; 3], cols: usize, row_lab
         }
     }
     let png = encode_png(&raster, gw, gh);
-    // show small images at least 48 px tall
-    let zoom = (48.0 / h as f64).max(1.0).min(4.0);
+    // show small images at a readable size: ~96 px tall in short grids, ~48 px in large ones
+    let target = if n <= 16 { 96.0 } else { 48.0 };
+    let zoom = (target / h as f64).clamp(1.0, 4.0);
     let (dw, dh) = (gw as f64 * zoom, gh as f64 * zoom);
     let label_w = if row_labels.is_empty() { 0 } else { LABEL_W };
-    let (sw, sh) = (dw as usize + label_w + 20, dh as usize + TITLE_H + 10);
+    let sw = (dw as usize + label_w + 20).max(title.chars().count() * 9 + 20);
+    let sh = dh as usize + TITLE_H + 10;
+    let x0 = label_w as f64 + (sw as f64 - label_w as f64 - dw) / 2.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{sw}\" height=\"{sh}\" viewBox=\"0 0 {sw} {sh}\">\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
@@ -122,10 +125,10 @@ fn grid_svg(title: &str, rgb: &[u8], [n, h, w]: [usize; 3], cols: usize, row_lab
     );
     for (r, label) in row_labels.iter().enumerate().take(rows) {
         let y = TITLE_H as f64 + (r as f64 * (h + GAP) as f64 + h as f64 / 2.0) * zoom + 4.0;
-        svg += &format!("<text x=\"{}\" y=\"{y:.1}\" font-family=\"sans-serif\" font-size=\"12\" text-anchor=\"end\">{}</text>", label_w - 6, escape(label));
+        svg += &format!("<text x=\"{:.0}\" y=\"{y:.1}\" font-family=\"sans-serif\" font-size=\"12\" text-anchor=\"end\">{}</text>", x0 - 6.0, escape(label));
     }
     svg += &format!(
-        "<image x=\"{label_w}\" y=\"{TITLE_H}\" width=\"{dw:.0}\" height=\"{dh:.0}\" style=\"image-rendering:pixelated\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,{}\"/></svg>",
+        "<image x=\"{x0:.0}\" y=\"{TITLE_H}\" width=\"{dw:.0}\" height=\"{dh:.0}\" style=\"image-rendering:pixelated\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,{}\"/></svg>",
         base64(&png)
     );
     Figure { svg, title: title.into() }
