@@ -132,3 +132,24 @@ fn bad_mgd_settings_are_typed_errors() {
         }
     }
 }
+
+#[test]
+fn paper_style_and_heterogeneous_pairs_train() {
+    let data = Dataset::shapes_sized(2, 1, 0).unwrap();
+    let device = cpu();
+    // ResNet teacher → ResNet student, last stages (both 64 channels at 8×8)
+    let teacher = Supervised::builder().model(Arch::resnet(14)).train(quick(1)).fit(&data, &device).unwrap();
+    let run = Mgd::builder().teacher(&teacher).student(Arch::resnet(8)).train(quick(1)).fit(&data, &device).unwrap();
+    assert!(run.record.epochs[0].losses.contains_key("feat2"));
+    // ResNet → MobileNetV2: the teacher's last stage (8×8) meets the student's third (96 ch, 8×8)
+    // through the 1×1 align conv
+    let run = Mgd::builder()
+        .teacher(&teacher)
+        .student(Arch::MobileNetV2 { width_mult: 0.25 })
+        .stage_pairs([(2, -1)])
+        .mask(MaskKind::Pixel)
+        .train(quick(1))
+        .fit(&data, &device)
+        .unwrap();
+    assert!(run.record.epochs[0].losses["feat2"] > 0.0);
+}

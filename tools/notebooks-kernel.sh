@@ -11,7 +11,7 @@ if [ -z "${DISTILLERY_DATA:-}" ]; then
   else tools/fetch-data.sh data >/dev/null; export DISTILLERY_DATA=$(pwd)/data; fi
 fi
 # 1. the kernel, pinned
-if ! evcxr_jupyter --version 2>/dev/null | grep -q "0.22.0"; then
+if ! cargo install --list | grep -q "^evcxr_jupyter v0.22.0"; then
   cargo install evcxr_jupyter --version 0.22.0 --locked
 fi
 # 2. Jupyter in a venv
