@@ -8,7 +8,7 @@ use crate::data::{Batch, Dataset, Loader};
 use crate::error::{ensure, Error, Result};
 use crate::losses;
 use crate::models::{Arch, Net, Staged};
-use crate::train::{devices, evaluate_net, scalar, Losses, Method, Run, StepCtx, TrainConfig};
+use crate::train::{checkpoint, devices, evaluate_net, scalar, Losses, Method, Run, StepCtx, TrainConfig};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
@@ -112,18 +112,13 @@ impl Method for KdMethod {
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
-        let ckpt = |e: &dyn std::fmt::Display, f: &str| Error::Checkpoint { path: dir.join(f), reason: e.to_string() };
-        self.student.clone().save_file(dir.join("student.bpk")).map_err(|e| ckpt(&e, "student.bpk"))?;
-        self.optim.save(dir.join("student-optim.bpk")).map_err(|e| ckpt(&e, "student-optim.bpk"))
+        checkpoint::save_module(&self.student, dir, "student.bpk")?;
+        checkpoint::save_optim(&self.optim, dir, "student-optim.bpk")
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
-        let ckpt = |e: &dyn std::fmt::Display, f: &str| Error::Checkpoint { path: dir.join(f), reason: e.to_string() };
-        self.student = self.student.clone().try_load_file(dir.join("student.bpk")).map_err(|e| ckpt(&e, "student.bpk"))?;
-        self.optim = std::mem::replace(&mut self.optim, burn::optim::SgdConfig::new().init())
-            .load(dir.join("student-optim.bpk"))
-            .map_err(|e| ckpt(&e, "student-optim.bpk"))?;
-        Ok(())
+        self.student = checkpoint::load_module(self.student.clone(), dir, "student.bpk")?;
+        checkpoint::load_optim(&mut self.optim, dir, "student-optim.bpk")
     }
 }
 

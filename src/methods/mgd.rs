@@ -21,7 +21,7 @@ use crate::losses;
 use crate::models::blocks::conv;
 use crate::models::{Arch, Net, Staged};
 use crate::rng::Rng;
-use crate::train::{devices, evaluate_net, scalar, Losses, Method, Run, StepCtx};
+use crate::train::{checkpoint, devices, evaluate_net, scalar, Losses, Method, Run, StepCtx};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -304,19 +304,18 @@ impl Method for FeatureDistill {
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
-        let ckpt = |e: &dyn std::fmt::Display, f: &str| Error::Checkpoint { path: dir.join(f), reason: e.to_string() };
-        self.model.clone().save_file(dir.join("student-heads.bpk")).map_err(|e| ckpt(&e, "student-heads.bpk"))?;
-        self.optim.save(dir.join("optim.bpk")).map_err(|e| ckpt(&e, "optim.bpk"))?;
+        checkpoint::save_module(&self.model, dir, "student-heads.bpk")?;
+        checkpoint::save_optim(&self.optim, dir, "optim.bpk")?;
         // the α chosen on the first batch (auto α) must survive a resume
         crate::train::record::write_atomic(&dir.join("alpha.json"), format!("[{}, {}]", self.config.alpha(), self.alpha_fixed).as_bytes())
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
-        let ckpt = |e: &dyn std::fmt::Display, f: &str| Error::Checkpoint { path: dir.join(f), reason: e.to_string() };
-        self.model = self.model.clone().try_load_file(dir.join("student-heads.bpk")).map_err(|e| ckpt(&e, "student-heads.bpk"))?;
-        self.optim = std::mem::replace(&mut self.optim, burn::optim::SgdConfig::new().init()).load(dir.join("optim.bpk")).map_err(|e| ckpt(&e, "optim.bpk"))?;
-        let text = std::fs::read_to_string(dir.join("alpha.json")).map_err(Error::io(dir.join("alpha.json")))?;
-        let (alpha, fixed): (f64, bool) = serde_json::from_str(&text).map_err(|e| ckpt(&e, "alpha.json"))?;
+        self.model = checkpoint::load_module(self.model.clone(), dir, "student-heads.bpk")?;
+        checkpoint::load_optim(&mut self.optim, dir, "optim.bpk")?;
+        let path = dir.join("alpha.json");
+        let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
+        let (alpha, fixed): (f64, bool) = serde_json::from_str(&text).map_err(|e| Error::format(&path, e.to_string()))?;
         self.config.set_alpha(alpha);
         self.alpha_fixed = fixed;
         Ok(())

@@ -36,22 +36,17 @@ pub fn curves(title: &str, keys: &[&str], runs: &[&RunRecord]) -> Figure {
     let x_max = series.iter().flat_map(|s| s.3.iter().map(|p| p.0)).fold(2.0f64, f64::max);
     let (y_lo, y_hi) = padded_range(series.iter().flat_map(|s| s.3.iter().map(|p| p.1)), false);
     let y_desc = if pct { format!("{} (%)", keys.join(", ")) } else { keys.join(", ") };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
-        root.fill(&WHITE).ok();
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(1.0..x_max, y_lo..y_hi)
-            .expect("non-empty ranges");
+    super::xy_chart(title, 1.0..x_max, y_lo..y_hi, |chart| {
         chart
             .configure_mesh()
             .x_labels((x_max as usize).min(12))
             .x_label_formatter(&|x| format!("{}", x.round() as i64))
-            .x_desc("epoch").y_desc(y_desc).light_line_style(WHITE).bold_line_style(RGBColor(225, 225, 225)).draw().ok();
+            .x_desc("epoch")
+            .y_desc(y_desc)
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(225, 225, 225))
+            .draw()
+            .ok();
         for (label, r, k, pts) in &series {
             let color = PALETTE[r % PALETTE.len()];
             let style = color.stroke_width(2);
@@ -65,8 +60,5 @@ pub fn curves(title: &str, keys: &[&str], runs: &[&RunRecord]) -> Figure {
             }
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).ok();
         }
-        super::draw_legend(&mut chart);
-        root.present().ok();
-    }
-    Figure { svg, title: title.into() }
+    })
 }

@@ -16,23 +16,15 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, series: &[Series], log_x
     let tx = |x: f64| if log_x { x.max(1e-12).log10() } else { x };
     let (x_lo, x_hi) = padded_range(series.iter().flat_map(|s| s.points.iter().map(|p| tx(p.0))), false);
     let (y_lo, y_hi) = padded_range(series.iter().flat_map(|s| s.points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2])), false);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
-        root.fill(&WHITE).ok();
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
-            .expect("non-empty ranges");
+    let fmt = |v: f64| format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string();
+    super::xy_chart(title, x_lo..x_hi, y_lo..y_hi, |chart| {
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
-            .x_label_formatter(&|x| if log_x { format!("{:.3}", 10f64.powf(*x)).trim_end_matches('0').trim_end_matches('.').to_string() } else { format!("{x:.3}").trim_end_matches('0').trim_end_matches('.').to_string() })
-            .light_line_style(WHITE).bold_line_style(RGBColor(225, 225, 225))
+            .x_label_formatter(&|x| if log_x { fmt(10f64.powf(*x)) } else { fmt(*x) })
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(225, 225, 225))
             .draw()
             .ok();
         for (i, s) in series.iter().enumerate() {
@@ -46,8 +38,5 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, series: &[Series], log_x
                 .draw_series(s.points.iter().filter(|p| p.2 > 0.0).map(|p| PathElement::new(vec![(tx(p.0), p.1 - p.2), (tx(p.0), p.1 + p.2)], color.stroke_width(2))))
                 .ok();
         }
-        super::draw_legend(&mut chart);
-        root.present().ok();
-    }
-    Figure { svg, title: title.into() }
+    })
 }

@@ -68,3 +68,28 @@ where
         .draw()
         .ok();
 }
+
+/// The 2-D cartesian chart every line figure draws on.
+pub(crate) type XyChart<'a> =
+    plotters::chart::ChartContext<'a, plotters::backend::SVGBackend<'a>, plotters::coord::cartesian::Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+/// A 640×400 SVG with a title, the given ranges, whatever `draw` adds, and the shared legend.
+pub(crate) fn xy_chart(title: &str, x: std::ops::Range<f64>, y: std::ops::Range<f64>, draw: impl FnOnce(&mut XyChart<'_>)) -> Figure {
+    use plotters::prelude::*;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
+        root.fill(&WHITE).ok();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x, y)
+            .expect("non-empty ranges");
+        draw(&mut chart);
+        draw_legend(&mut chart);
+        root.present().ok();
+    }
+    Figure { svg, title: title.into() }
+}

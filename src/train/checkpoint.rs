@@ -3,6 +3,8 @@
 //! killed at any moment resumes from its last finished epoch.
 use super::record::{write_atomic, RunRecord};
 use crate::error::{Error, Result};
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
 use std::path::{Path, PathBuf};
 
 const LATEST: &str = "latest";
@@ -47,4 +49,34 @@ pub fn latest(root: &Path) -> Result<Option<(PathBuf, RunRecord)>> {
         return Err(Error::Checkpoint { path: state, reason: "`latest` points to a checkpoint without state.json".into() });
     }
     Ok(Some((dir, RunRecord::load(&state)?)))
+}
+
+fn ckpt_err(path: &Path) -> impl FnOnce(burn::store::RecordError) -> Error + '_ {
+    move |e| Error::Checkpoint { path: path.to_path_buf(), reason: e.to_string() }
+}
+
+/// Saves a module's parameters as `dir/file` (burnpack).
+pub fn save_module<M: Module + Clone>(module: &M, dir: &Path, file: &str) -> Result<()> {
+    let path = dir.join(file);
+    module.clone().save_file(&path).map_err(ckpt_err(&path))
+}
+
+/// Loads `dir/file` into a module of the same structure.
+pub fn load_module<M: Module>(module: M, dir: &Path, file: &str) -> Result<M> {
+    let path = dir.join(file);
+    module.try_load_file(&path).map_err(ckpt_err(&path))
+}
+
+/// Saves an optimiser's state as `dir/file`.
+pub fn save_optim(optim: &ModuleOptimizer, dir: &Path, file: &str) -> Result<()> {
+    let path = dir.join(file);
+    optim.save(&path).map_err(ckpt_err(&path))
+}
+
+/// Restores an optimiser's state from `dir/file` in place.
+pub fn load_optim(optim: &mut ModuleOptimizer, dir: &Path, file: &str) -> Result<()> {
+    let path = dir.join(file);
+    let taken = std::mem::replace(optim, burn::optim::SgdConfig::new().init());
+    *optim = taken.load(&path).map_err(ckpt_err(&path))?;
+    Ok(())
 }

@@ -4,11 +4,11 @@
 //! same step and detaches them). All peers are updated in the same step, each by its own
 //! optimiser — the "several peers updated together" shape of the trainer.
 use crate::data::{Batch, Dataset, Loader};
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, Result};
 use crate::losses;
 use crate::methods::options::{Fit, RunBuilder, RunOptions};
 use crate::models::{Arch, Net, Staged};
-use crate::train::{devices, scalar, Losses, Method, Run, StepCtx};
+use crate::train::{checkpoint, devices, scalar, Losses, Method, Run, StepCtx};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softmax;
@@ -96,21 +96,16 @@ impl Method for DmlMethod {
 
     fn save(&self, dir: &Path) -> Result<()> {
         for (i, (p, o)) in self.peers.iter().zip(&self.optims).enumerate() {
-            let f = dir.join(format!("peer{i}.bpk"));
-            p.clone().save_file(&f).map_err(|e| Error::Checkpoint { path: f.clone(), reason: e.to_string() })?;
-            let f = dir.join(format!("peer{i}-optim.bpk"));
-            o.save(&f).map_err(|e| Error::Checkpoint { path: f.clone(), reason: e.to_string() })?;
+            checkpoint::save_module(p, dir, &format!("peer{i}.bpk"))?;
+            checkpoint::save_optim(o, dir, &format!("peer{i}-optim.bpk"))?;
         }
         Ok(())
     }
 
     fn load(&mut self, dir: &Path) -> Result<()> {
         for i in 0..self.peers.len() {
-            let f = dir.join(format!("peer{i}.bpk"));
-            self.peers[i] = self.peers[i].clone().try_load_file(&f).map_err(|e| Error::Checkpoint { path: f.clone(), reason: e.to_string() })?;
-            let f = dir.join(format!("peer{i}-optim.bpk"));
-            let fresh = burn::optim::SgdConfig::new().init();
-            self.optims[i] = std::mem::replace(&mut self.optims[i], fresh).load(&f).map_err(|e| Error::Checkpoint { path: f.clone(), reason: e.to_string() })?;
+            self.peers[i] = checkpoint::load_module(self.peers[i].clone(), dir, &format!("peer{i}.bpk"))?;
+            checkpoint::load_optim(&mut self.optims[i], dir, &format!("peer{i}-optim.bpk"))?;
         }
         Ok(())
     }
