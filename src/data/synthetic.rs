@@ -34,14 +34,15 @@ fn colour(rng: &mut Rng) -> [f64; 3] {
 pub fn render(class: usize, rng: &mut Rng) -> Vec<u8> {
     let bg = colour(rng);
     let mut fg = colour(rng);
-    // keep a visible contrast between shape and background
-    while (0..3).map(|c| (fg[c] - bg[c]).abs()).sum::<f64>() < 0.6 {
+    // a contrast that is sometimes low, strong pixel noise, small to large shapes placed anywhere:
+    // easy for a wide network, not for a narrow one
+    while (0..3).map(|c| (fg[c] - bg[c]).abs()).sum::<f64>() < 0.45 {
         fg = colour(rng);
     }
-    let r = 7.0 + rng.uniform() * 6.0;
-    let cx = SIZE as f64 / 2.0 + (rng.uniform() - 0.5) * 10.0;
-    let cy = SIZE as f64 / 2.0 + (rng.uniform() - 0.5) * 10.0;
-    let noise = 0.05 + rng.uniform() * 0.1;
+    let r = 5.5 + rng.uniform() * 7.0;
+    let cx = SIZE as f64 / 2.0 + (rng.uniform() - 0.5) * 12.0;
+    let cy = SIZE as f64 / 2.0 + (rng.uniform() - 0.5) * 12.0;
+    let noise = 0.08 + rng.uniform() * 0.15;
     let mut img = vec![0u8; 3 * SIZE * SIZE];
     for y in 0..SIZE {
         for x in 0..SIZE {
