@@ -3,7 +3,7 @@
 //! The official DatasetCondensation code builds "instancenorm" as
 //! `nn.GroupNorm(channels, channels, affine=True)`. burn's `GroupNorm` computes the same thing;
 //! [`InstanceNorm`] is a leaner formulation for the training hot path: one reshape to
-//! `[N·C, H·W]`, mean and mean of squares taken in the same pass (var = E[x²] − E[x]²), and the
+//! `[N·C, H·W]`, mean and mean of squares taken in the same pass (`var = E[x²] − E[x]²`), and the
 //! affine folded into one scale and one shift per (sample, channel), so the autodiff graph holds
 //! fewer full-size intermediates. `benches/step.rs` compares both against PyTorch.
 use burn::module::{Module, Param};

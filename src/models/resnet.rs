@@ -2,7 +2,7 @@
 //! shortcut where the shape changes (option B, as in the CRD / RepDistiller model zoo):
 //! - CIFAR ResNet-(6n+2): widths 16/32/64 (He et al. 2016, §4.2); the ×4 variants use 32 for
 //!   the stem and 64/128/256 for the stages (RepDistiller's `resnet8x4`, `resnet32x4`).
-//! - ResNet-18/34 with a CIFAR stem: widths 64–512, blocks [2,2,2,2] / [3,4,6,3].
+//! - ResNet-18/34 with a CIFAR stem: widths 64–512, blocks `[2,2,2,2]` / `[3,4,6,3]`.
 use super::blocks::{ConvBn, global_pool};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};

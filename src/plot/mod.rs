@@ -1,9 +1,9 @@
 //! Figures as SVG (plotters' SVG backend; text needs no font files). One style for all:
 //! 640×400 panels, the [`PALETTE`], light grid, legend in a box.
 //!
-//! - [`curves`]: a metric per epoch, several runs overlaid (train dashed, test solid)
-//! - [`bars`]: mean ± std bars with optional reference marks (a paper's numbers)
-//! - [`lines`]: sweep line plots with error bars
+//! - [`curves()`]: a metric per epoch, several runs overlaid (train dashed, test solid)
+//! - [`bars()`]: mean ± std bars with optional reference marks (a paper's numbers)
+//! - [`lines()`]: sweep line plots with error bars
 //! - [`image_grid`] / [`heatmap_grid`]: images (rows = classes) and heat-map overlays
 pub mod bars;
 pub mod curves;
