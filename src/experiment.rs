@@ -76,6 +76,29 @@ impl KdExperiment {
             .with_seed(self.seed)
     }
 
+    /// With `--fresh`, deletes the checkpoints under the output folder.
+    pub(crate) fn clear_if_fresh(&self) -> Result<()> {
+        let ckpt = self.out.join("ckpt");
+        if self.fresh && ckpt.exists() {
+            std::fs::remove_dir_all(&ckpt).map_err(Error::io(&ckpt))?;
+        }
+        Ok(())
+    }
+
+    /// Trains the teacher once: its checkpoint folder is keyed by data, profile, recipe and
+    /// architecture, so a rerun (or another experiment with the same key) reuses it.
+    pub(crate) fn fit_teacher(&self, data: &Dataset, train: &TrainConfig, ckpt_name: &str, device: &Device) -> Result<Run> {
+        let key = (&self.dataset, &self.profile, train, &self.teacher);
+        Supervised::builder()
+            .model(self.teacher.clone())
+            .train(train.clone())
+            .name(format!("teacher {}", self.teacher))
+            .profile(self.profile)
+            .checkpoint_dir(self.ckpt(ckpt_name, &key))
+            .record_to(self.out.join("records").join("teacher.json"))
+            .fit(data, device)
+    }
+
     pub(crate) fn ckpt(&self, name: &str, config: &impl std::fmt::Debug) -> PathBuf {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         format!("{config:?}").hash(&mut h);
@@ -90,24 +113,14 @@ impl KdExperiment {
         if self.epochs == 0 {
             return Err(Error::invalid("epochs", 0, "must be at least 1"));
         }
-        if self.fresh && self.out.join("ckpt").exists() {
-            std::fs::remove_dir_all(self.out.join("ckpt")).map_err(Error::io(self.out.join("ckpt")))?;
-        }
+        self.clear_if_fresh()?;
         let data = self.load_data()?;
         println!("data: {}", data.describe());
         println!("device: {}  profile: {}  epochs: {}", device.describe(), self.profile, self.epochs);
         let train = self.train_config(&data);
         let records = self.out.join("records");
-        let key = (&self.dataset, &self.profile, &train, &self.teacher);
-        let teacher = Supervised::builder()
-            .model(self.teacher.clone())
-            .train(train.clone())
-            .name(format!("teacher {}", self.teacher))
-            .profile(self.profile)
-            .checkpoint_dir(self.ckpt("teacher", &key))
-            .record_to(records.join("teacher.json"))
-            .fit(&data, device)?;
-        let key = (&key, &self.student);
+        let teacher = self.fit_teacher(&data, &train, "teacher", device)?;
+        let key = (&self.dataset, &self.profile, &train, &self.teacher, &self.student);
         let student = Supervised::builder()
             .model(self.student.clone())
             .train(train.clone())
@@ -204,18 +217,11 @@ impl MgdExperiment {
         crate::error::ensure(self.seeds > 0, "seeds", self.seeds, "must be at least 1")?;
         b.teacher.validate()?;
         b.student.validate()?;
+        b.clear_if_fresh()?;
         let data = b.load_data()?;
         println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}", data.describe(), device.describe(), b.profile, b.epochs, self.seeds);
         let train = b.train_config(&data);
-        let key = (&b.dataset, &b.profile, &train, &b.teacher);
-        let teacher = Supervised::builder()
-            .model(b.teacher.clone())
-            .train(train.clone())
-            .name(format!("teacher {}", b.teacher))
-            .profile(b.profile)
-            .checkpoint_dir(b.ckpt("mgd-teacher", &key))
-            .record_to(b.out.join("records/teacher.json"))
-            .fit(&data, device)?;
+        let teacher = b.fit_teacher(&data, &train, "mgd-teacher", device)?;
         type Make<'a> = Box<dyn Fn(u64) -> Result<Run> + 'a>;
         let s = &b.student;
         let tr = |seed: u64| train.clone().with_seed(seed).with_verbose(false);
