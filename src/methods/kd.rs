@@ -75,7 +75,7 @@ impl KdMethod {
     fn teacher_logits(&self, teacher: &Net, batch: &Batch, ctx: &StepCtx) -> Tensor<2> {
         // The teacher runs on the plain device: no graph is built and no gradient can reach it.
         let logits = teacher.forward(batch.images(&ctx.plain));
-        Tensor::from_data(logits.into_data(), &ctx.device)
+        ctx.constant(logits)
     }
 }
 

@@ -258,7 +258,7 @@ impl Method for FeatureDistill {
         let mut out: Losses = vec![("loss".into(), 0.0), ("ce".into(), ce_value)];
         let mut total = match self.config.kd {
             Some((t, w)) => {
-                let t_logits = Tensor::from_data(teacher.logits.clone().into_data(), &ctx.device);
+                let t_logits = ctx.constant(teacher.logits.clone());
                 let kd = losses::kd_kl(student.logits.clone(), t_logits, t);
                 out.push(("kd".into(), scalar(&kd)));
                 ce.mul_scalar(1.0 - w) + kd.mul_scalar(w)
@@ -267,7 +267,7 @@ impl Method for FeatureDistill {
         };
         let mut terms = Vec::with_capacity(self.pairs.len());
         for (k, &(s, t)) in self.pairs.iter().enumerate() {
-            let t_feat: Tensor<4> = Tensor::from_data(teacher.stages[t].clone().into_data(), &ctx.device);
+            let t_feat = ctx.constant(teacher.stages[t].clone());
             let s_feat = student.stages[s].clone();
             let head = &self.model.heads[k];
             let dis = match self.config.loss {

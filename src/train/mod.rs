@@ -50,6 +50,12 @@ pub struct StepCtx {
 }
 
 impl StepCtx {
+    /// Brings a constant computed on the plain device (a frozen teacher's output) onto the
+    /// training device, where it enters the graph as a leaf without gradient.
+    pub fn constant<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
+        Tensor::from_data(t.into_data(), &self.device)
+    }
+
     /// Fraction of the run done, in [0, 1] (for ramped loss weights).
     pub fn progress(&self) -> f64 {
         self.step as f64 / self.total_steps.max(1) as f64
