@@ -51,3 +51,9 @@ docs-figures:
     cargo run --release -- mgd --out target/docs-mgd
     mkdir -p docs/figures
     cp target/docs-kd/kd-test_acc.svg target/docs-kd/kd-ce.svg target/docs-mgd/mgd-bars.svg docs/figures/
+
+# Re-write tests/fixtures/dsa_grad.json: PyTorch's exact double-backward ∂D/∂S for the DSA gradient check (installs torch into .venv)
+dsa-fixture:
+    test -x .venv/bin/python || python3 -m venv .venv
+    .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu || .venv/bin/pip install --quiet torch
+    .venv/bin/python tools/dsa_fixture.py tests/fixtures/dsa_grad.json

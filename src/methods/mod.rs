@@ -3,6 +3,7 @@
 //!
 //! [`Trainer`]: crate::train::Trainer
 pub mod fitnet;
+pub mod condense;
 pub mod kd;
 pub mod mgd;
 pub mod online;

@@ -53,6 +53,11 @@ impl ConvNet {
         out
     }
 
+    /// The layers, read by functional forward passes (dataset condensation's gradient matching).
+    pub fn layers(&self) -> (&[Conv2d], &[Norm], &Linear) {
+        (&self.convs, &self.norms, &self.fc)
+    }
+
     /// Logits from the last block's output.
     pub fn head(&self, last: Tensor<4>) -> Tensor<2> {
         self.fc.forward(last.flatten(1, 3))

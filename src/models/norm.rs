@@ -44,17 +44,23 @@ impl InstanceNorm {
 
     /// y = γ·(x − μ)/√(σ² + ε) + β, statistics per sample and channel.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [n, c, h, w] = x.dims();
-        let flat = x.reshape([n * c, h * w]);
-        let mean = flat.clone().mean_dim(1);
-        let mean_sq = flat.clone().square().mean_dim(1);
-        let inv_std = (mean_sq - mean.clone().square()).clamp_min(0.0).add_scalar(self.epsilon).sqrt().recip();
-        let gamma = self.gamma.val().reshape([1, c]).expand([n, c]).reshape([n * c, 1]);
-        let beta = self.beta.val().reshape([1, c]).expand([n, c]).reshape([n * c, 1]);
-        let scale = inv_std * gamma;
-        let shift = beta - mean * scale.clone();
-        (flat * scale + shift).reshape([n, c, h, w])
+        instance_norm(x, self.gamma.val(), self.beta.val(), self.epsilon)
     }
+}
+
+/// Instance norm as a function of explicit (γ, β): one pass for E[x] and E[x²], the affine
+/// folded into one scale and one shift per (sample, channel).
+pub fn instance_norm(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    let flat = x.reshape([n * c, h * w]);
+    let mean = flat.clone().mean_dim(1);
+    let mean_sq = flat.clone().square().mean_dim(1);
+    let inv_std = (mean_sq - mean.clone().square()).clamp_min(0.0).add_scalar(epsilon).sqrt().recip();
+    let gamma = gamma.reshape([1, c]).expand([n, c]).reshape([n * c, 1]);
+    let beta = beta.reshape([1, c]).expand([n, c]).reshape([n * c, 1]);
+    let scale = inv_std * gamma;
+    let shift = beta - mean * scale.clone();
+    (flat * scale + shift).reshape([n, c, h, w])
 }
 
 /// A norm layer of either implementation.
@@ -74,6 +80,21 @@ impl Norm {
             NormImpl::BurnGroupNorm => Norm::Group(GroupNormConfig::new(channels, channels).init(device)),
         }
     }
+    /// The affine (γ, β) of the norm.
+    pub fn affine(&self) -> (Tensor<1>, Tensor<1>) {
+        match self {
+            Norm::Lean(n) => (n.gamma.val(), n.beta.val()),
+            Norm::Group(g) => {
+                let c = g.num_channels;
+                let device = &g.devices()[0];
+                (
+                    g.gamma.as_ref().map(|p| p.val()).unwrap_or_else(|| Tensor::ones([c], device)),
+                    g.beta.as_ref().map(|p| p.val()).unwrap_or_else(|| Tensor::zeros([c], device)),
+                )
+            }
+        }
+    }
+
     /// Applies the norm.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {

@@ -69,7 +69,7 @@ pub fn colormap(v: f32) -> [u8; 3] {
 }
 
 /// `[n, c, h, w]` floats → `[n, h, w, 3]` bytes.
-fn to_rgb(images: &[f32], [n, c, h, w]: [usize; 4], norm: Normalise) -> Vec<u8> {
+pub(crate) fn to_rgb(images: &[f32], [n, c, h, w]: [usize; 4], norm: Normalise) -> Vec<u8> {
     let per = c * h * w;
     let grid_range = min_max(&images[..(n * per).min(images.len())]);
     let mut out = vec![0u8; n * h * w * 3];

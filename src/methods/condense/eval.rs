@@ -1,0 +1,197 @@
+//! The evaluation protocol (official `utils.py::evaluate_synset`): train a fresh network on the
+//! condensed set with SGD (momentum 0.9, weight decay 5e-4, lr 0.01 divided by 10 after half the
+//! epochs, batch 256) and per-image DSA augmentation, then test it on the real test split; repeat
+//! for several seeds and architectures (cross-architecture generalisation).
+use super::dsa_aug::Strategy;
+use super::Condensed;
+use crate::data::{Dataset, Loader};
+use crate::error::{Error, Result};
+use crate::losses;
+use crate::models::{Arch, Net, Staged};
+use crate::plot::{bars, Bar, Figure};
+use crate::profile::Profile;
+use crate::rng::Rng;
+use crate::table::Table;
+use crate::train::{devices, evaluate_net, TrainConfig};
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// How condensed sets are evaluated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalConfig {
+    /// Architectures to train on the set (the first is the headline, normally the ConvNet).
+    pub archs: Vec<Arch>,
+    /// Networks per architecture (different seeds).
+    pub models: usize,
+    /// Training epochs (paper 1000; the official DC code 300).
+    pub epochs: usize,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// Batch size.
+    pub batch: usize,
+    /// DSA strategy for per-image augmentation (`None`: the paper's strategy for the dataset).
+    pub strategy: Option<String>,
+    /// Base seed.
+    pub seed: u64,
+}
+
+impl EvalConfig {
+    /// ConvNet-3 at the profile's width; 3 models; 1000 epochs on the gpu profile, 300 on cpu, 5
+    /// on smoke.
+    pub fn for_profile(profile: Profile) -> EvalConfig {
+        EvalConfig {
+            archs: vec![Arch::convnet(profile.width(128), 3)],
+            models: if profile == Profile::Smoke { 2 } else { 3 },
+            epochs: match profile {
+                Profile::Gpu => 1000,
+                Profile::Cpu => 300,
+                Profile::Smoke => 5,
+            },
+            lr: 0.01,
+            batch: 256,
+            strategy: None,
+            seed: 0,
+        }
+    }
+    /// The architectures to evaluate.
+    pub fn archs(mut self, archs: Vec<Arch>) -> Self {
+        self.archs = archs;
+        self
+    }
+    /// Networks per architecture.
+    pub fn models(mut self, n: usize) -> Self {
+        self.models = n;
+        self
+    }
+    /// Training epochs.
+    pub fn epochs(mut self, n: usize) -> Self {
+        self.epochs = n;
+        self
+    }
+    /// Augmentation strategy string (`none` to train without augmentation).
+    pub fn strategy(mut self, s: &str) -> Self {
+        self.strategy = Some(s.to_string());
+        self
+    }
+}
+
+/// Test accuracies of fresh networks trained on one condensed set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Method label (`DSA`, `random`, …).
+    pub method: String,
+    /// Images per class.
+    pub ipc: usize,
+    /// Dataset name.
+    pub dataset: String,
+    /// (architecture, accuracies in %) in the order evaluated.
+    pub results: Vec<(String, Vec<f64>)>,
+}
+
+impl Evaluation {
+    /// Mean and std (%) for the `i`-th architecture.
+    pub fn mean_std(&self, i: usize) -> (f64, f64) {
+        crate::plot::bars::mean_std(&self.results[i].1)
+    }
+    /// Mean ± std of the headline architecture, e.g. `88.1 ± 0.4`.
+    pub fn summary(&self) -> String {
+        let (m, s) = self.mean_std(0);
+        format!("{} ipc{} on {}: {m:.2} ± {s:.2} % ({})", self.method, self.ipc, self.dataset, self.results[0].0)
+    }
+    /// A bar for the headline architecture.
+    pub fn bar(&self) -> Bar {
+        Bar::from_values(self.method.clone(), &self.results[0].1)
+    }
+    /// Cross-architecture bars.
+    pub fn plot_archs(&self) -> Figure {
+        let items: Vec<Bar> = self.results.iter().map(|(a, v)| Bar::from_values(a.clone(), v)).collect();
+        bars(&format!("{} ipc{} on {}: accuracy by architecture", self.method, self.ipc, self.dataset), "test accuracy (%)", &items)
+    }
+    /// One row per architecture.
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(format!("{} ipc{} ({})", self.method, self.ipc, self.dataset), &["architecture", "accuracy (%)", "models"]);
+        for (i, (arch, v)) in self.results.iter().enumerate() {
+            let (m, s) = self.mean_std(i);
+            t.push(vec![arch.clone(), format!("{m:.2} ± {s:.2}"), v.len().to_string()]);
+        }
+        t
+    }
+    /// evcxr rich output.
+    pub fn evcxr_display(&self) {
+        crate::notebook::show_html(&crate::notebook::compose(&[self.plot_archs()], &[self.table().html()]));
+    }
+}
+
+/// Trains `config.models` fresh networks of each architecture on `set` and tests them.
+pub fn evaluate(set: &Condensed, config: &EvalConfig, data: &Dataset, device: &Device) -> Result<Evaluation> {
+    if set.shape[1..] != data.shape() {
+        return Err(Error::invalid("condensed.shape", format!("{:?}", &set.shape[1..]), format!("{} images are {:?}", data.name, data.shape())));
+    }
+    if config.models == 0 || config.epochs == 0 || config.archs.is_empty() {
+        return Err(Error::invalid("eval", format!("{} models × {} epochs × {} archs", config.models, config.epochs, config.archs.len()), "need at least one of each"));
+    }
+    let strategy = match &config.strategy {
+        Some(s) => Strategy::parse(s)?,
+        None => Strategy::for_data(data.flippable),
+    };
+    let (plain, ad) = devices(device);
+    let images = set.tensor(&plain);
+    let test = Loader::test(data, 500);
+    let recipe = TrainConfig::default().with_momentum(0.9).with_weight_decay(5e-4).with_batch_size(config.batch);
+    let mut results = Vec::new();
+    for arch in &config.archs {
+        let mut accs = Vec::with_capacity(config.models);
+        for m in 0..config.models {
+            let seed = config.seed + 1000 * m as u64 + 17;
+            let net = arch.init_seeded(data.shape(), data.num_classes(), &ad, seed)?;
+            let mut optim = recipe.sgd();
+            let mut rng = Rng::derive(seed, 0xE7A1);
+            let (lr, half) = (config.lr, config.epochs / 2);
+            let net = train_epochs(net, &images, &set.labels, config.epochs, &recipe, &|e| if e > half { lr * 0.1 } else { lr }, &strategy, &mut optim, &mut rng, &ad);
+            let (acc, _) = evaluate_net(&net.valid(), &test, &plain);
+            accs.push(100.0 * acc);
+        }
+        results.push((arch.to_string(), accs));
+    }
+    Ok(Evaluation { method: set.config.method.name().to_string(), ipc: set.config.ipc, dataset: set.dataset.clone(), results })
+}
+
+/// Trains `net` (on the autodiff device `ad`) for `epochs` over the plain `images`, shuffled in
+/// batches of `recipe.batch_size`, each batch under its own per-image DSA draw.
+#[allow(clippy::too_many_arguments)]
+pub fn train_epochs(
+    mut net: Net,
+    images: &Tensor<4>,
+    labels: &[usize],
+    epochs: usize,
+    recipe: &TrainConfig,
+    lr_at: &dyn Fn(usize) -> f64,
+    strategy: &Strategy,
+    optim: &mut ModuleOptimizer,
+    rng: &mut Rng,
+    ad: &Device,
+) -> Net {
+    let [n, c, h, w] = images.dims();
+    let plain = images.device();
+    let images = images.clone().detach();
+    for epoch in 0..epochs {
+        let mut order: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut order);
+        for chunk in order.chunks(recipe.batch_size.max(1)) {
+            let idx: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
+            let mut x = images.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [chunk.len()]), &plain));
+            if let Some(draw) = strategy.draw(Some(chunk.len()), [c, h, w], rng) {
+                x = draw.apply(x);
+            }
+            let y: Vec<i64> = chunk.iter().map(|&i| labels[i] as i64).collect();
+            let x = Tensor::<4>::from_data(x.into_data(), ad);
+            let y = Tensor::<1, Int>::from_data(TensorData::new(y, [chunk.len()]), ad);
+            let loss = losses::cross_entropy(net.forward(x), y, 0.0);
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(lr_at(epoch), net, grads);
+        }
+    }
+    net
+}

@@ -1,0 +1,500 @@
+//! Dataset condensation: learn `ipc` images per class such that a network trained from scratch on
+//! them generalises like one trained on the real set.
+//!
+//! - [`dc`]: gradient matching (DC, Zhao et al. ICLR 2021) and DSA (DC + differentiable siamese
+//!   augmentation, Zhao & Bilen ICML 2021), one outer/inner loop for both;
+//! - [`dm`]: distribution matching (the cheap, first-order baseline);
+//! - [`coreset`]: random and herding selections;
+//! - [`eval`]: the evaluation protocol (fresh networks trained on the condensed set, per-image DSA
+//!   augmentation, cross-architecture);
+//! - [`dsa_aug`], [`matching`]: the augmentation family and the matching objectives.
+//!
+//! ```no_run
+//! # use distillery::prelude::*;
+//! # use distillery::methods::condense::{Condense, Init, EvalConfig};
+//! # fn main() -> distillery::Result<()> {
+//! # let device = Device::auto(); let profile = Profile::Smoke;
+//! # let data = Dataset::mnist(&DataRoot::resolve(None), &profile)?;
+//! let set = Condense::dsa().ipc(10).profile(profile).init(Init::Real).fit(&data, &device)?;
+//! let eval = set.evaluate(&EvalConfig::for_profile(profile), &data, &device)?;
+//! # Ok(()) }
+//! ```
+pub mod coreset;
+pub mod dc;
+pub mod dm;
+pub mod dsa_aug;
+pub mod eval;
+pub mod io;
+pub mod matching;
+pub mod plots;
+
+pub use dsa_aug::{Draw, Family, Strategy};
+pub use eval::{EvalConfig, Evaluation};
+
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::profile::Profile;
+use crate::rng::Rng;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// Which condensation (or selection) method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    /// `ipc` random real images per class.
+    Random,
+    /// Herding: greedy selection whose feature mean tracks the class mean.
+    Herding,
+    /// Gradient matching without augmentation.
+    Dc,
+    /// Gradient matching with differentiable siamese augmentation.
+    Dsa,
+    /// Distribution matching with siamese augmentation.
+    Dm,
+}
+
+impl Method {
+    /// Lower-case name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Random => "random",
+            Method::Herding => "herding",
+            Method::Dc => "DC",
+            Method::Dsa => "DSA",
+            Method::Dm => "DM",
+        }
+    }
+    /// Whether the method learns pixels (rather than selecting real images).
+    pub fn learns(&self) -> bool {
+        matches!(self, Method::Dc | Method::Dsa | Method::Dm)
+    }
+}
+
+/// How synthetic images start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Init {
+    /// Random real images of the class (the DSA/DM default).
+    Real,
+    /// Standard normal noise in normalised space (the DC default).
+    Noise,
+}
+
+/// The settings of one condensation, resolved from the builder and the profile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CondenseConfig {
+    /// Method.
+    pub method: Method,
+    /// Images per class.
+    pub ipc: usize,
+    /// Outer iterations (a fresh network each).
+    pub iterations: usize,
+    /// Matching steps per iteration (official `outer_loop`).
+    pub outer_loop: usize,
+    /// Network-training epochs on S between matching steps (official `inner_loop`).
+    pub inner_loop: usize,
+    /// DSA strategy string (`none` for DC).
+    pub strategy: String,
+    /// Synthetic initialisation.
+    pub init: Init,
+    /// Learning rate of the images (SGD, momentum 0.5).
+    pub lr_img: f64,
+    /// Learning rate of the network in the inner loop (plain SGD).
+    pub lr_net: f64,
+    /// Real images per class per matching step.
+    pub batch_real: usize,
+    /// ConvNet width (paper 128).
+    pub width: usize,
+    /// ConvNet depth (paper 3).
+    pub depth: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Profile the defaults came from.
+    pub profile: Profile,
+}
+
+/// Official (outer_loop, inner_loop) by IPC (`utils.py::get_loops`).
+pub fn official_loops(ipc: usize) -> (usize, usize) {
+    match ipc {
+        1 => (1, 1),
+        10 => (10, 50),
+        20 => (20, 25),
+        30 => (30, 20),
+        40 => (40, 15),
+        50 => (50, 10),
+        _ => (ipc.clamp(1, 50), 10),
+    }
+}
+
+/// Builder of a condensation run (`Condense::dsa().ipc(10)...fit(&data, &device)`).
+#[derive(Clone, Debug)]
+pub struct Condense {
+    method: Method,
+    ipc: usize,
+    profile: Option<Profile>,
+    iterations: Option<usize>,
+    loops: Option<(usize, usize)>,
+    strategy: Option<String>,
+    init: Option<Init>,
+    lr_img: Option<f64>,
+    lr_net: f64,
+    batch_real: Option<usize>,
+    width: Option<usize>,
+    seed: u64,
+    quiet: bool,
+    feature_net: Option<crate::models::Net>,
+}
+
+impl Condense {
+    fn new(method: Method) -> Condense {
+        Condense {
+            method,
+            ipc: 1,
+            profile: None,
+            iterations: None,
+            loops: None,
+            strategy: None,
+            init: None,
+            lr_img: None,
+            lr_net: 0.01,
+            batch_real: None,
+            width: None,
+            seed: 0,
+            quiet: false,
+            feature_net: None,
+        }
+    }
+    /// Gradient matching (DC): noise init, no augmentation, lr_img 0.1.
+    pub fn dc() -> Condense {
+        Condense::new(Method::Dc)
+    }
+    /// DSA: gradient matching with siamese augmentation, real init, lr_img 0.1.
+    pub fn dsa() -> Condense {
+        Condense::new(Method::Dsa)
+    }
+    /// Distribution matching (DM): real init, siamese augmentation, lr_img 1.0.
+    pub fn dm() -> Condense {
+        Condense::new(Method::Dm)
+    }
+    /// Random real images.
+    pub fn random() -> Condense {
+        Condense::new(Method::Random)
+    }
+    /// Herding selection.
+    pub fn herding() -> Condense {
+        Condense::new(Method::Herding)
+    }
+    /// A builder for `method`.
+    pub fn method(method: Method) -> Condense {
+        Condense::new(method)
+    }
+    /// Images per class (1, 10, 50 in the paper).
+    pub fn ipc(mut self, ipc: usize) -> Self {
+        self.ipc = ipc;
+        self
+    }
+    /// The profile sizing the defaults (else `DISTILLERY_PROFILE` / the device's).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = Some(profile);
+        self
+    }
+    /// Outer iterations (paper: 1000 for DC/DSA, 20000 for DM).
+    pub fn iterations(mut self, n: usize) -> Self {
+        self.iterations = Some(n);
+        self
+    }
+    /// (outer_loop, inner_loop); default [`official_loops`] (scaled down on the cpu profile).
+    pub fn loops(mut self, outer: usize, inner: usize) -> Self {
+        self.loops = Some((outer, inner));
+        self
+    }
+    /// DSA strategy string (default: the paper's for the dataset).
+    pub fn strategy(mut self, s: &str) -> Self {
+        self.strategy = Some(s.to_string());
+        self
+    }
+    /// Synthetic initialisation.
+    pub fn init(mut self, init: Init) -> Self {
+        self.init = Some(init);
+        self
+    }
+    /// Learning rate of the synthetic images.
+    pub fn lr_img(mut self, lr: f64) -> Self {
+        self.lr_img = Some(lr);
+        self
+    }
+    /// Learning rate of the inner-loop network.
+    pub fn lr_net(mut self, lr: f64) -> Self {
+        self.lr_net = lr;
+        self
+    }
+    /// Real images per class per matching step (paper 256).
+    pub fn batch_real(mut self, n: usize) -> Self {
+        self.batch_real = Some(n);
+        self
+    }
+    /// ConvNet width used for matching (paper 128).
+    pub fn width(mut self, width: usize) -> Self {
+        self.width = Some(width);
+        self
+    }
+    /// Seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// No progress lines.
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
+    }
+    /// Herding's feature extractor (default: a ConvNet trained briefly on the real set).
+    pub fn feature_net(mut self, net: crate::models::Net) -> Self {
+        self.feature_net = Some(net);
+        self
+    }
+
+    /// The settings this builder resolves to on `profile`.
+    pub fn config(&self, profile: Profile, flippable: bool) -> CondenseConfig {
+        let m = self.method;
+        let paper_iterations = if m == Method::Dm { 20_000 } else { 1000 };
+        let iterations = self.iterations.unwrap_or(match profile {
+            Profile::Gpu => paper_iterations,
+            Profile::Cpu => match (m, self.ipc) {
+                (Method::Dm, _) => 400,
+                (_, 1) => 100,
+                _ => 20,
+            },
+            Profile::Smoke => 2,
+        });
+        let (outer, inner) = official_loops(self.ipc);
+        let loops = self.loops.unwrap_or(match profile {
+            Profile::Gpu => (outer, inner),
+            Profile::Cpu => (outer.min(5), inner.min(10)),
+            Profile::Smoke => (outer.min(2), inner.min(2)),
+        });
+        let strategy = match (m, &self.strategy) {
+            (Method::Dc, None) => "none".to_string(),
+            (_, Some(s)) => s.clone(),
+            (_, None) => Strategy::for_data(flippable).to_string(),
+        };
+        CondenseConfig {
+            method: m,
+            ipc: self.ipc,
+            iterations,
+            outer_loop: loops.0,
+            inner_loop: loops.1,
+            strategy,
+            init: self.init.unwrap_or(if m == Method::Dc { Init::Noise } else { Init::Real }),
+            lr_img: self.lr_img.unwrap_or(if m == Method::Dm { 1.0 } else { 0.1 }),
+            lr_net: self.lr_net,
+            batch_real: self.batch_real.unwrap_or(profile.batch(256)),
+            width: self.width.unwrap_or(profile.width(128)),
+            depth: 3,
+            seed: self.seed,
+            profile,
+        }
+    }
+
+    /// Condenses (or selects from) `data`'s training split.
+    pub fn fit(self, data: &Dataset, device: &Device) -> Result<Condensed> {
+        let profile = self.profile.unwrap_or_else(|| Profile::from_env(device));
+        let config = self.config(profile, data.flippable);
+        let strategy = Strategy::parse(&config.strategy)?;
+        if let Some(w) = strategy.warning_for(&data.name, data.flippable) {
+            eprintln!("distillery: warning: {w}");
+        }
+        validate(&config, data)?;
+        let real = RealImages::new(data, device)?;
+        let mut record = CondenseRecord::default();
+        let images = match config.method {
+            Method::Random => coreset::random(&real, config.ipc, config.seed),
+            Method::Herding => {
+                let net = match self.feature_net {
+                    Some(n) => n,
+                    None => coreset::train_feature_net(data, &config, device)?,
+                };
+                coreset::herding(&real, &net, config.ipc, device)
+            }
+            Method::Dc | Method::Dsa => dc::condense(&real, &config, &strategy, &mut record, self.quiet, device)?,
+            Method::Dm => dm::condense(&real, &config, &strategy, &mut record, self.quiet, device)?,
+        };
+        let [c, h, w] = data.shape();
+        let n = config.ipc * data.num_classes();
+        Ok(Condensed {
+            dataset: data.name.clone(),
+            classes: data.classes.clone(),
+            shape: [n, c, h, w],
+            labels: (0..n).map(|i| i / config.ipc).collect(),
+            images: images.into_data().try_to_vec::<f32>().map_err(|e| Error::invalid("images", format!("{e:?}"), "not f32"))?,
+            mean: data.mean.clone(),
+            std: data.std.clone(),
+            flippable: data.flippable,
+            config,
+            record,
+        })
+    }
+}
+
+fn validate(config: &CondenseConfig, data: &Dataset) -> Result<()> {
+    if config.ipc == 0 {
+        return Err(Error::invalid("ipc", 0, "must be at least 1"));
+    }
+    for (class, idx) in data.train.by_class(data.num_classes()).iter().enumerate() {
+        if idx.is_empty() {
+            return Err(Error::invalid(format!("{}.train.class[{class}]", data.name), 0, "class has no images"));
+        }
+        if idx.len() < config.ipc {
+            return Err(Error::invalid(
+                "ipc",
+                config.ipc,
+                format!("class {class} ({}) of {} has only {} training images", data.classes[class], data.name, idx.len()),
+            ));
+        }
+    }
+    if config.method.learns() {
+        for (field, v) in [("lr_img", config.lr_img), ("lr_net", config.lr_net)] {
+            if !(v > 0.0) || !v.is_finite() {
+                return Err(Error::invalid(field, v, "must be a positive number"));
+            }
+        }
+        for (field, v) in [("iterations", config.iterations), ("outer_loop", config.outer_loop), ("batch_real", config.batch_real), ("width", config.width)] {
+            if v == 0 {
+                return Err(Error::invalid(field, 0, "must be at least 1"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The real training images, normalised, grouped by class on the plain device.
+pub struct RealImages {
+    /// `[n_c, C, H, W]` per class.
+    pub by_class: Vec<Tensor<4>>,
+    /// `[C, H, W]`.
+    pub shape: [usize; 3],
+    /// The plain device.
+    pub device: Device,
+}
+
+impl RealImages {
+    /// Normalises `data.train` with the dataset's statistics.
+    pub fn new(data: &Dataset, device: &Device) -> Result<RealImages> {
+        let (plain, _) = crate::train::devices(device);
+        let classes = data.num_classes();
+        let by_class = data
+            .train
+            .by_class(classes)
+            .iter()
+            .enumerate()
+            .map(|(c, idx)| {
+                if idx.is_empty() {
+                    return Err(Error::invalid(format!("{}.train.class[{c}]", data.name), 0, "class has no images"));
+                }
+                Ok(normalised(&data.train.select(idx), &data.mean, &data.std, &plain))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RealImages { by_class, shape: data.shape(), device: plain })
+    }
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.by_class.len()
+    }
+    /// `n` random images of `class` (without replacement while the class has enough).
+    pub fn sample(&self, class: usize, n: usize, rng: &mut Rng) -> Tensor<4> {
+        let total = self.by_class[class].dims()[0];
+        let mut idx: Vec<usize> = (0..total).collect();
+        rng.shuffle(&mut idx);
+        let chosen: Vec<i64> = (0..n).map(|i| idx[i % total] as i64).collect();
+        self.pick(class, &chosen)
+    }
+    /// The images of `class` at `indices`.
+    pub fn pick(&self, class: usize, indices: &[i64]) -> Tensor<4> {
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(indices.to_vec(), [indices.len()]), &self.device);
+        self.by_class[class].clone().select(0, idx)
+    }
+}
+
+/// u8 images → `(x/255 − mean_c) / std_c` as `[N, C, H, W]`.
+pub fn normalised(split: &Split, mean: &[f32], std: &[f32], device: &Device) -> Tensor<4> {
+    let [c, h, w] = split.shape;
+    let mut v = Vec::with_capacity(split.len() * c * h * w);
+    for i in 0..split.len() {
+        for (j, &p) in split.image(i).iter().enumerate() {
+            let ch = j / (h * w);
+            v.push((p as f32 / 255.0 - mean[ch]) / std[ch]);
+        }
+    }
+    Tensor::from_data(TensorData::new(v, [split.len(), c, h, w]), device)
+}
+
+/// What a condensation run recorded.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CondenseRecord {
+    /// Mean matching loss per iteration (per class and matching step, as the official log).
+    pub losses: Vec<f64>,
+    /// Wall-clock seconds of each iteration.
+    pub seconds: Vec<f64>,
+    /// Iterations at which the images were kept (0 = the initialisation).
+    pub snapshot_iterations: Vec<usize>,
+    /// The images at those iterations, each `[n, C, H, W]` flattened.
+    #[serde(skip)]
+    pub snapshots: Vec<Vec<f32>>,
+}
+
+impl CondenseRecord {
+    /// Median seconds of one outer iteration.
+    pub fn seconds_per_iteration(&self) -> f64 {
+        let mut s = self.seconds.clone();
+        if s.is_empty() {
+            return 0.0;
+        }
+        s.sort_by(f64::total_cmp);
+        s[s.len() / 2]
+    }
+}
+
+/// A condensed (or selected) set: `ipc` normalised images per class, in class order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Condensed {
+    /// The settings used.
+    pub config: CondenseConfig,
+    /// Source dataset name.
+    pub dataset: String,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// `[n, C, H, W]`.
+    pub shape: [usize; 4],
+    /// Labels, `ipc` per class in order.
+    pub labels: Vec<usize>,
+    /// Normalised pixels (stored in `images.npy`).
+    #[serde(skip)]
+    pub images: Vec<f32>,
+    /// Normalisation mean per channel.
+    pub mean: Vec<f32>,
+    /// Normalisation std per channel.
+    pub std: Vec<f32>,
+    /// Whether the source dataset tolerates flips.
+    pub flippable: bool,
+    /// Losses, timings, snapshots.
+    pub record: CondenseRecord,
+}
+
+impl Condensed {
+    /// Short label such as `DSA ipc10`.
+    pub fn label(&self) -> String {
+        format!("{} ipc{}", self.config.method.name(), self.config.ipc)
+    }
+    /// The images as a tensor on `device`.
+    pub fn tensor(&self, device: &Device) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(self.images.clone(), self.shape), device)
+    }
+    /// Pixels mapped back to [0, 1] (for pictures).
+    pub fn denormalised(&self, images: &[f32]) -> Vec<f32> {
+        let [_, c, h, w] = self.shape;
+        images.iter().enumerate().map(|(i, &v)| (v * self.std[(i / (h * w)) % c] + self.mean[(i / (h * w)) % c]).clamp(0.0, 1.0)).collect()
+    }
+    /// Trains fresh networks on the set and tests them on `data.test` (see [`eval`]).
+    pub fn evaluate(&self, config: &EvalConfig, data: &Dataset, device: &Device) -> Result<Evaluation> {
+        eval::evaluate(self, config, data, device)
+    }
+}

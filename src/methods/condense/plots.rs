@@ -1,0 +1,134 @@
+//! Pictures of a condensation: the synthetic images per class at the start, middle and end; the
+//! matching loss; one real and one synthetic batch under the same siamese draws; accuracy bars
+//! against the baselines and the paper's numbers.
+use super::dsa_aug::{Draw, Family, Strategy};
+use super::{Condensed, Evaluation, RealImages};
+use crate::notebook::Panel;
+use crate::plot::{bars, image_grid, lines, Bar, Figure, Normalise, Series};
+use crate::rng::Rng;
+use burn::tensor::Tensor;
+
+impl Condensed {
+    /// The images at snapshot `k` (0 = initialisation), a row per class.
+    pub fn plot_snapshot(&self, k: usize) -> Figure {
+        let images = self.record.snapshots.get(k).unwrap_or(&self.images);
+        let it = self.record.snapshot_iterations.get(k).copied().unwrap_or(self.config.iterations);
+        self.grid(&format!("{} ipc{} on {}: iteration {it}", self.config.method.name(), self.config.ipc, self.dataset), images)
+    }
+
+    /// The final images, a row per class.
+    pub fn plot_images(&self) -> Figure {
+        self.grid(&format!("{}: {} images per class ({})", self.label(), self.config.ipc, self.dataset), &self.images)
+    }
+
+    fn grid(&self, title: &str, images: &[f32]) -> Figure {
+        let ipc = self.config.ipc.max(1);
+        let mut shown = self.denormalised(images);
+        let mut shape = self.shape;
+        // at most 10 columns per class keeps the figure readable
+        if ipc > 10 {
+            let per: usize = self.shape[1..].iter().product();
+            shown = (0..self.shape[0]).filter(|i| i % ipc < 10).flat_map(|i| shown[i * per..(i + 1) * per].to_vec()).collect();
+            shape[0] = self.classes.len() * 10;
+        }
+        image_grid(title, &shown, shape, ipc.min(10), &self.classes, Normalise::Fixed(0.0, 1.0))
+    }
+
+    /// Start, middle and end side by side (the paper's famous picture).
+    pub fn plot_evolution(&self) -> Panel {
+        (0..self.record.snapshots.len()).fold(Panel::new(), |p, k| p.figure(self.plot_snapshot(k)))
+    }
+
+    /// Matching loss over the outer iterations.
+    pub fn plot_loss(&self) -> Figure {
+        let points = self.record.losses.iter().enumerate().map(|(i, &l)| ((i + 1) as f64, l, 0.0)).collect();
+        lines(
+            &format!("{} ipc{}: matching loss", self.config.method.name(), self.config.ipc),
+            "outer iteration",
+            "loss per class and step",
+            &[Series { name: self.label(), points }],
+            false,
+        )
+    }
+
+    /// evcxr rich output: the final images and the loss curve.
+    pub fn evcxr_display(&self) {
+        let mut p = Panel::new().figure(self.plot_images());
+        if !self.record.losses.is_empty() {
+            p = p.figure(self.plot_loss());
+        }
+        p.evcxr_display();
+    }
+}
+
+/// One real and one synthetic batch under the same siamese draw, one pair of rows per family of
+/// `strategy`: the top row of a pair is real, the bottom synthetic, and each column of the pair
+/// went through the identical transformation.
+pub fn siamese_preview(real: &RealImages, set: &Condensed, strategy: &Strategy, per_row: usize, seed: u64) -> Figure {
+    let mut rng = Rng::derive(seed, 0x51A);
+    let per_row = per_row.clamp(1, set.classes.len());
+    let [_, c, h, w] = set.shape;
+    let ipc = set.config.ipc;
+    let syn_all = set.tensor(&real.device);
+    let reals: Vec<Tensor<4>> = (0..per_row).map(|k| real.sample(k, 1, &mut rng)).collect();
+    let syns: Vec<Tensor<4>> = (0..per_row).map(|k| syn_all.clone().slice(k * ipc..k * ipc + 1)).collect();
+    let families: Vec<Family> = if strategy.is_none() { vec![] } else { strategy.families.clone() };
+    let mut rows = Vec::new();
+    let mut labels = Vec::new();
+    let mut push = |name: String, xs: &[Tensor<4>], draws: &[Draw]| {
+        for (x, d) in xs.iter().zip(draws) {
+            rows.push(d.apply(x.clone()));
+        }
+        labels.push(name);
+    };
+    for f in families {
+        // one draw per column, shared by the real and the synthetic image of that column
+        let draws: Vec<Draw> = (0..per_row).map(|_| Draw::sample(f, 1, [h, w], &mut rng)).collect();
+        push(format!("{} real", f.token()), &reals, &draws);
+        push(format!("{} syn", f.token()), &syns, &draws);
+    }
+    let n = rows.len();
+    let images = Tensor::cat(rows, 0).into_data().try_to_vec::<f32>().unwrap_or_default();
+    image_grid("siamese augmentation: the same ω on real (top) and synthetic (bottom)", &set.denormalised(&images), [n, c, h, w], per_row, &labels, Normalise::Fixed(0.0, 1.0))
+}
+
+/// Accuracy bars (headline architecture) of several evaluations, with the paper's number as a
+/// tick where `paper` has one for that method label.
+pub fn accuracy_bars(title: &str, evals: &[&Evaluation], paper: &[(&str, f64)]) -> Figure {
+    let items: Vec<Bar> = evals
+        .iter()
+        .map(|e| {
+            let bar = e.bar();
+            match paper.iter().find(|(m, _)| *m == e.method) {
+                Some((_, v)) => bar.with_reference(*v),
+                None => bar,
+            }
+        })
+        .collect();
+    bars(title, "test accuracy (%)", &items)
+}
+
+/// The paper's ConvNet accuracies (DSA paper, Table 1; DM paper for DM where reported) for
+/// `dataset` at `ipc`, as (method, %) pairs.
+pub fn paper_numbers(dataset: &str, ipc: usize) -> Vec<(&'static str, f64)> {
+    let row: &[(&str, [f64; 3])] = match dataset {
+        "mnist" => &[("DC", [91.7, 97.4, 98.8]), ("DSA", [88.7, 97.8, 99.2])],
+        "fashion-mnist" => &[("DC", [70.5, 82.3, 83.6]), ("DSA", [70.6, 84.6, 88.7])],
+        "svhn" => &[("DC", [31.2, 76.1, 82.3]), ("DSA", [27.5, 79.2, 84.4])],
+        "cifar10" => &[
+            ("DC", [28.3, 44.9, 53.9]),
+            ("DSA", [28.8, 52.1, 60.6]),
+            ("random", [14.4, 26.0, 43.4]),
+            ("herding", [21.5, 31.6, 40.4]),
+            ("DM", [26.0, 48.9, 63.0]),
+        ],
+        _ => &[],
+    };
+    let col = match ipc {
+        1 => 0,
+        10 => 1,
+        50 => 2,
+        _ => return Vec::new(),
+    };
+    row.iter().map(|(m, v)| (*m, v[col])).collect()
+}
