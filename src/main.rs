@@ -2,7 +2,8 @@
 //! has it, else on the embedded generated shapes.
 use distillery::data::DataRoot;
 use distillery::device::{Device, DeviceExt};
-use distillery::experiment::{KdExperiment, MgdExperiment};
+use distillery::experiment::{DsaExperiment, KdExperiment, MgdExperiment};
+use distillery::methods::condense::Method;
 use distillery::profile::Profile;
 use distillery::{Error, Result};
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ distillery — knowledge distillation experiments on burn
 USAGE:
     distillery [kd] [OPTIONS]
     distillery mgd [OPTIONS]     MGD vs student, FitNet, Hinton KD, MGD + KD over --seeds seeds
+    distillery dsa [OPTIONS]     dataset condensation: random, herding, DC, DM, DSA (see below)
 
 With no arguments, runs the Hinton-KD main job: a teacher, the student alone and the student
 distilled from the teacher, on Fashion-MNIST (or MNIST) when the data root has it, else on the
@@ -37,15 +39,98 @@ OPTIONS:
     --seeds <N>                 seeds per student method (mgd) [default: 3, smoke 1]
     --fresh                     ignore and delete existing checkpoints under --out
     -h, --help                  print this help
+
+DSA OPTIONS (distillery dsa; also --profile, --data, --out [default out/dsa], --seed, --fresh):
+    --dataset <LIST>            comma list of mnist, fashion-mnist [default: both]
+    --ipc <LIST>                images per class [default: 1,10]
+    --methods <LIST>            random,herding,dc,dm,dsa [default: all]
+    --iterations <N>            outer iterations [default: from the profile]
+    --models <N>                evaluation networks per set [default: 3]
+    --epochs <N>                evaluation epochs [default: gpu 1000, cpu 300]
+    --cross-arch <LIST>         architectures for the DSA set's cross-architecture evaluation,
+                                or none [default: mlp,convnet-3-w<profile width>,resnet18]
+    --cross-ipc <N>             IPC of the set evaluated across architectures [gpu 10, else 1]
 ";
 
 /// What the command line asks for.
 enum Command {
     Kd(KdExperiment),
     Mgd(MgdExperiment),
+    Dsa(DsaExperiment),
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+fn whole(flag: &str, v: &str) -> Result<usize> {
+    v.parse().map_err(|_| Error::invalid(flag, v, "expects a whole number"))
+}
+
+fn parse_dsa(args: &[String]) -> Result<Option<Command>> {
+    let mut flags: Vec<(String, String)> = Vec::new();
+    let mut fresh = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "dsa" => {}
+            "--fresh" => fresh = true,
+            flag if flag.starts_with("--") => {
+                let value = it.next().ok_or_else(|| Error::invalid(flag, "nothing", "expects a value"))?;
+                flags.push((flag.to_string(), value.clone()));
+            }
+            other => return Err(Error::invalid("argument", other, "unknown; see --help")),
+        }
+    }
+    let profile = match flags.iter().find(|(f, _)| f == "--profile") {
+        Some((_, v)) => Profile::parse(v)?,
+        None => Profile::from_env(&Device::auto_quiet()),
+    };
+    let mut exp = DsaExperiment::new(profile);
+    exp.fresh = fresh;
+    for (flag, v) in flags {
+        match flag.as_str() {
+            "--profile" => {}
+            "--data" => exp.data_root = DataRoot::resolve(Some(&PathBuf::from(&v))),
+            "--dataset" => exp.datasets = list(&v),
+            "--ipc" => exp.ipcs = list(&v).iter().map(|s| whole("--ipc", s)).collect::<Result<_>>()?,
+            "--methods" => {
+                exp.methods = list(&v)
+                    .iter()
+                    .map(|m| match m.to_ascii_lowercase().as_str() {
+                        "random" => Ok(Method::Random),
+                        "herding" => Ok(Method::Herding),
+                        "dc" => Ok(Method::Dc),
+                        "dm" => Ok(Method::Dm),
+                        "dsa" => Ok(Method::Dsa),
+                        _ => Err(Error::invalid("--methods", m, "expected random, herding, dc, dm or dsa")),
+                    })
+                    .collect::<Result<_>>()?
+            }
+            "--iterations" => exp.iterations = Some(whole("--iterations", &v)?),
+            "--models" => exp.models = Some(whole("--models", &v)?),
+            "--epochs" => exp.eval_epochs = Some(whole("--epochs", &v)?),
+            "--cross-arch" if v == "none" => exp.cross_archs.clear(),
+            "--cross-arch" => exp.cross_archs = list(&v).iter().map(|a| a.parse()).collect::<Result<_>>()?,
+            "--cross-ipc" => exp.cross_ipc = whole("--cross-ipc", &v)?,
+            "--out" => exp.out = PathBuf::from(&v),
+            "--seed" => exp.seed = whole("--seed", &v)? as u64,
+            other => return Err(Error::invalid("flag", other, "unknown for `dsa`; see --help")),
+        }
+    }
+    for d in &exp.datasets {
+        if !matches!(d.as_str(), "mnist" | "fashion-mnist" | "shapes") {
+            return Err(Error::invalid("--dataset", d, "expected mnist, fashion-mnist or shapes"));
+        }
+    }
+    Ok(Some(Command::Dsa(exp)))
 }
 
 fn parse_args(args: &[String]) -> Result<Option<Command>> {
+    if args.first().is_some_and(|a| a == "dsa") {
+        return parse_dsa(args);
+    }
     let device_profile = |p: Option<Profile>| p.unwrap_or_else(|| Profile::from_env(&Device::auto_quiet()));
     let mut profile = None;
     let mut command = "kd";
@@ -132,6 +217,13 @@ fn main() {
         Command::Mgd(exp) => exp.run(&device).map(|table| {
             println!("\n{}", table.markdown());
             println!("wrote {0}/summary.md, {0}/records/*.json, {0}/mgd-bars.svg", exp.base.out.display());
+        }),
+        Command::Dsa(exp) => exp.run(&device).map(|(rows, cross)| {
+            println!("\n{}", distillery::experiment::dsa::results_table(&rows, exp.profile).markdown());
+            if let Some(c) = cross {
+                println!("{}", c.table().markdown());
+            }
+            println!("wrote {0}/summary.md, {0}/results.json, {0}/*.svg, {0}/sets/", exp.out.display());
         }),
     };
     if let Err(e) = result {

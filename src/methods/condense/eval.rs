@@ -38,7 +38,7 @@ pub struct EvalConfig {
 }
 
 impl EvalConfig {
-    /// ConvNet-3 at the profile's width; 3 models; 1000 epochs on the gpu profile, 300 on cpu, 5
+    /// ConvNet-3 at the profile's width; 3 models; 1000 epochs on the gpu profile, 200 on cpu, 5
     /// on smoke.
     pub fn for_profile(profile: Profile) -> EvalConfig {
         EvalConfig {
@@ -46,7 +46,7 @@ impl EvalConfig {
             models: if profile == Profile::Smoke { 2 } else { 3 },
             epochs: match profile {
                 Profile::Gpu => 1000,
-                Profile::Cpu => 300,
+                Profile::Cpu => 200,
                 Profile::Smoke => 5,
             },
             lr: 0.01,

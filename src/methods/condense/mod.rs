@@ -260,9 +260,9 @@ impl Condense {
         let iterations = self.iterations.unwrap_or(match profile {
             Profile::Gpu => paper_iterations,
             Profile::Cpu => match (m, self.ipc) {
-                (Method::Dm, _) => 400,
-                (_, 1) => 100,
-                _ => 20,
+                (Method::Dm, _) => 200,
+                (_, 1) => 60,
+                _ => 10,
             },
             Profile::Smoke => 2,
         });

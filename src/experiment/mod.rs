@@ -1,6 +1,10 @@
 //! The CLI main job: a Hinton-KD experiment (teacher → student vs the student alone) on real
 //! data when the data root has it, else on the embedded generated shapes. Prints a results
 //! table and writes records, checkpoints and SVG curves under the output folder.
+pub mod dsa;
+
+pub use dsa::DsaExperiment;
+
 use crate::data::{Augment, DataRoot, Dataset};
 use crate::device::{Device, DeviceExt};
 use crate::error::{Error, Result};

@@ -1,0 +1,191 @@
+//! `distillery dsa`: the DSA paper's table at the profile's scale — random, herding, DC, DM and
+//! DSA on MNIST and Fashion-MNIST at IPC 1 and 10, each set evaluated by fresh ConvNets, plus
+//! cross-architecture evaluation of the DSA set. Every condensed set and every evaluation is
+//! saved under `--out` and reused by a rerun with the same settings (`--fresh` redoes them).
+use crate::data::{DataRoot, Dataset};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::methods::condense::plots::{accuracy_bars, paper_numbers};
+use crate::methods::condense::{Condense, Condensed, EvalConfig, Evaluation, Method};
+use crate::models::Arch;
+use crate::profile::Profile;
+use crate::table::Table;
+use crate::train::record::write_atomic;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+
+/// Settings of the DSA experiment (every CLI flag maps to a field).
+#[derive(Clone, Debug)]
+pub struct DsaExperiment {
+    /// Run scale.
+    pub profile: Profile,
+    /// Where the datasets live.
+    pub data_root: DataRoot,
+    /// Datasets (`mnist`, `fashion-mnist`).
+    pub datasets: Vec<String>,
+    /// Images per class.
+    pub ipcs: Vec<usize>,
+    /// Methods, in table order.
+    pub methods: Vec<Method>,
+    /// Outer iterations (default from the profile).
+    pub iterations: Option<usize>,
+    /// Evaluation networks per set.
+    pub models: Option<usize>,
+    /// Evaluation epochs.
+    pub eval_epochs: Option<usize>,
+    /// Architectures for the cross-architecture evaluation of the DSA set (empty = skip).
+    pub cross_archs: Vec<Arch>,
+    /// IPC of the set evaluated across architectures (gpu 10; cpu 1, where ResNet-18 on 100
+    /// images for hundreds of epochs would take most of an hour).
+    pub cross_ipc: usize,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Seed.
+    pub seed: u64,
+    /// Redo saved sets and evaluations.
+    pub fresh: bool,
+}
+
+/// One row of the results.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct DsaRow {
+    /// The evaluation.
+    pub eval: Evaluation,
+    /// Seconds per outer iteration (0 for coresets).
+    pub seconds_per_iteration: f64,
+    /// Outer iterations run.
+    pub iterations: usize,
+}
+
+impl DsaExperiment {
+    /// Both datasets, IPC 1 and 10, all five methods, cross-architecture MLP / ConvNet /
+    /// ResNet-18.
+    pub fn new(profile: Profile) -> DsaExperiment {
+        DsaExperiment {
+            profile,
+            data_root: DataRoot::resolve(None),
+            datasets: vec!["mnist".into(), "fashion-mnist".into()],
+            ipcs: vec![1, 10],
+            methods: vec![Method::Random, Method::Herding, Method::Dc, Method::Dm, Method::Dsa],
+            iterations: None,
+            models: None,
+            eval_epochs: None,
+            cross_archs: vec![Arch::mlp(128, 2), Arch::convnet(profile.width(128), 3), Arch::resnet18()],
+            cross_ipc: if profile == Profile::Gpu { 10 } else { 1 },
+            out: PathBuf::from("out/dsa"),
+            seed: 0,
+            fresh: false,
+        }
+    }
+
+    fn eval_config(&self) -> EvalConfig {
+        let mut e = EvalConfig::for_profile(self.profile);
+        e.seed = self.seed;
+        if let Some(m) = self.models {
+            e.models = m;
+        }
+        if let Some(n) = self.eval_epochs {
+            e.epochs = n;
+        }
+        e
+    }
+
+    fn key(&self, parts: &impl std::fmt::Debug) -> String {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        format!("{parts:?}").hash(&mut h);
+        format!("{:08x}", h.finish() as u32)
+    }
+
+    /// Condenses (or reloads) one set.
+    fn set(&self, data: &Dataset, method: Method, ipc: usize, feature_net: &mut Option<crate::models::Net>, device: &Device) -> Result<Condensed> {
+        let mut builder = Condense::method(method).ipc(ipc).profile(self.profile).seed(self.seed);
+        if let Some(n) = self.iterations {
+            builder = builder.iterations(n);
+        }
+        let config = builder.config(self.profile, data.flippable);
+        let dir = self.out.join("sets").join(format!("{}-{}-ipc{ipc}-{}", data.name, method.name(), self.key(&(&config, &data.name, data.train.len()))));
+        if !self.fresh && dir.join("condensed.json").exists() {
+            if let Ok(set) = Condensed::load(&dir) {
+                return Ok(set);
+            }
+        }
+        if method == Method::Herding {
+            if feature_net.is_none() {
+                *feature_net = Some(crate::methods::condense::coreset::train_feature_net(data, &config, device)?);
+            }
+            builder = builder.feature_net(feature_net.clone().expect("just trained"));
+        }
+        let set = builder.fit(data, device)?;
+        set.save(&dir)?;
+        Ok(set)
+    }
+
+    /// Evaluates (or reloads the evaluation of) one set.
+    fn evaluate(&self, set: &Condensed, config: &EvalConfig, data: &Dataset, device: &Device) -> Result<Evaluation> {
+        let path = self.out.join("evals").join(format!("{}-{}-ipc{}-{}.json", set.dataset, set.config.method.name(), set.config.ipc, self.key(&(config, &set.config))));
+        if !self.fresh {
+            if let Some(e) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Evaluation>(&b).ok()) {
+                return Ok(e);
+            }
+        }
+        let e = set.evaluate(config, data, device)?;
+        let json = serde_json::to_vec_pretty(&e).map_err(|err| Error::format(&path, err.to_string()))?;
+        write_atomic(&path, &json)?;
+        Ok(e)
+    }
+
+    /// Runs everything; returns the rows (dataset, ipc, method order) and the cross-architecture
+    /// evaluation, and writes `summary.md`, `results.json` and the figures.
+    pub fn run(&self, device: &Device) -> Result<(Vec<DsaRow>, Option<Evaluation>)> {
+        let eval_config = self.eval_config();
+        let mut rows = Vec::new();
+        let mut cross = None;
+        for name in &self.datasets {
+            let data = Dataset::load(name, &self.data_root, &self.profile)?;
+            println!("{}", data.describe());
+            let mut feature_net = None;
+            for &ipc in &self.ipcs {
+                let mut evals = Vec::new();
+                for &method in &self.methods {
+                    let set = self.set(&data, method, ipc, &mut feature_net, device)?;
+                    let eval = self.evaluate(&set, &eval_config, &data, device)?;
+                    println!("{}  [{:.2} s/iteration]", eval.summary(), set.record.seconds_per_iteration());
+                    rows.push(DsaRow { eval: eval.clone(), seconds_per_iteration: set.record.seconds_per_iteration(), iterations: set.record.losses.len() });
+                    if method == Method::Dsa && cross.is_none() && !self.cross_archs.is_empty() && ipc == self.cross_ipc {
+                        let c = self.evaluate(&set, &eval_config.clone().archs(self.cross_archs.clone()), &data, device)?;
+                        c.plot_archs().save_svg(self.out.join(format!("dsa-cross-arch-{}-ipc{ipc}.svg", data.name)))?;
+                        cross = Some(c);
+                    }
+                    if method.learns() {
+                        set.plot_evolution().figures.last().map(|f| f.save_svg(self.out.join(format!("{}-{}-ipc{ipc}.svg", data.name, method.name())))).transpose()?;
+                    }
+                    evals.push(eval);
+                }
+                let refs: Vec<&Evaluation> = evals.iter().collect();
+                accuracy_bars(&format!("{} ipc {ipc} ({} profile)", data.name, self.profile), &refs, &paper_numbers(&data.name, ipc)).save_svg(self.out.join(format!("dsa-bars-{}-ipc{ipc}.svg", data.name)))?;
+            }
+        }
+        let table = results_table(&rows, self.profile);
+        let mut summary = table.markdown();
+        if let Some(c) = &cross {
+            summary.push('\n');
+            summary.push_str(&c.table().markdown());
+        }
+        write_atomic(&self.out.join("summary.md"), summary.as_bytes())?;
+        let json = serde_json::to_vec_pretty(&(&rows, &cross)).map_err(|e| Error::format(self.out.join("results.json"), e.to_string()))?;
+        write_atomic(&self.out.join("results.json"), &json)?;
+        Ok((rows, cross))
+    }
+}
+
+/// The results table: ours (mean ± std over evaluation models) next to the paper's number.
+pub fn results_table(rows: &[DsaRow], profile: Profile) -> Table {
+    let mut t = Table::new(format!("Dataset condensation, ConvNet evaluation ({profile} profile)"), &["dataset", "ipc", "method", "ours (%)", "paper (%)", "s / outer iteration", "iterations"]);
+    for r in rows {
+        let (m, s) = r.eval.mean_std(0);
+        let paper = paper_numbers(&r.eval.dataset, r.eval.ipc).into_iter().find(|(k, _)| *k == r.eval.method).map_or("–".to_string(), |(_, v)| format!("{v:.1}"));
+        let time = if r.iterations > 0 { format!("{:.2}", r.seconds_per_iteration) } else { "–".into() };
+        t.push(vec![r.eval.dataset.clone(), r.eval.ipc.to_string(), r.eval.method.clone(), format!("{m:.2} ± {s:.2}"), paper, time, r.iterations.to_string()]);
+    }
+    t
+}
