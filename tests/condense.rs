@@ -1,0 +1,169 @@
+//! Dataset condensation: the differentiable siamese augmentation, DC/DSA/DM learning on real
+//! MNIST, coresets, evaluation, save/load, and typed errors for bad input.
+mod common;
+use burn::tensor::{Distribution, Tensor};
+use common::{cpu, data_root, tmp_dir};
+use distillery::data::{Dataset, Split};
+use distillery::methods::condense::io::npy_f32;
+use distillery::methods::condense::{Condense, Condensed, Draw, EvalConfig, Family, Init, Method, Strategy};
+use distillery::models::Arch;
+use distillery::profile::Profile;
+use distillery::rng::Rng;
+use distillery::train::devices;
+use distillery::Error;
+
+fn mnist_small(per_class: usize) -> Dataset {
+    Dataset::mnist_full(&data_root()).unwrap().subset(Some(per_class), Some(20), 0).unwrap()
+}
+
+fn values(t: Tensor<4>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn zero_strength_draws_are_the_identity() {
+    let device = cpu();
+    device.seed(1);
+    let x: Tensor<4> = Tensor::random([3, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+    for family in Family::ALL {
+        let y = Draw::identity(family).apply(x.clone());
+        let err = values(x.clone() - y).iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(err < 1e-4, "{family:?}: identity changed the image by {err}");
+    }
+}
+
+#[test]
+fn the_gradient_reaches_the_images_through_every_family() {
+    let (_, ad) = devices(&cpu());
+    let mut rng = Rng::new(5);
+    for family in Family::ALL {
+        let x: Tensor<4> = Tensor::random([2, 1, 28, 28], Distribution::Normal(0.0, 1.0), &ad).require_grad();
+        let mut draw = Draw::sample(family, 1, [28, 28], &mut rng);
+        if family == Family::Flip {
+            draw = Draw { family, params: distillery::methods::condense::dsa_aug::Params::Flip { flip: vec![true] } };
+        }
+        let y = draw.apply(x.clone());
+        let grads = (y.clone() * y).sum().backward();
+        let g = values(x.grad(&grads).expect("gradient reaches the images"));
+        let nonzero = g.iter().filter(|v| v.abs() > 1e-8).count();
+        assert!(nonzero > g.len() / 4, "{family:?}: only {nonzero} of {} pixels get a gradient", g.len());
+        assert!(g.iter().all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn one_siamese_draw_transforms_every_image_alike() {
+    let device = cpu();
+    device.seed(2);
+    let real: Tensor<4> = Tensor::random([4, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+    let syn: Tensor<4> = Tensor::random([2, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+    let strategy = Strategy::for_data(false);
+    let mut rng = Rng::new(9);
+    for _ in 0..10 {
+        let draw = strategy.draw(None, [1, 28, 28], &mut rng).unwrap();
+        let together = values(draw.apply(Tensor::cat(vec![real.clone(), syn.clone()], 0)));
+        let apart = [values(draw.apply(real.clone())), values(draw.apply(syn.clone()))].concat();
+        let err = together.iter().zip(&apart).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err < 1e-5, "{:?}: the batch split changed the result by {err}", draw.family);
+    }
+    // per-image draws differ between images
+    let per = strategy.draw(Some(4), [1, 28, 28], &mut Rng::new(3)).unwrap();
+    assert_ne!(per, Draw::sample(per.family, 4, [28, 28], &mut Rng::new(4)));
+}
+
+#[test]
+fn gradient_matching_learns_on_real_mnist() {
+    let data = mnist_small(40);
+    let set = Condense::dc()
+        .ipc(1)
+        .profile(Profile::Smoke)
+        .iterations(30)
+        .lr_img(0.3)
+        .width(8)
+        .batch_real(16)
+        .init(Init::Noise)
+        .quiet()
+        .fit(&data, &cpu())
+        .unwrap();
+    let l = &set.record.losses;
+    let (first, last) = (l[..5].iter().sum::<f64>() / 5.0, l[l.len() - 5..].iter().sum::<f64>() / 5.0);
+    assert!(last < 0.9 * first, "matching loss did not fall: {first:.3} → {last:.3} ({l:?})");
+    assert_eq!(set.record.snapshot_iterations, vec![0, 15, 30]);
+    assert_ne!(set.record.snapshots[0], set.images, "the images did not change");
+    assert_eq!(set.labels, (0..10).collect::<Vec<_>>());
+}
+
+#[test]
+fn dsa_and_dm_run_and_their_sets_train_a_convnet_above_chance() {
+    let data = mnist_small(30);
+    let device = cpu();
+    let eval = EvalConfig::for_profile(Profile::Smoke).archs(vec![Arch::convnet(8, 3), Arch::mlp(32, 1)]).models(2).epochs(30);
+    for method in [Method::Dsa, Method::Dm] {
+        let set = Condense::method(method).ipc(2).profile(Profile::Smoke).iterations(3).width(8).batch_real(16).quiet().fit(&data, &device).unwrap();
+        assert_eq!(set.shape[0], 20);
+        assert!(set.images.iter().all(|v| v.is_finite()));
+        let e = set.evaluate(&eval, &data, &device).unwrap();
+        assert_eq!(e.results.len(), 2);
+        assert_eq!(e.results[0].1.len(), 2);
+        let (mean, _) = e.mean_std(0);
+        assert!(mean > 25.0, "{method:?}: ConvNet trained on 20 condensed MNIST images reached only {mean:.1}%");
+    }
+}
+
+#[test]
+fn herding_and_random_select_real_images_of_each_class() {
+    let data = mnist_small(25);
+    let device = cpu();
+    let net = Arch::convnet(8, 3).init_seeded([1, 28, 28], 10, &device, 0).unwrap();
+    for builder in [Condense::random(), Condense::herding().feature_net(net)] {
+        let set = builder.ipc(3).profile(Profile::Smoke).fit(&data, &device).unwrap();
+        assert_eq!(set.shape, [30, 1, 28, 28]);
+        assert_eq!(set.labels[..3], [0, 0, 0]);
+        assert!(set.record.losses.is_empty());
+    }
+}
+
+#[test]
+fn a_saved_set_loads_back_and_bad_files_name_themselves() {
+    let data = mnist_small(20);
+    let set = Condense::dsa().ipc(1).profile(Profile::Smoke).iterations(2).width(4).batch_real(8).quiet().fit(&data, &cpu()).unwrap();
+    let dir = tmp_dir("condensed");
+    set.save(&dir).unwrap();
+    for f in ["images.npy", "snapshots.npy", "grid.png", "condensed.json"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let back = Condensed::load(&dir).unwrap();
+    assert_eq!(back.images, set.images);
+    assert_eq!(back.record.snapshots, set.record.snapshots);
+    assert_eq!(back.config, set.config);
+    // the same number of values in the wrong shape
+    std::fs::write(dir.join("images.npy"), npy_f32(&set.images, &[1, 10, 28, 28])).unwrap();
+    let err = Condensed::load(&dir).unwrap_err();
+    assert!(matches!(err, Error::Format { .. }) && err.to_string().contains("images.npy"), "{err}");
+    std::fs::write(dir.join("images.npy"), b"not numpy").unwrap();
+    assert!(Condensed::load(&dir).unwrap_err().to_string().contains("images.npy"));
+}
+
+#[test]
+fn bad_settings_are_typed_errors() {
+    let data = mnist_small(5);
+    let device = cpu();
+    let err = Condense::dsa().ipc(6).profile(Profile::Smoke).fit(&data, &device).unwrap_err();
+    assert!(matches!(err, Error::Invalid { ref field, .. } if field == "ipc"), "{err}");
+    assert!(err.to_string().contains("only 5"), "{err}");
+    let err = Condense::dsa().ipc(1).strategy("color_blur").profile(Profile::Smoke).fit(&data, &device).unwrap_err();
+    assert!(err.to_string().contains("blur"), "{err}");
+    let err = Condense::dc().ipc(0).profile(Profile::Smoke).fit(&data, &device).unwrap_err();
+    assert!(matches!(err, Error::Invalid { ref field, .. } if field == "ipc"), "{err}");
+    let err = Condense::dc().ipc(1).lr_img(-1.0).profile(Profile::Smoke).fit(&data, &device).unwrap_err();
+    assert!(err.to_string().contains("lr_img"), "{err}");
+    // a class with no training images
+    let shape = [1, 4, 4];
+    let train = Split::new(vec![0; 3 * 16], vec![0, 0, 1], shape).unwrap();
+    let test = Split::new(vec![0; 16], vec![2], shape).unwrap();
+    let tiny = Dataset::new("tiny", vec!["a".into(), "b".into(), "c".into()], train, test, false, "test".into()).unwrap();
+    let err = Condense::random().ipc(1).fit(&tiny, &device).unwrap_err();
+    assert!(err.to_string().contains("class[2]") && err.to_string().contains("no images"), "{err}");
+    // flip on digits is allowed but warned about
+    assert!(Strategy::parse("flip").unwrap().warning_for("mnist", false).is_some());
+}
