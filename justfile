@@ -16,14 +16,16 @@ run *ARGS:
 test:
     cargo test --release
 
-# Training-step throughput vs PyTorch on this CPU (installs torch into .venv on first use)
+# Training-step and DSA matching-step time vs PyTorch on this CPU (installs torch into .venv on first use)
 bench:
     test -x .venv/bin/python || python3 -m venv .venv
     .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu || .venv/bin/pip install --quiet torch
     mkdir -p target/bench
     .venv/bin/python tools/bench_torch.py > target/bench/torch.json
-    cat target/bench/torch.json
+    .venv/bin/python tools/bench_dsa_torch.py > target/bench/torch-dsa.json
+    cat target/bench/torch.json target/bench/torch-dsa.json
     cargo bench --bench step
+    cargo bench --bench dsa
 
 # API documentation (opens nothing; see target/doc/distillery/index.html)
 doc:

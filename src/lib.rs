@@ -38,6 +38,7 @@ pub mod prelude {
     pub use crate::device::Device;
     // `Result` stays out: evcxr's generated code (and burn's derives) name `Result<T, E>`.
     pub use crate::error::Error;
+    pub use crate::methods::condense::{Condense, Condensed, EvalConfig, Init, Strategy};
     pub use crate::methods::kd::Kd;
     pub use crate::methods::supervised::Supervised;
     pub use crate::models::{Arch, Net, Staged};

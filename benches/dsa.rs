@@ -1,0 +1,46 @@
+//! One class of DSA gradient matching (real batch and synthetic images of one class through one
+//! siamese rotate, weight gradients, the distance, and ∂D/∂S by the frozen-ReLU finite-difference
+//! HVP) on the default backend, against PyTorch's double backward on the same CPU
+//! (`tools/bench_dsa_torch.py`). `just bench` runs both; alone: `cargo bench --bench dsa`.
+//! Env: `BENCH_STEPS` (timed steps, default 10).
+use burn::tensor::{Distribution, Tensor};
+use distillery::device::{Device, DeviceExt};
+use distillery::methods::condense::matching::{match_class, ConvWeights};
+use distillery::methods::condense::{Draw, Family};
+use distillery::models::{Arch, Net};
+use distillery::train::devices;
+use std::time::Instant;
+
+fn main() {
+    let steps: usize = std::env::var("BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let device = Device::auto_quiet();
+    let (plain, ad) = devices(&device);
+    eprintln!("# backend: {}, {steps} timed steps (median)", device.describe());
+    let torch: Vec<serde_json::Value> = std::fs::read_to_string("target/bench/torch-dsa.json")
+        .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .unwrap_or_default();
+    let draw = Draw { family: Family::Rotate, params: distillery::methods::condense::dsa_aug::Params::Rotate { theta: vec![0.2] } };
+    println!("| ConvNet width | real | syn | distillery ms | PyTorch ms (double backward) | ratio |\n|---|---|---|---|---|---|");
+    for (width, n_real, n_syn) in [(64usize, 64usize, 1usize), (64, 64, 10), (128, 256, 10)] {
+        let Net::ConvNet(net) = Arch::convnet(width, 3).init_seeded([1, 28, 28], 10, &plain, 0).unwrap() else { unreachable!() };
+        let weights = ConvWeights::of(&net, &plain);
+        let real: Tensor<4> = Tensor::random([n_real, 1, 28, 28], Distribution::Normal(0.0, 1.0), &plain);
+        let syn: Tensor<4> = Tensor::random([n_syn, 1, 28, 28], Distribution::Normal(0.0, 1.0), &plain);
+        let mut times = Vec::new();
+        for i in 0..steps + 2 {
+            let t0 = Instant::now();
+            let m = match_class(&weights, real.clone(), syn.clone(), Some(&draw), 0, &ad);
+            let _ = m.grad.sum().into_scalar::<f32>(); // sync
+            if i >= 2 {
+                times.push(t0.elapsed().as_secs_f64());
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let ms = times[times.len() / 2] * 1e3;
+        let t = torch.iter().find(|t| t["width"] == width && t["real"] == n_real && t["syn"] == n_syn).and_then(|t| t["ms"].as_f64());
+        match t {
+            Some(t) => println!("| {width} | {n_real} | {n_syn} | {ms:.1} | {t:.1} | {:.2}× |", ms / t),
+            None => println!("| {width} | {n_real} | {n_syn} | {ms:.1} | – (run `just bench`) | – |"),
+        }
+    }
+}
