@@ -104,10 +104,10 @@ impl DsaExperiment {
         }
         let config = builder.config(self.profile, data.flippable);
         let dir = self.out.join("sets").join(format!("{}-{}-ipc{ipc}-{}", data.name, method.name(), self.key(&(&config, &data.name, data.train.len()))));
-        if !self.fresh && dir.join("condensed.json").exists() {
-            if let Ok(set) = Condensed::load(&dir) {
-                return Ok(set);
-            }
+        if !self.fresh && dir.join("condensed.json").exists()
+            && let Ok(set) = Condensed::load(&dir)
+        {
+            return Ok(set);
         }
         if method == Method::Herding {
             if feature_net.is_none() {
@@ -123,10 +123,10 @@ impl DsaExperiment {
     /// Evaluates (or reloads the evaluation of) one set.
     fn evaluate(&self, set: &Condensed, config: &EvalConfig, data: &Dataset, device: &Device) -> Result<Evaluation> {
         let path = self.out.join("evals").join(format!("{}-{}-ipc{}-{}.json", set.dataset, set.config.method.name(), set.config.ipc, self.key(&(config, &set.config))));
-        if !self.fresh {
-            if let Some(e) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Evaluation>(&b).ok()) {
-                return Ok(e);
-            }
+        if !self.fresh
+            && let Some(e) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Evaluation>(&b).ok())
+        {
+            return Ok(e);
         }
         let e = set.evaluate(config, data, device)?;
         let json = serde_json::to_vec_pretty(&e).map_err(|err| Error::format(&path, err.to_string()))?;

@@ -93,7 +93,7 @@ impl CondenseRecord {
             self.snapshot(done, images);
         }
         let every = (config.iterations / 10).max(1);
-        if !quiet && (done % every == 0 || done == config.iterations) {
+        if !quiet && (done.is_multiple_of(every) || done == config.iterations) {
             let per = self.seconds.iter().sum::<f64>() / done as f64;
             println!(
                 "{} ipc{}: iteration {done}/{} loss {loss:.4} ({:.2} s/it, ETA {})",

@@ -190,7 +190,7 @@ pub fn match_class(w: &ConvWeights, real: Tensor<4>, syn: Tensor<4>, draw: Optio
 /// ∂/∂S ⟨∇_θ L(A(S); θ), v⟩ by central differences with frozen ReLU gates (module docs).
 pub fn hvp_wrt_images(w: &ConvWeights, syn: Tensor<4>, draw: Option<&Draw>, label: usize, v: &[Tensor<2>], gates: &[Tensor<4>], ad: &Device) -> Tensor<4> {
     let norm = v.iter().map(|t| t.clone().square().sum().into_scalar::<f32>() as f64).sum::<f64>().sqrt();
-    if !(norm > 0.0) || !norm.is_finite() {
+    if norm.is_nan() || norm <= 0.0 || !norm.is_finite() {
         return Tensor::zeros(syn.dims(), &syn.device());
     }
     let eps = 0.01 / norm;

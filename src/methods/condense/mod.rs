@@ -353,7 +353,7 @@ fn validate(config: &CondenseConfig, data: &Dataset) -> Result<()> {
     }
     if config.method.learns() {
         for (field, v) in [("lr_img", config.lr_img), ("lr_net", config.lr_net)] {
-            if !(v > 0.0) || !v.is_finite() {
+            if v.is_nan() || v <= 0.0 || !v.is_finite() {
                 return Err(Error::invalid(field, v, "must be a positive number"));
             }
         }
