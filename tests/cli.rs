@@ -40,7 +40,7 @@ fn main_job_runs_and_writes_table_records_and_curves() {
 fn help_lists_every_flag() {
     let out = cli().arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--profile", "--data", "--dataset", "--out", "--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "--fresh"] {
+    for flag in ["--profile", "--data", "--dataset", "--out", "--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "--fresh", "dsa", "--ipc", "--methods", "--iterations", "--models", "--cross-arch", "--cross-ipc"] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }
 }
@@ -78,4 +78,39 @@ fn mgd_command_writes_its_table_and_bars() {
     assert!(std::fs::read_to_string(out.join("mgd-bars.svg")).unwrap().contains("<svg"));
     let bad = cli().args(["mgd", "--profile", "smoke", "--seeds", "0", "--dataset", "shapes", "--out"]).arg(&out).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("seeds"));
+}
+
+#[test]
+fn dsa_job_writes_table_sets_and_figures_and_reuses_them() {
+    let out = common::tmp_dir("cli-dsa");
+    let args = ["dsa", "--profile", "smoke", "--dataset", "mnist", "--ipc", "1", "--methods", "random,dc,dsa", "--iterations", "2", "--models", "1", "--epochs", "3", "--cross-arch", "mlp,convnet-3-w8"];
+    let run = cli().args(args).arg("--out").arg(&out).arg("--data").arg(common::data_root().path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("| mnist | 1 | DSA |") && stdout.contains("88.7"), "the table with the paper's number: {stdout}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("DC") && summary.contains("MLP"), "{summary}");
+    for f in ["dsa-bars-mnist-ipc1.svg", "dsa-cross-arch-mnist-ipc1.svg", "mnist-DSA-ipc1.svg", "results.json"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    assert_eq!(std::fs::read_dir(out.join("sets")).unwrap().count(), 3);
+    // a rerun reloads the sets and evaluations: no matching iterations are printed
+    let again = cli().args(args).arg("--out").arg(&out).arg("--data").arg(common::data_root().path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success() && !stdout.contains("iteration 1/2"), "{stdout}");
+}
+
+#[test]
+fn dsa_bad_flags_are_named() {
+    for (args, needle) in [
+        (vec!["dsa", "--methods", "random,gan"], "gan"),
+        (vec!["dsa", "--ipc", "ten"], "ten"),
+        (vec!["dsa", "--dataset", "imagenet"], "imagenet"),
+        (vec!["dsa", "--cross-arch", "vgg"], "vgg"),
+    ] {
+        let run = cli().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
 }
