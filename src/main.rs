@@ -3,7 +3,7 @@
 use distillery::data::DataRoot;
 use distillery::device::{Device, DeviceExt};
 use distillery::experiment::{DsaExperiment, KdExperiment, MgdExperiment};
-use distillery::methods::condense::Method;
+use distillery::methods::condense::{Init, Method};
 use distillery::profile::Profile;
 use distillery::{Error, Result};
 use std::path::PathBuf;
@@ -45,6 +45,7 @@ DSA OPTIONS (distillery dsa; also --profile, --data, --out [default out/dsa], --
     --ipc <LIST>                images per class [default: 1,10]
     --methods <LIST>            random,herding,dc,dm,dsa [default: all]
     --iterations <N>            outer iterations [default: from the profile]
+    --init <real|noise>         start of the learned sets [default: noise for DC, real for DM, DSA]
     --models <N>                evaluation networks per set [default: 3]
     --epochs <N>                evaluation epochs [default: gpu 1000, cpu 300]
     --cross-arch <LIST>         architectures for the DSA set's cross-architecture evaluation,
@@ -109,6 +110,13 @@ fn parse_dsa(args: &[String]) -> Result<Option<Command>> {
                     .collect::<Result<_>>()?
             }
             "--iterations" => exp.iterations = Some(whole("--iterations", &v)?),
+            "--init" => {
+                exp.init = Some(match v.as_str() {
+                    "real" => Init::Real,
+                    "noise" => Init::Noise,
+                    _ => return Err(Error::invalid("--init", &v, "expected real or noise")),
+                })
+            }
             "--models" => exp.models = Some(whole("--models", &v)?),
             "--epochs" => exp.eval_epochs = Some(whole("--epochs", &v)?),
             "--cross-arch" if v == "none" => exp.cross_archs.clear(),

@@ -40,7 +40,7 @@ fn main_job_runs_and_writes_table_records_and_curves() {
 fn help_lists_every_flag() {
     let out = cli().arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--profile", "--data", "--dataset", "--out", "--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "--fresh", "dsa", "--ipc", "--methods", "--iterations", "--models", "--cross-arch", "--cross-ipc"] {
+    for flag in ["--profile", "--data", "--dataset", "--out", "--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "--fresh", "dsa", "--ipc", "--methods", "--iterations", "--models", "--cross-arch", "--cross-ipc", "--init"] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }
 }

@@ -6,7 +6,7 @@ use crate::data::{DataRoot, Dataset};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::methods::condense::plots::{accuracy_bars, paper_numbers};
-use crate::methods::condense::{Condense, Condensed, EvalConfig, Evaluation, Method};
+use crate::methods::condense::{Condense, Condensed, EvalConfig, Evaluation, Init, Method};
 use crate::models::Arch;
 use crate::profile::Profile;
 use crate::table::Table;
@@ -29,6 +29,8 @@ pub struct DsaExperiment {
     pub methods: Vec<Method>,
     /// Outer iterations (default from the profile).
     pub iterations: Option<usize>,
+    /// Initialisation of the learned sets (default: noise for DC, real for DSA and DM).
+    pub init: Option<Init>,
     /// Evaluation networks per set.
     pub models: Option<usize>,
     /// Evaluation epochs.
@@ -68,6 +70,7 @@ impl DsaExperiment {
             ipcs: vec![1, 10],
             methods: vec![Method::Random, Method::Herding, Method::Dc, Method::Dm, Method::Dsa],
             iterations: None,
+            init: None,
             models: None,
             eval_epochs: None,
             cross_archs: vec![Arch::mlp(128, 2), Arch::convnet(profile.width(128), 3), Arch::resnet18()],
@@ -101,6 +104,9 @@ impl DsaExperiment {
         let mut builder = Condense::method(method).ipc(ipc).profile(self.profile).seed(self.seed);
         if let Some(n) = self.iterations {
             builder = builder.iterations(n);
+        }
+        if let Some(init) = self.init {
+            builder = builder.init(init);
         }
         let config = builder.config(self.profile, data.flippable);
         let dir = self.out.join("sets").join(format!("{}-{}-ipc{ipc}-{}", data.name, method.name(), self.key(&(&config, &data.name, data.train.len()))));
