@@ -17,7 +17,7 @@ pub fn random(real: &RealImages, ipc: usize, seed: u64) -> Tensor<4> {
 }
 
 /// Herding selection on the features (last stage, flattened) of `net`.
-pub fn herding(real: &RealImages, net: &Net, ipc: usize, _device: &Device) -> Tensor<4> {
+pub fn herding(real: &RealImages, net: &Net, ipc: usize) -> Tensor<4> {
     let picked = (0..real.classes())
         .map(|c| {
             let features = features(net, &real.by_class[c]);

@@ -53,7 +53,7 @@ impl Condensed {
 
     /// The images, denormalised, as one PNG: a row per class, `ipc` columns.
     pub fn grid_png(&self) -> Result<Vec<u8>> {
-        let [n, c, h, w] = self.shape;
+        let [n, _, h, w] = self.shape;
         let ipc = self.config.ipc.max(1);
         let rgb = crate::plot::images::to_rgb(&self.denormalised(&self.images), self.shape, crate::plot::Normalise::Fixed(0.0, 1.0));
         let rows = n.div_ceil(ipc);
@@ -68,7 +68,6 @@ impl Condensed {
                 }
             }
         }
-        let _ = c;
         let mut out = std::io::Cursor::new(Vec::new());
         img.write_to(&mut out, image::ImageFormat::Png).map_err(|e| Error::invalid("grid.png", e, "could not encode"))?;
         Ok(out.into_inner())

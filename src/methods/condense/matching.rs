@@ -143,9 +143,8 @@ fn augment(x: Tensor<4>, draw: Option<&Draw>) -> Tensor<4> {
 }
 
 /// Gradients of the mean cross-entropy w.r.t. the matched weights, `[out, rest]` each, and the
-/// ReLU gates of that pass.
-pub fn weight_gradients(w: &ConvWeights, x: Tensor<4>, label: usize, ad: &Device) -> (Vec<Tensor<2>>, Vec<Tensor<4>>) {
-    let wa = w.on(ad);
+/// ReLU gates of that pass; `wa` already lives on the autodiff device `ad`.
+pub fn weight_gradients(wa: &ConvWeights, x: Tensor<4>, label: usize, ad: &Device) -> (Vec<Tensor<2>>, Vec<Tensor<4>>) {
     let leaves: Vec<Tensor<2>> = wa.matched().into_iter().map(|t| t.require_grad()).collect();
     let n = x.dims()[0];
     let pass = wa.with_matched(&leaves).forward(copy(x, ad), None);
@@ -180,15 +179,17 @@ pub struct ClassMatch {
 /// is the siamese ω applied to both (None for DC).
 pub fn match_class(w: &ConvWeights, real: Tensor<4>, syn: Tensor<4>, draw: Option<&Draw>, label: usize, ad: &Device) -> ClassMatch {
     let plain = syn.device();
-    let (g_real, _) = weight_gradients(w, augment(real, draw), label, ad);
-    let (g_syn, gates) = weight_gradients(w, augment(syn.clone(), draw), label, ad);
+    let wa = w.on(ad);
+    let (g_real, _) = weight_gradients(&wa, augment(real, draw), label, ad);
+    let (g_syn, gates) = weight_gradients(&wa, augment(syn.clone(), draw), label, ad);
     let (distance, v) = distance_and_direction(&g_syn, &g_real, ad);
-    let grad = hvp_wrt_images(w, syn, draw, label, &v, &gates, ad);
+    let grad = hvp_wrt_images(&wa, syn, draw, label, &v, &gates, ad);
     ClassMatch { distance, grad: copy(grad, &plain) }
 }
 
-/// ∂/∂S ⟨∇_θ L(A(S); θ), v⟩ by central differences with frozen ReLU gates (module docs).
-pub fn hvp_wrt_images(w: &ConvWeights, syn: Tensor<4>, draw: Option<&Draw>, label: usize, v: &[Tensor<2>], gates: &[Tensor<4>], ad: &Device) -> Tensor<4> {
+/// ∂/∂S ⟨∇_θ L(A(S); θ), v⟩ by central differences with frozen ReLU gates (module docs); `wa`
+/// lives on the autodiff device `ad` (as constants).
+pub fn hvp_wrt_images(wa: &ConvWeights, syn: Tensor<4>, draw: Option<&Draw>, label: usize, v: &[Tensor<2>], gates: &[Tensor<4>], ad: &Device) -> Tensor<4> {
     let norm = v.iter().map(|t| t.clone().square().sum().into_scalar::<f32>() as f64).sum::<f64>().sqrt();
     if norm.is_nan() || norm <= 0.0 || !norm.is_finite() {
         return Tensor::zeros(syn.dims(), &syn.device());
@@ -197,12 +198,13 @@ pub fn hvp_wrt_images(w: &ConvWeights, syn: Tensor<4>, draw: Option<&Draw>, labe
     let n = syn.dims()[0];
     let s = copy(syn, ad).require_grad();
     let x = augment(s.clone(), draw);
+    let v: Vec<Tensor<2>> = v.iter().map(|t| copy(t.clone(), ad)).collect();
     let ce = |weights: ConvWeights, x: Tensor<4>| {
-        let logits = weights.on(ad).forward(x, Some(gates)).logits;
+        let logits = weights.forward(x, Some(gates)).logits;
         losses::cross_entropy(logits, labels(label, n, ad), 0.0)
     };
-    let plus = ce(w.perturbed(v, eps), x.clone());
-    let minus = ce(w.perturbed(v, -eps), x);
+    let plus = ce(wa.perturbed(&v, eps), x.clone());
+    let minus = ce(wa.perturbed(&v, -eps), x);
     let grads = (plus - minus).backward();
     s.grad(&grads).expect("S is a leaf").div_scalar(2.0 * eps)
 }

@@ -313,7 +313,7 @@ impl Condense {
                     Some(n) => n,
                     None => coreset::train_feature_net(data, &config, device)?,
                 };
-                coreset::herding(&real, &net, config.ipc, device)
+                coreset::herding(&real, &net, config.ipc)
             }
             Method::Dc | Method::Dsa => dc::condense(&real, &config, &strategy, &mut record, self.quiet, device)?,
             Method::Dm => dm::condense(&real, &config, &strategy, &mut record, self.quiet, device)?,

@@ -1,7 +1,7 @@
 //! Pictures of a condensation: the synthetic images per class at the start, middle and end; the
 //! matching loss; one real and one synthetic batch under the same siamese draws; accuracy bars
 //! against the baselines and the paper's numbers.
-use super::dsa_aug::{Draw, Family, Strategy};
+use super::dsa_aug::{Draw, Strategy};
 use super::{Condensed, Evaluation, RealImages};
 use crate::notebook::Panel;
 use crate::plot::{bars, image_grid, lines, Bar, Figure, Normalise, Series};
@@ -72,7 +72,6 @@ pub fn siamese_preview(real: &RealImages, set: &Condensed, strategy: &Strategy, 
     let syn_all = set.tensor(&real.device);
     let reals: Vec<Tensor<4>> = (0..per_row).map(|k| real.sample(k, 1, &mut rng)).collect();
     let syns: Vec<Tensor<4>> = (0..per_row).map(|k| syn_all.clone().slice(k * ipc..k * ipc + 1)).collect();
-    let families: Vec<Family> = if strategy.is_none() { vec![] } else { strategy.families.clone() };
     let mut rows = Vec::new();
     let mut labels = Vec::new();
     let mut push = |name: String, xs: &[Tensor<4>], draws: &[Draw]| {
@@ -81,7 +80,7 @@ pub fn siamese_preview(real: &RealImages, set: &Condensed, strategy: &Strategy, 
         }
         labels.push(name);
     };
-    for f in families {
+    for &f in &strategy.families {
         // one draw per column, shared by the real and the synthetic image of that column
         let draws: Vec<Draw> = (0..per_row).map(|_| Draw::sample(f, 1, [h, w], &mut rng)).collect();
         push(format!("{} real", f.token()), &reals, &draws);
