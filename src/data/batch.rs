@@ -130,10 +130,7 @@ impl Loader {
         let mut images = vec![0f32; idx.len() * per];
         for (k, &i) in idx.iter().enumerate() {
             let dst = &mut images[k * per..(k + 1) * per];
-            for (j, (&p, d)) in self.split.image(i).iter().zip(dst.iter_mut()).enumerate() {
-                let c = j / hw;
-                *d = (p as f32 / 255.0 - self.mean[c]) / self.std[c];
-            }
+            super::normalise_image(self.split.image(i), hw, &self.mean, &self.std, dst);
             self.augment.apply_sample(dst, shape, rng);
         }
         let labels: Vec<usize> = idx.iter().map(|&i| self.split.label(i)).collect();

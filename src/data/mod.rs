@@ -18,6 +18,14 @@ use crate::rng::Rng;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Writes `(x/255 − mean_c) / std_c` of one CHW u8 image (`hw` pixels per channel) into `out`.
+pub fn normalise_image(pixels: &[u8], hw: usize, mean: &[f32], std: &[f32], out: &mut [f32]) {
+    for (j, (&p, d)) in pixels.iter().zip(out.iter_mut()).enumerate() {
+        let c = j / hw;
+        *d = (p as f32 / 255.0 - mean[c]) / std[c];
+    }
+}
+
 /// One split (train or test) of a dataset: u8 images `[N, C, H, W]` and labels.
 #[derive(Clone, Debug)]
 pub struct Split {

@@ -417,12 +417,10 @@ impl RealImages {
 /// u8 images → `(x/255 − mean_c) / std_c` as `[N, C, H, W]`.
 pub fn normalised(split: &Split, mean: &[f32], std: &[f32], device: &Device) -> Tensor<4> {
     let [c, h, w] = split.shape;
-    let mut v = Vec::with_capacity(split.len() * c * h * w);
-    for i in 0..split.len() {
-        for (j, &p) in split.image(i).iter().enumerate() {
-            let ch = j / (h * w);
-            v.push((p as f32 / 255.0 - mean[ch]) / std[ch]);
-        }
+    let per = split.image_len();
+    let mut v = vec![0f32; split.len() * per];
+    for (i, dst) in v.chunks_mut(per).enumerate() {
+        crate::data::normalise_image(split.image(i), h * w, mean, std, dst);
     }
     Tensor::from_data(TensorData::new(v, [split.len(), c, h, w]), device)
 }
