@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong in distillery, with enough context to fix it.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A data file exists but its content is not what the format requires.
     #[error("{path}: {reason}")]
@@ -23,12 +24,22 @@ pub enum Error {
     /// Filesystem failure, with the path involved.
     #[error("{path}: {source}")]
     Io { path: PathBuf, #[source] source: std::io::Error },
-    /// A checkpoint or record could not be written or read back.
+    /// A record, sweep or other JSON file could not be serialised.
+    #[error("{path}: could not write JSON: {reason}")]
+    Json { path: PathBuf, reason: String },
+    /// A checkpoint could not be written, read back or reused.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: PathBuf, reason: String },
     /// The run was cancelled (by a job handle or a step limit); the last checkpoint is kept.
     #[error("run `{run}` cancelled after epoch {epoch}, step {step}")]
     Cancelled { run: String, epoch: usize, step: usize },
+    /// A tensor's shape does not fit what it is given to (a teacher built for other images or
+    /// another number of classes, a plot fed the wrong array).
+    #[error("{what}: expected shape {expected}, got {got}")]
+    Shape { what: String, expected: String, got: String },
+    /// A background run panicked; the message is the panic's.
+    #[error("run `{run}` panicked: {message}")]
+    Panicked { run: String, message: String },
 }
 
 /// Crate-wide result.
@@ -42,6 +53,10 @@ impl Error {
     /// Shorthand for [`Error::Format`].
     pub fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Format { path: path.into(), reason: reason.into() }
+    }
+    /// Shorthand for [`Error::Shape`] (shapes printed as `[a, b, …]`).
+    pub fn shape(what: impl Into<String>, expected: impl std::fmt::Debug, got: impl std::fmt::Debug) -> Self {
+        Error::Shape { what: what.into(), expected: format!("{expected:?}"), got: format!("{got:?}") }
     }
     /// Wraps an I/O error with its path.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {

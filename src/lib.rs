@@ -8,7 +8,7 @@
 //! use distillery::prelude::*;
 //! # fn main() -> distillery::Result<()> {
 //! let device = Device::auto();
-//! let profile = Profile::from_env(&device);
+//! let profile = Profile::from_env(&device)?;
 //! let data = Dataset::fashion_mnist(&DataRoot::resolve(None), &profile)?;
 //! let teacher = Supervised::builder().model(Arch::convnet(64, 3)).train(profile.train(30)).fit(&data, &device)?;
 //! let kd = Kd::builder().teacher(&teacher).student(Arch::convnet(16, 2)).fit(&data, &device)?;
@@ -17,6 +17,7 @@
 //! ```
 pub mod data;
 pub mod device;
+pub mod display;
 pub mod error;
 pub mod experiment;
 pub mod losses;
@@ -25,6 +26,7 @@ pub mod notebook;
 pub mod models;
 pub mod plot;
 pub mod profile;
+pub mod record;
 pub mod rng;
 pub mod table;
 pub mod train;
@@ -38,9 +40,8 @@ pub mod prelude {
     pub use crate::device::Device;
     // `Result` stays out: evcxr's generated code (and burn's derives) name `Result<T, E>`.
     pub use crate::error::Error;
-    pub use crate::methods::condense::{Condense, Condensed, EvalConfig, Init, Strategy};
-    pub use crate::methods::kd::Kd;
-    pub use crate::methods::supervised::Supervised;
+    pub use crate::methods::condense::{Algorithm, Condense, Condensed, EvalConfig, Evaluation, Init, Strategy};
+    pub use crate::methods::{Dml, FitNet, Kd, MaskKind, Mgd, Supervised};
     pub use crate::models::{Arch, Net, Staged};
     pub use crate::data::Loader;
     pub use crate::plot::Figure;
@@ -48,8 +49,8 @@ pub mod prelude {
     pub use crate::device::DeviceExt;
     pub use crate::methods::{Fit, RunBuilder};
     pub use crate::models::trainable_params;
-    pub use crate::plot::{Bar, Normalise};
+    pub use crate::plot::{bars, curves, heatmap_grid, image_grid, lines, Bar, Normalise, Series};
     pub use crate::table::Table;
     pub use crate::notebook::Panel;
-    pub use crate::train::{compare, Job, Run, RunRecord, Schedule, Sweep, TrainConfig};
+    pub use crate::train::{compare, Comparison, Job, Run, RunRecord, Schedule, Sweep, TrainConfig};
 }

@@ -3,7 +3,7 @@
 use distillery::data::DataRoot;
 use distillery::device::{Device, DeviceExt};
 use distillery::experiment::{DsaExperiment, KdExperiment, MgdExperiment};
-use distillery::methods::condense::{Init, Method};
+use distillery::methods::condense::{Algorithm, Init};
 use distillery::profile::Profile;
 use distillery::{Error, Result};
 use std::path::PathBuf;
@@ -47,7 +47,7 @@ DSA OPTIONS (distillery dsa; also --profile, --data, --out [default out/dsa], --
     --iterations <N>            outer iterations [default: from the profile]
     --init <real|noise>         start of the learned sets [default: noise for DC, real for DM, DSA]
     --models <N>                evaluation networks per set [default: 3]
-    --epochs <N>                evaluation epochs [default: gpu 1000, cpu 300]
+    --epochs <N>                evaluation epochs [default: gpu 1000, cpu 200]
     --cross-arch <LIST>         architectures for the DSA set's cross-architecture evaluation,
                                 or none [default: mlp,convnet-3-w<profile width>,resnet18]
     --cross-ipc <N>             IPC of the set evaluated across architectures [gpu 10, else 1]
@@ -86,7 +86,7 @@ fn parse_dsa(args: &[String]) -> Result<Option<Command>> {
     }
     let profile = match flags.iter().find(|(f, _)| f == "--profile") {
         Some((_, v)) => Profile::parse(v)?,
-        None => Profile::from_env(&Device::auto_quiet()),
+        None => Profile::from_env(&Device::auto_quiet())?,
     };
     let mut exp = DsaExperiment::new(profile);
     exp.fresh = fresh;
@@ -100,11 +100,11 @@ fn parse_dsa(args: &[String]) -> Result<Option<Command>> {
                 exp.methods = list(&v)
                     .iter()
                     .map(|m| match m.to_ascii_lowercase().as_str() {
-                        "random" => Ok(Method::Random),
-                        "herding" => Ok(Method::Herding),
-                        "dc" => Ok(Method::Dc),
-                        "dm" => Ok(Method::Dm),
-                        "dsa" => Ok(Method::Dsa),
+                        "random" => Ok(Algorithm::Random),
+                        "herding" => Ok(Algorithm::Herding),
+                        "dc" => Ok(Algorithm::Dc),
+                        "dm" => Ok(Algorithm::Dm),
+                        "dsa" => Ok(Algorithm::Dsa),
                         _ => Err(Error::invalid("--methods", m, "expected random, herding, dc, dm or dsa")),
                     })
                     .collect::<Result<_>>()?
@@ -139,7 +139,7 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
     if args.first().is_some_and(|a| a == "dsa") {
         return parse_dsa(args);
     }
-    let device_profile = |p: Option<Profile>| p.unwrap_or_else(|| Profile::from_env(&Device::auto_quiet()));
+    let device_profile = |p: Option<Profile>| p.map_or_else(|| Profile::from_env(&Device::auto_quiet()), Ok);
     let mut profile = None;
     let mut command = "kd";
     let mut seeds = None;
@@ -162,7 +162,7 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
             other => return Err(Error::invalid("argument", other, "unknown; see --help")),
         }
     }
-    let mut exp = KdExperiment::new(device_profile(profile));
+    let mut exp = KdExperiment::new(device_profile(profile)?);
     for (flag, value) in rest {
         let v = value.unwrap_or_default();
         let num = |field: &str| v.parse::<f64>().map_err(|_| Error::invalid(field, &v, "expects a number"));

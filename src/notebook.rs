@@ -2,13 +2,7 @@
 //! last expression of a cell. evcxr keeps one output per MIME type per cell, so each value emits
 //! a single `text/html` block holding its figures and its table.
 
-/// Sends one HTML block to the notebook (evcxr's rich-output protocol on stdout).
-pub fn show_html(html: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "EVCXR_BEGIN_CONTENT text/html\n{html}\nEVCXR_END_CONTENT");
-    let _ = out.flush();
-}
+pub use crate::display::show_html;
 
 /// Figures side by side followed by HTML fragments.
 pub fn compose(figures: &[crate::plot::Figure], extra: &[String]) -> String {

@@ -18,14 +18,16 @@ pub enum Profile {
 
 impl Profile {
     /// `DISTILLERY_PROFILE` (smoke|cpu|gpu) if set, else `Gpu` on a GPU device and `Cpu` otherwise.
-    /// An unknown value falls back to the device default with a warning.
-    pub fn from_env(device: &Device) -> Profile {
-        match std::env::var("DISTILLERY_PROFILE") {
-            Ok(v) => Profile::parse(&v).unwrap_or_else(|e| {
-                eprintln!("distillery: {e}; using the device default");
-                Profile::for_device(device)
-            }),
-            Err(_) => Profile::for_device(device),
+    /// An unknown value is an [`Error::Invalid`] naming `DISTILLERY_PROFILE` and the value.
+    pub fn from_env(device: &Device) -> Result<Profile> {
+        Profile::from_setting(std::env::var("DISTILLERY_PROFILE").ok().as_deref(), device)
+    }
+
+    /// The profile a `DISTILLERY_PROFILE` value asks for (`None` or empty: the device default).
+    pub fn from_setting(value: Option<&str>, device: &Device) -> Result<Profile> {
+        match value {
+            Some(v) if !v.trim().is_empty() => Profile::parse(v).map_err(|_| Error::invalid("DISTILLERY_PROFILE", v, "expected smoke, cpu or gpu")),
+            _ => Ok(Profile::for_device(device)),
         }
     }
 
@@ -87,13 +89,6 @@ impl Profile {
             Profile::Cpu => paper.min(64),
             Profile::Gpu => paper,
         }
-    }
-
-    /// A training recipe scaled from the paper's epoch count (SGD 0.1 → cosine, batch 128).
-    pub fn train(&self, paper_epochs: usize) -> crate::train::TrainConfig {
-        crate::train::TrainConfig::default()
-            .with_epochs(self.epochs(paper_epochs))
-            .with_batch_size(self.batch(128))
     }
 
     /// Lower-case name.

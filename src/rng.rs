@@ -16,6 +16,14 @@ impl Rng {
         r.next_u64();
         r
     }
+    /// The generator's state (to save with a checkpoint).
+    pub fn state(&self) -> u64 {
+        self.0
+    }
+    /// A generator resumed from [`Rng::state`].
+    pub fn from_state(state: u64) -> Self {
+        Rng(state)
+    }
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -57,11 +65,12 @@ impl Rng {
             }
         }
     }
-    /// Beta(a, b), used by Mixup and CutMix.
-    pub fn beta(&mut self, a: f64, b: f64) -> f64 {
+    /// Beta(a, b), used by Mixup and CutMix; a or b not positive is an [`Error::Invalid`](crate::Error::Invalid).
+    pub fn beta(&mut self, a: f64, b: f64) -> crate::Result<f64> {
+        crate::error::ensure(a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite(), "beta.a/b", format!("({a}, {b})"), "both parameters must be positive")?;
         let x = self.gamma(a);
         let y = self.gamma(b);
-        x / (x + y)
+        Ok(x / (x + y))
     }
     /// Fisher–Yates shuffle in place.
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
@@ -78,10 +87,14 @@ mod tests {
     fn beta_mean_matches_theory() {
         let mut r = Rng::new(1);
         let n = 20_000;
-        let m: f64 = (0..n).map(|_| r.beta(2.0, 2.0)).sum::<f64>() / n as f64;
+        let m: f64 = (0..n).map(|_| r.beta(2.0, 2.0).unwrap()).sum::<f64>() / n as f64;
         assert!((m - 0.5).abs() < 0.01, "{m}");
-        let m: f64 = (0..n).map(|_| r.beta(1.0, 3.0)).sum::<f64>() / n as f64;
+        let m: f64 = (0..n).map(|_| r.beta(1.0, 3.0).unwrap()).sum::<f64>() / n as f64;
         assert!((m - 0.25).abs() < 0.01, "{m}");
+    }
+    #[test]
+    fn beta_rejects_non_positive_parameters() {
+        assert!(matches!(Rng::new(1).beta(0.0, 0.0), Err(crate::Error::Invalid { .. })));
     }
     #[test]
     fn same_seed_same_stream() {

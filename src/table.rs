@@ -58,7 +58,7 @@ impl Table {
     }
     /// Shows the table inline in an evcxr cell.
     pub fn evcxr_display(&self) {
-        crate::notebook::show_html(&self.html());
+        crate::display::show_html(&self.html());
     }
 }
 

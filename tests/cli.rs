@@ -24,7 +24,8 @@ fn main_job_runs_and_writes_table_records_and_curves() {
     for name in ["teacher", "student", "kd"] {
         let r = RunRecord::load(&out.join("records").join(format!("{name}.json"))).unwrap();
         assert_eq!(r.epochs.len(), 2, "{name}");
-        assert!(r.final_metric("test_acc").unwrap() > 0.1, "{name} learned above chance");
+        // 10 classes: chance is 10 %; two smoke epochs reach far more when training works
+        assert!(r.final_metric("test_acc").unwrap() > 0.3, "{name} learned above chance: {:?}", r.final_metric("test_acc"));
     }
     let svg = std::fs::read_to_string(out.join("kd-test_acc.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("polyline"), "a real plot");
@@ -43,6 +44,11 @@ fn help_lists_every_flag() {
     for flag in ["--profile", "--data", "--dataset", "--out", "--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "--fresh", "dsa", "--ipc", "--methods", "--iterations", "--models", "--cross-arch", "--cross-ipc", "--init"] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }
+    // the defaults it states are the code's
+    use distillery::methods::condense::EvalConfig;
+    use distillery::profile::Profile;
+    let (gpu, cpu) = (EvalConfig::for_profile(Profile::Gpu).epochs, EvalConfig::for_profile(Profile::Cpu).epochs);
+    assert!(text.contains(&format!("evaluation epochs [default: gpu {gpu}, cpu {cpu}]")), "--epochs default drifted from EvalConfig: {text}");
 }
 
 #[test]

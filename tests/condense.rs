@@ -5,7 +5,7 @@ use burn::tensor::{Distribution, Tensor};
 use common::{cpu, data_root, tmp_dir};
 use distillery::data::{Dataset, Split};
 use distillery::methods::condense::io::npy_f32;
-use distillery::methods::condense::{Condense, Condensed, Draw, EvalConfig, Family, Init, Method, Strategy};
+use distillery::methods::condense::{normalised, Algorithm, Condense, Condensed, Draw, EvalConfig, Family, Init, Strategy};
 use distillery::models::Arch;
 use distillery::profile::Profile;
 use distillery::rng::Rng;
@@ -66,9 +66,17 @@ fn one_siamese_draw_transforms_every_image_alike() {
         let err = together.iter().zip(&apart).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(err < 1e-5, "{:?}: the batch split changed the result by {err}", draw.family);
     }
-    // per-image draws differ between images
-    let per = strategy.draw(Some(4), [1, 28, 28], &mut Rng::new(3)).unwrap();
-    assert_ne!(per, Draw::sample(per.family, 4, [28, 28], &mut Rng::new(4)));
+    // per-image draws transform copies of one image differently
+    let one = real.clone().slice(0..1);
+    let copies = Tensor::cat(vec![one.clone(), one.clone(), one.clone(), one], 0);
+    let mut rng = Rng::new(3);
+    for _ in 0..5 {
+        let per = strategy.draw(Some(4), [1, 28, 28], &mut rng).unwrap();
+        let out = values(per.apply(copies.clone()));
+        let n = out.len() / 4;
+        let distinct = (1..4).filter(|&i| out[i * n..(i + 1) * n].iter().zip(&out[..n]).any(|(a, b)| (a - b).abs() > 1e-4)).count();
+        assert!(distinct >= 2, "{:?}: per-image draws gave {} of 3 images unlike the first", per.family, distinct);
+    }
 }
 
 #[test]
@@ -82,7 +90,7 @@ fn gradient_matching_learns_on_real_mnist() {
         .width(8)
         .batch_real(16)
         .init(Init::Noise)
-        .quiet()
+        .verbose(false)
         .fit(&data, &cpu())
         .unwrap();
     let l = &set.record.losses;
@@ -98,8 +106,8 @@ fn dsa_and_dm_run_and_their_sets_train_a_convnet_above_chance() {
     let data = mnist_small(30);
     let device = cpu();
     let eval = EvalConfig::for_profile(Profile::Smoke).archs(vec![Arch::convnet(8, 3), Arch::mlp(32, 1)]).models(2).epochs(30);
-    for method in [Method::Dsa, Method::Dm] {
-        let set = Condense::method(method).ipc(2).profile(Profile::Smoke).iterations(3).width(8).batch_real(16).quiet().fit(&data, &device).unwrap();
+    for method in [Algorithm::Dsa, Algorithm::Dm] {
+        let set = Condense::method(method).ipc(2).profile(Profile::Smoke).iterations(3).width(8).batch_real(16).verbose(false).fit(&data, &device).unwrap();
         assert_eq!(set.shape[0], 20);
         assert!(set.images.iter().all(|v| v.is_finite()));
         let e = set.evaluate(&eval, &data, &device).unwrap();
@@ -115,18 +123,30 @@ fn herding_and_random_select_real_images_of_each_class() {
     let data = mnist_small(25);
     let device = cpu();
     let net = Arch::convnet(8, 3).init_seeded([1, 28, 28], 10, &device, 0).unwrap();
+    let by_class = data.train.by_class(10);
+    let real: Vec<Vec<f32>> = by_class.iter().map(|idx| values(normalised(&data.train.select(idx), &data.mean, &data.std, &device))).collect();
+    let per = 28 * 28;
     for builder in [Condense::random(), Condense::herding().feature_net(net)] {
         let set = builder.ipc(3).profile(Profile::Smoke).fit(&data, &device).unwrap();
         assert_eq!(set.shape, [30, 1, 28, 28]);
-        assert_eq!(set.labels[..3], [0, 0, 0]);
         assert!(set.record.losses.is_empty());
+        // every picked image is a distinct training image of the class it is labelled with
+        for (i, img) in set.images.chunks(per).enumerate() {
+            let c = set.labels[i];
+            let found: Vec<usize> = (0..by_class[c].len()).filter(|&j| real[c][j * per..(j + 1) * per].iter().zip(img).all(|(a, b)| (a - b).abs() < 1e-6)).collect();
+            assert!(!found.is_empty(), "{}: image {i} (label {c}) is not a training image of class {c}", set.label());
+        }
+        for c in 0..10 {
+            let imgs: Vec<&[f32]> = set.images.chunks(per).skip(3 * c).take(3).collect();
+            assert!(imgs[0] != imgs[1] && imgs[1] != imgs[2] && imgs[0] != imgs[2], "{}: class {c} picked an image twice", set.label());
+        }
     }
 }
 
 #[test]
 fn a_saved_set_loads_back_and_bad_files_name_themselves() {
     let data = mnist_small(20);
-    let set = Condense::dsa().ipc(1).profile(Profile::Smoke).iterations(2).width(4).batch_real(8).quiet().fit(&data, &cpu()).unwrap();
+    let set = Condense::dsa().ipc(1).profile(Profile::Smoke).iterations(2).width(4).batch_real(8).verbose(false).fit(&data, &cpu()).unwrap();
     let dir = tmp_dir("condensed");
     set.save(&dir).unwrap();
     for f in ["images.npy", "snapshots.npy", "grid.png", "condensed.json"] {
@@ -151,7 +171,7 @@ fn bad_settings_are_typed_errors() {
     let err = Condense::dsa().ipc(6).profile(Profile::Smoke).fit(&data, &device).unwrap_err();
     assert!(matches!(err, Error::Invalid { ref field, .. } if field == "ipc"), "{err}");
     assert!(err.to_string().contains("only 5"), "{err}");
-    let err = Condense::dsa().ipc(1).strategy("color_blur").profile(Profile::Smoke).fit(&data, &device).unwrap_err();
+    let err = Strategy::parse("color_blur").unwrap_err();
     assert!(err.to_string().contains("blur"), "{err}");
     let err = Condense::dc().ipc(0).profile(Profile::Smoke).fit(&data, &device).unwrap_err();
     assert!(matches!(err, Error::Invalid { ref field, .. } if field == "ipc"), "{err}");
@@ -166,4 +186,34 @@ fn bad_settings_are_typed_errors() {
     assert!(err.to_string().contains("class[2]") && err.to_string().contains("no images"), "{err}");
     // flip on digits is allowed but warned about
     assert!(Strategy::parse("flip").unwrap().warning_for("mnist", false).is_some());
+}
+
+#[test]
+fn a_dsa_run_cancelled_midway_resumes_and_ends_with_the_same_images() {
+    let data = mnist_small(10);
+    let device = cpu();
+    let dir = tmp_dir("dsa-resume");
+    let build = || Condense::dsa().ipc(1).profile(Profile::Smoke).iterations(6).loops(2, 1).width(4).batch_real(8).seed(4).verbose(false);
+    // six iterations are checkpointed one by one; killed during the fourth
+    let err = build().checkpoint_dir(&dir).record_to(dir.join("record.json")).stop_after_iterations(4).fit(&data, &device).unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err}");
+    let partial = distillery::train::RunRecord::load(&dir.join("record.json")).unwrap();
+    assert_eq!(partial.epochs.len(), 3, "a record after every checkpointed block");
+    let resumed = build().checkpoint_dir(&dir).fit(&data, &device).unwrap();
+    let straight = build().fit(&data, &device).unwrap();
+    assert_eq!(resumed.record.losses.len(), 6);
+    let diff = resumed.images.iter().zip(&straight.images).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(diff < 1e-5, "resumed images differ from an uninterrupted run's by {diff}");
+    for (a, b) in resumed.record.losses.iter().zip(&straight.record.losses) {
+        assert!((a - b).abs() < 1e-6, "{:?} vs {:?}", resumed.record.losses, straight.record.losses);
+    }
+    assert_eq!(resumed.record.snapshot_iterations, straight.record.snapshot_iterations);
+}
+
+#[test]
+fn a_spawned_condensation_returns_its_set() {
+    let data = mnist_small(5);
+    let job = Condense::dm().ipc(1).profile(Profile::Smoke).iterations(2).width(4).batch_real(4).spawn(&data, &cpu());
+    let set = job.wait().unwrap();
+    assert_eq!(set.record.losses.len(), 2);
 }

@@ -59,10 +59,11 @@ fn corrupt_idx_files_are_typed_errors_naming_the_file() {
     assert!(matches!(&e, Error::Format { path, reason } if path == &p && reason.contains("magic")), "{e}");
     // truncated body
     let good = idx::encode(&[2, 2, 2], &[1, 2, 3, 4, 5, 6, 7, 8]);
-    let p = dir.join("truncated");
+    let p = dir.join("short-body");
     write(&p, &good[..good.len() - 3]);
     let e = idx::parse(&p, &std::fs::read(&p).unwrap(), 3).unwrap_err();
-    assert!(e.to_string().contains("truncated") && e.to_string().contains("truncated"), "{e}");
+    // the reason, not the file's name, must say what is wrong
+    assert!(matches!(&e, Error::Format { path, reason } if path == &p && reason.contains("truncated")), "{e}");
     // too short for a header
     let e = idx::parse(&p, &[0, 0], 3).unwrap_err();
     assert!(matches!(e, Error::Format { .. }));
@@ -214,4 +215,43 @@ fn loader_is_deterministic_normalised_and_complete() {
 fn split_rejects_inconsistent_sizes() {
     let e = Split::new(vec![0; 10], vec![0, 1], [1, 2, 2]).unwrap_err();
     assert!(matches!(e, Error::Invalid { .. }));
+}
+
+#[test]
+fn image_folder_labels_go_beyond_255_classes() {
+    // NABirds has 555 classes: labels must not wrap at 256
+    let root = tmp_dir("many-classes").join("many");
+    let classes = 300;
+    for split in ["train", "test"] {
+        for c in 0..classes {
+            let dir = root.join(split).join(format!("c{c:03}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            image::RgbImage::from_pixel(2, 2, image::Rgb([c as u8, 0, 0])).save(dir.join("0.png")).unwrap();
+        }
+    }
+    let d = Dataset::image_folder(&root, 2).unwrap();
+    assert_eq!(d.num_classes(), classes);
+    let max = d.train.labels().iter().copied().max().unwrap();
+    assert_eq!(max as usize, classes - 1, "the last class keeps its label");
+    assert_eq!(d.train.label(299), 299);
+}
+
+#[test]
+fn a_profile_typo_is_an_error_naming_the_variable() {
+    use distillery::profile::Profile;
+    let device = common::cpu();
+    assert_eq!(Profile::from_setting(Some("Smoke"), &device).unwrap(), Profile::Smoke);
+    assert_eq!(Profile::from_setting(None, &device).unwrap(), Profile::Cpu);
+    let e = Profile::from_setting(Some("smok"), &device).unwrap_err();
+    assert!(matches!(&e, Error::Invalid { field, value, .. } if field == "DISTILLERY_PROFILE" && value == "smok"), "{e}");
+}
+
+#[test]
+fn a_mixup_alpha_of_zero_is_refused_before_training() {
+    use distillery::data::{Augment, Mix};
+    use distillery::train::TrainConfig;
+    for mix in [Mix::Mixup { alpha: 0.0 }, Mix::CutMix { alpha: -1.0 }] {
+        let e = TrainConfig::new().with_augment(Augment::none().with_mix(mix)).validate().unwrap_err();
+        assert!(matches!(&e, Error::Invalid { field, .. } if field == "augment.mix.alpha"), "{e}");
+    }
 }

@@ -86,3 +86,28 @@ fn invalid_architectures_are_typed_errors() {
     let e = Arch::convnet(8, 2).init([3, 32, 32], 1, &common::cpu()).unwrap_err();
     assert!(e.to_string().contains("classes"));
 }
+
+#[test]
+fn a_convnet_too_deep_for_its_input_is_an_error_naming_the_depth() {
+    let device = common::cpu();
+    // 28×28 is padded to 32: five halvings leave 1 pixel, six leave none
+    assert!(distillery::models::Arch::convnet(4, 5).init([1, 28, 28], 10, &device).is_ok());
+    let e = distillery::models::Arch::convnet(4, 6).init([1, 28, 28], 10, &device).unwrap_err();
+    assert!(matches!(&e, distillery::Error::Invalid { field, .. } if field == "convnet.depth"), "{e}");
+    assert!(e.to_string().contains("depth ≤ 5"), "{e}");
+    assert!(distillery::models::Arch::convnet(4, 3).init([3, 4, 4], 10, &device).is_err());
+}
+
+#[test]
+fn token_maps_and_feature_maps_convert_both_ways() {
+    use burn::tensor::{Tensor, TensorData};
+    use distillery::models::{map_to_tokens, tokens_to_map};
+    let device = common::cpu();
+    // N = 1, C = 2, 2×3: token (y, x) holds the C values at that position
+    let map = Tensor::<4>::from_data(TensorData::new((0..12).map(|v| v as f32).collect::<Vec<_>>(), [1, 2, 2, 3]), &device);
+    let tokens = map_to_tokens(map.clone());
+    assert_eq!(tokens.dims(), [1, 6, 2]);
+    let v = tokens.clone().into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(&v[..4], &[0.0, 6.0, 1.0, 7.0], "token 0 = (c0, c1) at (0, 0), then (0, 1)");
+    tokens_to_map(tokens, 2, 3).into_data().assert_eq(&map.into_data(), true);
+}

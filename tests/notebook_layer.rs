@@ -27,7 +27,9 @@ fn a_job_trains_in_the_background_and_wait_returns_the_run() {
 fn a_cancelled_job_stops_after_a_step_and_keeps_its_record() {
     let data = tiny();
     let job = Supervised::builder().model(Arch::convnet(8, 2)).train(quick(10_000)).name("long").spawn(&data, &cpu());
+    let started = std::time::Instant::now();
     while job.record().epochs.is_empty() {
+        assert!(started.elapsed().as_secs() < 120, "no epoch finished within 120 s: {}", job.status());
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(job.status().contains("running"), "{}", job.status());
@@ -81,6 +83,13 @@ fn bad_sweeps_and_bad_files_are_typed_errors() {
     let path = tmp_dir("bad-sweep").join("x.json");
     std::fs::write(&path, "[]").unwrap();
     assert!(Sweep::load(&path).unwrap_err().to_string().contains("x.json"));
+    // a well-formed but empty sweep is refused on load instead of panicking when plotted
+    std::fs::write(&path, r#"{"axes": [], "points": []}"#).unwrap();
+    assert!(matches!(Sweep::load(&path), Err(Error::Format { .. })));
+    let e = distillery::methods::condense::Evaluation::load(&path).unwrap_err();
+    assert!(e.to_string().contains("x.json"), "{e}");
+    std::fs::write(&path, r#"{"method": "DSA", "ipc": 1, "dataset": "mnist", "results": []}"#).unwrap();
+    assert!(distillery::methods::condense::Evaluation::load(&path).unwrap_err().to_string().contains("results"));
 }
 
 #[test]
@@ -92,7 +101,7 @@ fn figures_and_panels_render() {
     let data = tiny();
     let preview = data.preview(2);
     assert!(preview.svg.contains("data:image/png;base64") && preview.svg.contains("h-stripes"));
-    let grid = plot::image_grid("g", &[0.5; 2 * 3 * 4 * 4], [2, 3, 4, 4], 2, &[], Normalise::PerGrid);
+    let grid = plot::image_grid("g", &[0.5; 2 * 3 * 4 * 4], [2, 3, 4, 4], 2, &[], Normalise::PerGrid).unwrap();
     assert!(grid.svg.contains("<image"));
     let panel = Panel::new().figure(bars).table(Table::new("t", &["a"]));
     let html = panel.html();

@@ -22,7 +22,7 @@ fn main() {
         return; // `cargo test -- --list` asks harness-less tests for their names
     }
     // `cargo test NAME` passes NAME to every test binary: run only when it selects notebooks
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let filters = common::test_filters(&args);
     if !filters.is_empty() && !filters.iter().any(|f| "notebooks".contains(f.as_str()) || f.contains("ipynb") || f.starts_with("notebook")) {
         println!("notebooks: skipped (filter {filters:?})");
         return;

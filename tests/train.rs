@@ -3,13 +3,12 @@
 mod common;
 use common::{cpu, data_root, tmp_dir};
 use distillery::data::{Batch, Dataset, Loader};
-use distillery::methods::{kd::Kd, online::Dml, supervised::Supervised, RunBuilder};
-use distillery::models::{Arch, Staged};
+use distillery::methods::{Dml, Kd, RunBuilder, Supervised};
+use distillery::models::Arch;
 use distillery::profile::Profile;
-use distillery::train::{Losses, Method, RunRecord, Status, StepCtx, Trainer, TrainConfig};
+use distillery::models::Net;
+use distillery::train::{Method, Optimizers, RunRecord, Status, StepCtx, StepLog, StepOutput, TrainConfig, Trainer};
 use distillery::Error;
-use std::collections::BTreeMap;
-use std::path::Path;
 
 fn mnist_small() -> Dataset {
     Dataset::mnist_full(&data_root()).unwrap().subset(Some(100), Some(50), 0).unwrap()
@@ -40,8 +39,6 @@ fn kd_student_and_baseline_train_on_the_same_data_and_seed() {
     let data = fashion_small();
     let device = cpu();
     let teacher = Supervised::builder().model(Arch::convnet(32, 3)).train(quick(4)).name("teacher").fit(&data, &device).unwrap();
-    let probe = Loader::test(&data, 64).epoch(0).next().unwrap();
-    let teacher_before = teacher.model.forward(probe.images(&device)).into_data();
 
     let student = Arch::convnet(8, 2);
     let alone = Supervised::builder().model(student.clone()).train(quick(3)).seed(7).name("alone").fit(&data, &device).unwrap();
@@ -61,9 +58,7 @@ fn kd_student_and_baseline_train_on_the_same_data_and_seed() {
     for (a, b) in alone.record.epochs.iter().zip(&kd_alpha0.record.epochs) {
         assert!((a.losses["ce"] - b.losses["ce"]).abs() < 1e-4, "{a:?} vs {b:?}");
     }
-    // the teacher is frozen: its outputs did not move
-    let teacher_after = teacher.model.forward(probe.images(&device)).into_data();
-    teacher_before.assert_approx_eq::<f32>(&teacher_after, burn::tensor::Tolerance::absolute(1e-6));
+    // (that no gradient reaches the teacher is checked in tests/contract.rs)
 }
 
 #[test]
@@ -88,32 +83,38 @@ fn kd_hyper_parameters_are_validated() {
     }
 }
 
-/// A method whose loss turns NaN at the third step.
-struct Exploding(usize);
+/// A method whose loss turns NaN at the third step (it has no parameters: `step` only reports).
+struct Exploding(usize, Vec<Net>);
 
 impl Method for Exploding {
+    type Model = Vec<Net>;
     fn name(&self) -> String {
         "exploding".into()
     }
-    fn step(&mut self, _: &Batch, _: &StepCtx) -> distillery::Result<Losses> {
+    fn model(&self) -> &Vec<Net> {
+        &self.1
+    }
+    fn model_mut(&mut self) -> &mut Vec<Net> {
+        &mut self.1
+    }
+    fn nets(&self) -> Vec<(String, Net)> {
+        Vec::new()
+    }
+    fn losses(&mut self, _: &Batch, _: &StepCtx) -> distillery::Result<StepOutput> {
+        unreachable!("step is overridden")
+    }
+    fn step(&mut self, _: &Batch, _: &StepCtx, _: &mut Optimizers) -> distillery::Result<StepLog> {
         self.0 += 1;
-        Ok(vec![("total".into(), if self.0 == 3 { f64::NAN } else { 1.0 })])
-    }
-    fn evaluate(&self, _: &Loader, _: &burn::tensor::Device) -> BTreeMap<String, f64> {
-        BTreeMap::new()
-    }
-    fn save(&self, _: &Path) -> distillery::Result<()> {
-        Ok(())
-    }
-    fn load(&mut self, _: &Path) -> distillery::Result<()> {
-        Ok(())
+        let value = if self.0 == 3 { f64::NAN } else { 1.0 };
+        // a NaN *metric* is recorded, never mistaken for a diverged loss
+        Ok(StepLog { losses: vec![("total".into(), value)], metrics: vec![("ratio".into(), f64::NAN)] })
     }
 }
 
 #[test]
 fn a_nan_loss_stops_the_run_naming_step_and_loss() {
     let data = Dataset::shapes_sized(4, 1, 0).unwrap();
-    let err = Trainer::new("boom", quick(2).with_batch_size(8)).fit(&mut Exploding(0), serde_json::json!({}), &data, &cpu()).unwrap_err();
+    let err = Trainer::new("boom", quick(2).with_batch_size(8)).fit(&mut Exploding(0, Vec::new()), serde_json::json!({}), &data, &cpu()).unwrap_err();
     match err {
         Error::NonFinite { loss, epoch, step, value, .. } => {
             assert_eq!((loss.as_str(), epoch, step), ("total", 1, 3));
@@ -173,7 +174,6 @@ fn dml_updates_two_peers_together_and_both_learn() {
     let last = run.record.epochs.last().unwrap();
     println!("{:?}", last.metrics);
     assert!(last.metrics["peer0_acc"] > 0.5 && last.metrics["peer1_acc"] > 0.5, "{:?}", last.metrics);
-    assert!((last.metrics["test_acc"] - (last.metrics["peer0_acc"] + last.metrics["peer1_acc"]) / 2.0).abs() < 1e-12);
     assert!(last.metrics["ens_acc"] > 0.5);
     assert!(last.losses["kl_0"] > 0.0 && last.losses["kl_1"] > 0.0, "mutual terms are active");
     let e = Dml::builder().peers([Arch::mlp(8, 1)]).train(quick(1)).fit(&data, &cpu()).unwrap_err();

@@ -46,6 +46,14 @@ impl Augment {
         self
     }
 
+    /// Checks the Mixup/CutMix α (Beta(α, α) needs α > 0).
+    pub fn validate(&self) -> crate::Result<()> {
+        match self.mix {
+            Some(Mix::Mixup { alpha }) | Some(Mix::CutMix { alpha }) => crate::error::ensure(alpha > 0.0 && alpha.is_finite(), "augment.mix.alpha", alpha, "Beta(α, α) needs α > 0"),
+            None => Ok(()),
+        }
+    }
+
     /// Applies the per-sample augmentations to one CHW image in place.
     pub fn apply_sample(&self, img: &mut [f32], shape: [usize; 3], rng: &mut Rng) {
         if self.crop_pad > 0 {
@@ -126,7 +134,8 @@ pub fn mix_batch(mix: Mix, images: &mut [f32], shape: [usize; 3], labels: &[usiz
         Mix::Mixup { alpha } => (alpha, false),
         Mix::CutMix { alpha } => (alpha, true),
     };
-    let lam = rng.beta(alpha, alpha);
+    // α > 0 is checked by `Augment::validate` before any loader runs; a bad α mixes nothing
+    let lam = rng.beta(alpha, alpha).unwrap_or(1.0);
     let mut targets = vec![0f32; n * classes];
     for i in 0..n {
         let j = perm[i];

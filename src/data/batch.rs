@@ -23,6 +23,10 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// A batch without samples (the steps of methods that do not read training batches).
+    pub fn empty(classes: usize) -> Batch {
+        Batch { images: Vec::new(), shape: [0; 4], labels: Vec::new(), mixed: None, classes, indices: Vec::new() }
+    }
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -40,21 +44,24 @@ impl Batch {
         let v: Vec<i64> = self.labels.iter().map(|&l| l as i64).collect();
         Tensor::from_data(TensorData::new(v, [self.len()]), device)
     }
-    /// Target distributions `[n, classes]`: the mixed targets if any, else one-hot smoothed by
-    /// `smoothing` ((1−ε)·onehot + ε/K).
+    /// Target distributions `[n, classes]`: the mixed targets if any, else the one-hot labels,
+    /// smoothed by `smoothing` ε in both cases ((1−ε)·target + ε/K).
     pub fn targets(&self, device: &Device, smoothing: f64) -> Tensor<2> {
+        Tensor::from_data(TensorData::new(self.target_values(smoothing), [self.len(), self.classes]), device)
+    }
+
+    /// The values of [`Batch::targets`], row-major.
+    pub fn target_values(&self, smoothing: f64) -> Vec<f32> {
         let k = self.classes;
-        let data = match &self.mixed {
-            Some(t) => t.clone(),
-            None => {
-                let mut t = vec![(smoothing / k as f64) as f32; self.len() * k];
-                for (i, &l) in self.labels.iter().enumerate() {
-                    t[i * k + l] += (1.0 - smoothing) as f32;
-                }
-                t
+        let hard = || {
+            let mut t = vec![0f32; self.len() * k];
+            for (i, &l) in self.labels.iter().enumerate() {
+                t[i * k + l] = 1.0;
             }
+            t
         };
-        Tensor::from_data(TensorData::new(data, [self.len(), k]), device)
+        let t = self.mixed.clone().unwrap_or_else(hard);
+        t.into_iter().map(|v| ((1.0 - smoothing) * v as f64 + smoothing / k as f64) as f32).collect()
     }
 }
 
@@ -98,6 +105,10 @@ impl Loader {
     /// Batches in one epoch (the last may be short).
     pub fn batches_per_epoch(&self) -> usize {
         self.split.len().div_ceil(self.batch_size)
+    }
+    /// A batch without samples (the steps of methods that do not read training batches).
+    pub fn empty(classes: usize) -> Batch {
+        Batch { images: Vec::new(), shape: [0; 4], labels: Vec::new(), mixed: None, classes, indices: Vec::new() }
     }
     /// Number of samples.
     pub fn len(&self) -> usize {

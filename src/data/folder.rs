@@ -47,7 +47,11 @@ pub fn load_image(path: &Path, size: usize) -> Result<Vec<u8>> {
 }
 
 /// Reads one split folder with the given classes; a class folder missing here is an error.
-pub fn read_split(dir: &Path, classes: &[String], size: usize) -> Result<(Vec<u8>, Vec<u8>)> {
+/// Labels are `u16` (NABirds has 555 classes; more than 65,536 is an error).
+pub fn read_split(dir: &Path, classes: &[String], size: usize) -> Result<(Vec<u8>, Vec<u16>)> {
+    if classes.len() > usize::from(u16::MAX) + 1 {
+        return Err(Error::format(dir, format!("{} class folders; at most 65536 are supported", classes.len())));
+    }
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for (label, class) in classes.iter().enumerate() {
@@ -58,7 +62,7 @@ pub fn read_split(dir: &Path, classes: &[String], size: usize) -> Result<(Vec<u8
         }
         for f in files {
             images.extend(load_image(&f, size)?);
-            labels.push(label as u8);
+            labels.push(label as u16);
         }
     }
     Ok((images, labels))

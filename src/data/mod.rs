@@ -319,9 +319,9 @@ impl Dataset {
     pub fn image_folder(dir: &Path, size: usize) -> Result<Dataset> {
         let classes = folder::class_names(&dir.join("train"))?;
         let (img, lab) = folder::read_split(&dir.join("train"), &classes, size)?;
-        let train = Split::new(img, lab.into_iter().map(u16::from).collect(), [3, size, size])?;
+        let train = Split::new(img, lab, [3, size, size])?;
         let (img, lab) = folder::read_split(&dir.join("test"), &classes, size)?;
-        let test = Split::new(img, lab.into_iter().map(u16::from).collect(), [3, size, size])?;
+        let test = Split::new(img, lab, [3, size, size])?;
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "folder".into());
         Dataset::new(&name, classes, train, test, true, dir.display().to_string())
     }
@@ -377,7 +377,7 @@ impl Dataset {
             }
         }
         let n = by_class.len() * per_class;
-        crate::plot::image_grid(&format!("{}: {} per class", self.name, per_class), &pixels, [n, c, h, w], per_class, &self.classes, crate::plot::Normalise::Fixed(0.0, 255.0))
+        crate::plot::images::image_grid_unchecked(&format!("{}: {} per class", self.name, per_class), &pixels, [n, c, h, w], per_class, &self.classes, crate::plot::Normalise::Fixed(0.0, 255.0))
     }
 
     /// One-line description.

@@ -6,7 +6,7 @@ use crate::data::{DataRoot, Dataset};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::methods::condense::plots::{accuracy_bars, paper_numbers};
-use crate::methods::condense::{Condense, Condensed, EvalConfig, Evaluation, Init, Method};
+use crate::methods::condense::{Condense, Condensed, EvalConfig, Evaluation, Init, Algorithm};
 use crate::models::Arch;
 use crate::profile::Profile;
 use crate::table::Table;
@@ -26,7 +26,7 @@ pub struct DsaExperiment {
     /// Images per class.
     pub ipcs: Vec<usize>,
     /// Methods, in table order.
-    pub methods: Vec<Method>,
+    pub methods: Vec<Algorithm>,
     /// Outer iterations (default from the profile).
     pub iterations: Option<usize>,
     /// Initialisation of the learned sets (default: noise for DC, real for DSA and DM).
@@ -68,7 +68,7 @@ impl DsaExperiment {
             data_root: DataRoot::resolve(None),
             datasets: vec!["mnist".into(), "fashion-mnist".into()],
             ipcs: vec![1, 10],
-            methods: vec![Method::Random, Method::Herding, Method::Dc, Method::Dm, Method::Dsa],
+            methods: vec![Algorithm::Random, Algorithm::Herding, Algorithm::Dc, Algorithm::Dm, Algorithm::Dsa],
             iterations: None,
             init: None,
             models: None,
@@ -100,7 +100,7 @@ impl DsaExperiment {
     }
 
     /// Condenses (or reloads) one set.
-    fn set(&self, data: &Dataset, method: Method, ipc: usize, feature_net: &mut Option<crate::models::Net>, device: &Device) -> Result<Condensed> {
+    fn set(&self, data: &Dataset, method: Algorithm, ipc: usize, feature_net: &mut Option<crate::models::Net>, device: &Device) -> Result<Condensed> {
         let mut builder = Condense::method(method).ipc(ipc).profile(self.profile).seed(self.seed);
         if let Some(n) = self.iterations {
             builder = builder.iterations(n);
@@ -115,7 +115,7 @@ impl DsaExperiment {
         {
             return Ok(set);
         }
-        if method == Method::Herding {
+        if method == Algorithm::Herding {
             if feature_net.is_none() {
                 *feature_net = Some(crate::methods::condense::coreset::train_feature_net(data, &config, device)?);
             }
@@ -130,13 +130,12 @@ impl DsaExperiment {
     fn evaluate(&self, set: &Condensed, config: &EvalConfig, data: &Dataset, device: &Device) -> Result<Evaluation> {
         let path = self.out.join("evals").join(format!("{}-{}-ipc{}-{}.json", set.dataset, set.config.method.name(), set.config.ipc, self.key(&(config, &set.config))));
         if !self.fresh
-            && let Some(e) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Evaluation>(&b).ok())
+            && let Ok(e) = Evaluation::load(&path)
         {
             return Ok(e);
         }
         let e = set.evaluate(config, data, device)?;
-        let json = serde_json::to_vec_pretty(&e).map_err(|err| Error::format(&path, err.to_string()))?;
-        write_atomic(&path, &json)?;
+        e.save(&path)?;
         Ok(e)
     }
 
@@ -157,7 +156,7 @@ impl DsaExperiment {
                     let eval = self.evaluate(&set, &eval_config, &data, device)?;
                     println!("{}  [{:.2} s/iteration]", eval.summary(), set.record.seconds_per_iteration());
                     rows.push(DsaRow { eval: eval.clone(), seconds_per_iteration: set.record.seconds_per_iteration(), iterations: set.record.losses.len() });
-                    if method == Method::Dsa && cross.is_none() && !self.cross_archs.is_empty() && ipc == self.cross_ipc {
+                    if method == Algorithm::Dsa && cross.is_none() && !self.cross_archs.is_empty() && ipc == self.cross_ipc {
                         let c = self.evaluate(&set, &eval_config.clone().archs(self.cross_archs.clone()), &data, device)?;
                         c.plot_archs().save_svg(self.out.join(format!("dsa-cross-arch-{}-ipc{ipc}.svg", data.name)))?;
                         cross = Some(c);

@@ -216,7 +216,7 @@ impl MgdExperiment {
 
     /// Runs everything; returns the table (also written with a bar chart under `out`).
     pub fn run(&self, device: &Device) -> Result<crate::table::Table> {
-        use crate::methods::{fitnet::FitNet, mgd::Mgd};
+        use crate::methods::{FitNet, Mgd};
         let b = &self.base;
         crate::error::ensure(self.seeds > 0, "seeds", self.seeds, "must be at least 1")?;
         b.teacher.validate()?;
@@ -226,33 +226,23 @@ impl MgdExperiment {
         println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}", data.describe(), device.describe(), b.profile, b.epochs, self.seeds);
         let train = b.train_config(&data);
         let teacher = b.fit_teacher(&data, &train, "mgd-teacher", device)?;
-        type Make<'a> = Box<dyn Fn(u64) -> Result<Run> + 'a>;
         let s = &b.student;
         let tr = |seed: u64| train.clone().with_seed(seed).with_verbose(false);
-        let methods: Vec<(&str, Make)> = vec![
-            ("student alone", Box::new(|seed| Supervised::builder().model(s.clone()).train(tr(seed)).fit(&data, device))),
-            ("FitNet", Box::new(|seed| FitNet::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(&data, device))),
-            ("Hinton KD", Box::new(|seed| Kd::builder().teacher(&teacher).student(s.clone()).train(tr(seed)).fit(&data, device))),
-            ("MGD", Box::new(|seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(&data, device))),
-            ("MGD + KD", Box::new(|seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().with_kd(4.0, 0.9).train(tr(seed)).fit(&data, device))),
-        ];
-        let mut table = crate::table::Table::new(format!("MGD on {} ({} → {}, {} profile)", data.name, b.teacher, b.student, b.profile), &["method", "test acc (%)", "seeds", "per seed"]);
-        table.push(vec!["teacher".into(), format!("{:.2}", teacher.test_acc() * 100.0), "1".into(), String::new()]);
-        let mut bars = vec![crate::plot::Bar::new("teacher", teacher.test_acc() * 100.0, 0.0)];
-        for (name, make) in &methods {
-            let mut accs = Vec::new();
-            for seed in 0..self.seeds as u64 {
-                let run = make(seed)?;
-                run.record.save(&b.out.join(format!("records/{}-seed{seed}.json", name.replace([' ', '+'], ""))))?;
-                println!("{name} seed {seed}: {:.2}%", run.test_acc() * 100.0);
-                accs.push(run.test_acc() * 100.0);
-            }
-            let bar = crate::plot::Bar::from_values(*name, &accs);
-            table.push(vec![name.to_string(), format!("{:.2} ± {:.2}", bar.mean, bar.std), accs.len().to_string(), accs.iter().map(|a| format!("{a:.2}")).collect::<Vec<_>>().join(", ")]);
-            bars.push(bar);
-        }
-        crate::plot::bars(&table.title, "test accuracy (%)", &bars).save_svg(b.out.join("mgd-bars.svg"))?;
-        crate::train::record::write_atomic(&b.out.join("summary.md"), table.markdown().as_bytes())?;
+        let title = format!("MGD on {} ({} → {}, {} profile)", data.name, b.teacher, b.student, b.profile);
+        let comparison = crate::train::Comparison::of(title)
+            .seeds(0..self.seeds as u64)
+            .reference("teacher", teacher.test_acc())
+            .records_to(b.out.join("records"))
+            .method("student alone", |seed| Supervised::builder().model(s.clone()).train(tr(seed)).fit(&data, device))
+            .method("FitNet", |seed| FitNet::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(&data, device))
+            .method("Hinton KD", |seed| Kd::builder().teacher(&teacher).student(s.clone()).train(tr(seed)).fit(&data, device))
+            .method("MGD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(&data, device))
+            .method("MGD + KD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().with_kd(4.0, 0.9).train(tr(seed)).fit(&data, device))
+            .run()?;
+        comparison.save(b.out.join("comparison.json"))?;
+        comparison.bars("test_acc").save_svg(b.out.join("mgd-bars.svg"))?;
+        let table = comparison.table("test_acc");
+        crate::record::write_atomic(&b.out.join("summary.md"), table.markdown().as_bytes())?;
         Ok(table)
     }
 }

@@ -4,17 +4,14 @@
 //! against a frozen teacher. α = 0 is the student trained alone ([`super::supervised`] is that
 //! case with its own builder).
 use super::options::{RunBuilder, RunOptions};
-use crate::data::{Batch, Dataset, Loader};
+use crate::data::{Batch, Dataset};
 use crate::error::{ensure, Error, Result};
 use crate::losses;
 use crate::models::{Arch, Net, Staged};
-use crate::train::{checkpoint, devices, evaluate_net, scalar, Losses, Method, Run, StepCtx, TrainConfig};
+use crate::train::{devices, Method, Run, StepCtx, StepOutput, TrainConfig};
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::path::Path;
 
 /// What a KD run distils with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,33 +35,28 @@ impl KdConfig {
     }
 }
 
-/// A student trained with CE and, given a teacher, the KD term.
+/// A student trained with the task loss and, given a teacher, the KD term.
 pub struct KdMethod {
     student: Net,
-    optim: ModuleOptimizer,
     teacher: Option<Net>,
     temperature: f64,
     alpha: f64,
-    smoothing: f64,
     name: String,
 }
 
 impl KdMethod {
-    /// A fresh student; `teacher` (in inference mode, on the plain device) is frozen.
+    /// A fresh student; `teacher` (in inference mode, on the plain device) is frozen. A teacher
+    /// that does not take `data`'s images or predict its classes is a [`Error::Shape`].
     pub fn new(config: &KdConfig, teacher: Option<Net>, data: &Dataset, train_config: &TrainConfig, device: &Device) -> Result<KdMethod> {
         config.validate()?;
         let (plain, train) = devices(device);
         let student = config.student.init_seeded(data.shape(), data.num_classes(), &train, train_config.seed)?;
+        let teacher = teacher.map(|t| t.valid().to_device(&plain));
+        if let Some(t) = &teacher {
+            t.check_fits("teacher", data.shape(), data.num_classes(), &plain)?;
+        }
         let name = if teacher.is_some() { "kd" } else { "supervised" };
-        Ok(KdMethod {
-            student,
-            optim: train_config.sgd(),
-            teacher: teacher.map(|t| t.valid().to_device(&plain)),
-            temperature: config.temperature,
-            alpha: if name == "kd" { config.alpha } else { 0.0 },
-            smoothing: train_config.label_smoothing,
-            name: name.into(),
-        })
+        Ok(KdMethod { student, teacher, temperature: config.temperature, alpha: if name == "kd" { config.alpha } else { 0.0 }, name: name.into() })
     }
 
     /// The trained student in inference mode.
@@ -80,45 +72,36 @@ impl KdMethod {
 }
 
 impl Method for KdMethod {
+    type Model = Net;
+
     fn name(&self) -> String {
         self.name.clone()
     }
+    fn model(&self) -> &Net {
+        &self.student
+    }
+    fn model_mut(&mut self) -> &mut Net {
+        &mut self.student
+    }
+    fn nets(&self) -> Vec<(String, Net)> {
+        vec![("student".into(), self.student())]
+    }
 
-    fn step(&mut self, batch: &Batch, ctx: &StepCtx) -> Result<Losses> {
+    /// (1 − α)·task loss + α·T²·KL(p_t^T ‖ p_s^T) (Hinton et al. 2015, §2); the task loss honours
+    /// Mixup/CutMix targets and label smoothing ([`StepCtx::task_loss`]).
+    fn losses(&mut self, batch: &Batch, ctx: &StepCtx) -> Result<StepOutput> {
         let logits = self.student.forward(batch.images(&ctx.device));
-        let ce = match batch.mixed {
-            Some(_) => losses::soft_cross_entropy(logits.clone(), batch.targets(&ctx.device, 0.0)),
-            None => losses::cross_entropy(logits.clone(), batch.labels(&ctx.device), self.smoothing),
-        };
-        let hits = losses::correct(logits.clone(), batch.labels(&ctx.device));
-        let mut out = vec![("ce".to_string(), scalar(&ce)), ("train_acc".to_string(), hits as f64 / batch.len() as f64)];
-        let total = match &self.teacher {
+        let ce = ctx.task_loss(logits.clone(), batch);
+        let acc = ctx.batch_accuracy(logits.clone(), batch);
+        let out = match &self.teacher {
             Some(teacher) if self.alpha > 0.0 => {
                 let kd = losses::kd_kl(logits, self.teacher_logits(teacher, batch, ctx), self.temperature);
-                out.push(("kd".into(), scalar(&kd)));
-                ce.mul_scalar(1.0 - self.alpha) + kd.mul_scalar(self.alpha)
+                let total = ce.clone().mul_scalar(1.0 - self.alpha) + kd.clone().mul_scalar(self.alpha);
+                StepOutput::new(total).loss("ce", &ce).loss("kd", &kd)
             }
-            _ => ce,
+            _ => StepOutput::new(ce.clone()).loss("ce", &ce),
         };
-        out.insert(0, ("loss".into(), scalar(&total)));
-        let grads = GradientsParams::from_grads(total.backward(), &self.student);
-        self.student = self.optim.step(ctx.lr, self.student.clone(), grads);
-        Ok(out)
-    }
-
-    fn evaluate(&self, test: &Loader, device: &Device) -> BTreeMap<String, f64> {
-        let (acc, loss) = evaluate_net(&self.student.valid(), test, device);
-        BTreeMap::from([("test_acc".into(), acc), ("test_loss".into(), loss)])
-    }
-
-    fn save(&self, dir: &Path) -> Result<()> {
-        checkpoint::save_module(&self.student, dir, "student.bpk")?;
-        checkpoint::save_optim(&self.optim, dir, "student-optim.bpk")
-    }
-
-    fn load(&mut self, dir: &Path) -> Result<()> {
-        self.student = checkpoint::load_module(self.student.clone(), dir, "student.bpk")?;
-        checkpoint::load_optim(&mut self.optim, dir, "student-optim.bpk")
+        Ok(out.metric("train_acc", acc))
     }
 }
 
@@ -180,6 +163,13 @@ impl KdBuilder {
         KdConfig { student: self.student.clone(), teacher: self.teacher.as_ref().and_then(|t| t.1.clone()), temperature: self.temperature, alpha: self.alpha }
     }
 
+    /// The method this builder describes, untrained (to call [`Method::losses`] on a batch).
+    pub fn build(&self, data: &Dataset, device: &Device) -> Result<KdMethod> {
+        let (teacher, _) = self.teacher.clone().ok_or_else(|| Error::invalid("teacher", "none", "KD needs a teacher: call .teacher(&run)"))?;
+        self.options.train.validate()?;
+        KdMethod::new(&self.config(), Some(teacher), data, &self.options.train, device)
+    }
+
     /// Trains the student against the teacher.
     pub fn fit(self, data: &Dataset, device: &Device) -> Result<Run> {
         let (teacher, _) = self.teacher.clone().ok_or_else(|| Error::invalid("teacher", "none", "KD needs a teacher: call .teacher(&run)"))?;
@@ -193,8 +183,7 @@ pub(crate) fn fit_student(config: KdConfig, teacher: Option<Net>, options: &RunO
     options.train.validate()?;
     config.validate()?;
     let mut method = KdMethod::new(&config, teacher, data, &options.train, device)?;
-    let record = options.trainer(default_name).fit(&mut method, serde_json::to_value(&config).expect("config serialises"), data, device)?;
-    Ok(Run { record, model: method.student() })
+    options.trainer(default_name).run(&mut method, serde_json::to_value(&config).expect("config serialises"), data, device)
 }
 
 impl super::Fit for KdBuilder {

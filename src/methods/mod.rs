@@ -1,13 +1,18 @@
-//! Methods: each owns its models and optimisers, defines its step on the shared [`Trainer`], and
-//! has a builder whose `fit` returns a [`Run`](crate::train::Run).
+//! Methods: each owns its trainable model, says what to minimise on the shared [`Trainer`]
+//! ([`Method::losses`](crate::train::Method::losses)), and has a builder whose `fit` returns a
+//! [`Run`](crate::train::Run). One module (or folder) per method family; no method imports
+//! another's internals.
 //!
 //! [`Trainer`]: crate::train::Trainer
-pub mod fitnet;
 pub mod condense;
 pub mod kd;
-pub mod mgd;
+pub mod feature;
 pub mod online;
 pub mod options;
 pub mod supervised;
 
+pub use feature::{FitNet, MaskKind, Mgd};
+pub use kd::Kd;
+pub use online::Dml;
 pub use options::{Fit, RunBuilder, RunOptions};
+pub use supervised::Supervised;

@@ -1,6 +1,6 @@
 //! A network trained alone with cross-entropy (optionally label smoothing, Mixup/CutMix targets):
 //! teachers and the "student alone" baseline.
-use super::kd::{fit_student, KdConfig};
+use super::kd::{fit_student, KdConfig, KdMethod};
 use super::options::{RunBuilder, RunOptions};
 use crate::data::Dataset;
 use crate::error::Result;
@@ -41,10 +41,19 @@ impl SupervisedBuilder {
         self.options.train.label_smoothing = eps;
         self
     }
+    fn config(&self) -> KdConfig {
+        KdConfig { student: self.model.clone(), teacher: None, temperature: 1.0, alpha: 0.0 }
+    }
+    /// The method this builder describes, untrained (to call [`Method::losses`] on a batch).
+    ///
+    /// [`Method::losses`]: crate::train::Method::losses
+    pub fn build(&self, data: &Dataset, device: &Device) -> Result<KdMethod> {
+        self.options.train.validate()?;
+        KdMethod::new(&self.config(), None, data, &self.options.train, device)
+    }
     /// Trains the network.
     pub fn fit(self, data: &Dataset, device: &Device) -> Result<Run> {
-        let config = KdConfig { student: self.model, teacher: None, temperature: 1.0, alpha: 0.0 };
-        fit_student(config, None, &self.options, "supervised", data, device)
+        fit_student(self.config(), None, &self.options, "supervised", data, device)
     }
 }
 

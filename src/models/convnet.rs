@@ -42,8 +42,15 @@ impl ConvNet {
         }
     }
 
+    /// The layers, read by functional forward passes (dataset condensation's gradient matching).
+    pub fn layers(&self) -> (&[Conv2d], &[Norm], &Linear) {
+        (&self.convs, &self.norms, &self.fc)
+    }
+}
+
+impl super::Backbone for ConvNet {
     /// Output of every block.
-    pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let mut out = Vec::with_capacity(self.convs.len());
         let mut x = x;
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
@@ -53,13 +60,8 @@ impl ConvNet {
         out
     }
 
-    /// The layers, read by functional forward passes (dataset condensation's gradient matching).
-    pub fn layers(&self) -> (&[Conv2d], &[Norm], &Linear) {
-        (&self.convs, &self.norms, &self.fc)
-    }
-
     /// Logits from the last block's output.
-    pub fn head(&self, last: Tensor<4>) -> Tensor<2> {
+    fn head(&self, last: Tensor<4>) -> Tensor<2> {
         self.fc.forward(last.flatten(1, 3))
     }
 }

@@ -16,9 +16,11 @@ impl Mlp {
         let hidden = (0..layers).map(|i| LinearConfig::new(if i == 0 { inputs } else { width }, width).init(device)).collect();
         Mlp { hidden, out: LinearConfig::new(if layers == 0 { inputs } else { width }, classes).init(device) }
     }
+}
 
+impl super::Backbone for Mlp {
     /// Hidden activations as `[N, width, 1, 1]`.
-    pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let mut h: Tensor<2> = x.flatten(1, 3);
         let mut out = Vec::new();
         for layer in &self.hidden {
@@ -34,7 +36,7 @@ impl Mlp {
     }
 
     /// Logits from the last hidden layer.
-    pub fn head(&self, last: Tensor<4>) -> Tensor<2> {
+    fn head(&self, last: Tensor<4>) -> Tensor<2> {
         self.out.forward(last.flatten(1, 3))
     }
 }

@@ -85,9 +85,11 @@ impl MobileNetV2 {
         let last_c = if mult > 1.0 { scaled(1280, mult) } else { 1280 };
         MobileNetV2 { stem, stages, last: ConvBn::new(c, last_c, 1, 1, device), fc: LinearConfig::new(last_c, classes).init(device) }
     }
+}
 
+impl super::Backbone for MobileNetV2 {
     /// Output of every resolution stage; the last one after the final 1×1 conv.
-    pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let mut x = relu6(self.stem.forward(x));
         let mut out = Vec::with_capacity(self.stages.len());
         for (i, stage) in self.stages.iter().enumerate() {
@@ -103,7 +105,7 @@ impl MobileNetV2 {
     }
 
     /// Logits from the last stage.
-    pub fn head(&self, last: Tensor<4>) -> Tensor<2> {
+    fn head(&self, last: Tensor<4>) -> Tensor<2> {
         self.fc.forward(global_pool(last))
     }
 }

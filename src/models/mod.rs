@@ -107,6 +107,14 @@ impl Arch {
             return Err(Error::invalid("classes", classes, "need at least 2"));
         }
         let c = input[0];
+        if let Arch::ConvNet { depth, .. } = *self {
+            // each block halves the map (28×28 is padded to 32×32 first); 0 pixels cannot pool
+            let side = if input[1..] == [28, 28] { 32 } else { input[1].min(input[2]) };
+            if side >> depth.min(63) == 0 {
+                let most = usize::BITS - 1 - side.max(1).leading_zeros();
+                return Err(Error::invalid("convnet.depth", depth, format!("{depth} pooling blocks shrink {}×{} inputs to nothing; use depth ≤ {most}", input[1], input[2])));
+            }
+        }
         Ok(match *self {
             Arch::ConvNet { width, depth, norm } => Net::ConvNet(convnet::ConvNet::new(width, depth, norm, input, classes, device)),
             Arch::ResNet { depth, x4 } => {
@@ -140,12 +148,40 @@ impl std::fmt::Display for Arch {
 }
 
 /// Per-stage features and logits of one forward pass.
+///
+/// Every stage is stored as a feature map `[N, C, H, W]`. A transformer stage whose output is a
+/// token map `[N, L, C]` with `L = H·W` (row-major patches) is stored through
+/// [`tokens_to_map`]; [`Features::tokens`] gives it back as `[N, L, C]`, so a method can read
+/// either layout from any backbone.
 #[derive(Debug, Clone)]
 pub struct Features {
-    /// Output of every stage, shallow to deep.
+    /// Output of every stage, shallow to deep, `[N, C, H, W]`.
     pub stages: Vec<Tensor<4>>,
     /// Class logits `[N, classes]`.
     pub logits: Tensor<2>,
+}
+
+impl Features {
+    /// Stage `i` as a feature map `[N, C, H, W]`.
+    pub fn map(&self, i: usize) -> Tensor<4> {
+        self.stages[i].clone()
+    }
+    /// Stage `i` as a token map `[N, H·W, C]`.
+    pub fn tokens(&self, i: usize) -> Tensor<3> {
+        map_to_tokens(self.stages[i].clone())
+    }
+}
+
+/// `[N, L, C]` tokens (L = h·w, row-major) → `[N, C, h, w]`.
+pub fn tokens_to_map(tokens: Tensor<3>, h: usize, w: usize) -> Tensor<4> {
+    let [n, _, c] = tokens.dims();
+    tokens.swap_dims(1, 2).reshape([n, c, h, w])
+}
+
+/// `[N, C, H, W]` → `[N, H·W, C]` tokens (the inverse of [`tokens_to_map`]).
+pub fn map_to_tokens(map: Tensor<4>) -> Tensor<3> {
+    let [n, c, h, w] = map.dims();
+    map.reshape([n, c, h * w]).swap_dims(1, 2)
 }
 
 /// A classifier that exposes its stages.
@@ -158,9 +194,35 @@ pub trait Staged {
     fn forward_features(&self, x: Tensor<4>) -> Features;
 }
 
-/// Any network of the zoo.
-#[derive(Module, Debug)]
-pub enum Net {
+/// What every network of the zoo provides: its stages and a head on the last one.
+pub trait Backbone {
+    /// Output of every stage, shallow to deep (token stages through [`tokens_to_map`]).
+    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>>;
+    /// Logits from the last stage's output.
+    fn head(&self, last: Tensor<4>) -> Tensor<2>;
+}
+
+/// Declares [`Net`] from one list of `Variant(Type)`: adding a network to the zoo is one line
+/// here (its type implements [`Backbone`]) plus its [`Arch`] description.
+macro_rules! zoo {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty)),* $(,)?) => {
+        /// Any network of the zoo.
+        #[derive(Module, Debug)]
+        pub enum Net {
+            $($(#[$doc])* $variant($ty)),*
+        }
+
+        impl Net {
+            fn backbone(&self) -> &dyn Backbone {
+                match self {
+                    $(Net::$variant(m) => m),*
+                }
+            }
+        }
+    };
+}
+
+zoo! {
     /// DC ConvNet.
     ConvNet(convnet::ConvNet),
     /// CIFAR-stem ResNet (6n+2, ×4, 18, 34).
@@ -175,23 +237,31 @@ pub enum Net {
 
 impl Staged for Net {
     fn forward_features(&self, x: Tensor<4>) -> Features {
-        let stages = match self {
-            Net::ConvNet(m) => m.stages(x),
-            Net::ResNet(m) => m.stages(x),
-            Net::Wrn(m) => m.stages(x),
-            Net::MobileNet(m) => m.stages(x),
-            Net::Mlp(m) => m.stages(x),
-        };
-        let last = stages.last().expect("every model has at least one stage").clone();
-        let logits = match self {
-            Net::ConvNet(m) => m.head(last),
-            Net::ResNet(m) => m.head(last),
-            Net::Wrn(m) => m.head(last),
-            Net::MobileNet(m) => m.head(last),
-            Net::Mlp(m) => m.head(last),
-        };
+        let net = self.backbone();
+        let stages = net.stages(x);
+        let logits = net.head(stages.last().expect("every model has at least one stage").clone());
         Features { stages, logits }
     }
+}
+
+impl Net {
+    /// Checks that the network takes `[N, c, h, w]` images and predicts `classes` logits (one
+    /// probe image through the network); a misfit is an [`Error::Shape`] naming `what` and both
+    /// shapes, instead of a panic inside burn later.
+    pub fn check_fits(&self, what: &str, [c, h, w]: [usize; 3], classes: usize, device: &Device) -> Result<()> {
+        let expected = format!("[N, {c}, {h}, {w}] → [N, {classes}]");
+        let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.forward(Tensor::zeros([1, c, h, w], device)).dims()));
+        match probe {
+            Ok([_, k]) if k == classes => Ok(()),
+            Ok([_, k]) => Err(Error::Shape { what: what.into(), expected, got: format!("[N, {c}, {h}, {w}] → [N, {k}] ({k} classes)") }),
+            Err(panic) => Err(Error::Shape { what: what.into(), expected, got: format!("a network that cannot take these images ({})", panic_message(&*panic)) }),
+        }
+    }
+}
+
+/// The message of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into())
 }
 
 impl std::str::FromStr for Arch {

@@ -68,9 +68,11 @@ impl ResNet {
             .collect();
         ResNet { stem: ConvBn::new(in_channels, stem, 3, 1, device), stages, fc: LinearConfig::new(c, classes).init(device) }
     }
+}
 
+impl super::Backbone for ResNet {
     /// Output of every stage (the stem is not a stage).
-    pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let mut x = self.stem.forward_relu(x);
         let mut out = Vec::with_capacity(self.stages.len());
         for stage in &self.stages {
@@ -83,7 +85,7 @@ impl ResNet {
     }
 
     /// Logits from the last stage.
-    pub fn head(&self, last: Tensor<4>) -> Tensor<2> {
+    fn head(&self, last: Tensor<4>) -> Tensor<2> {
         self.fc.forward(global_pool(last))
     }
 }

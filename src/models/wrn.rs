@@ -79,9 +79,11 @@ impl WideResNet {
             fc: LinearConfig::new(c, classes).init(device),
         }
     }
+}
 
+impl super::Backbone for WideResNet {
     /// Output of every stage (pre-activation; the last one after the final BN → ReLU).
-    pub fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let mut x = self.stem.forward(x);
         let mut out = Vec::with_capacity(self.stages.len());
         for (i, stage) in self.stages.iter().enumerate() {
@@ -97,7 +99,7 @@ impl WideResNet {
     }
 
     /// Logits from the last stage.
-    pub fn head(&self, last: Tensor<4>) -> Tensor<2> {
+    fn head(&self, last: Tensor<4>) -> Tensor<2> {
         self.fc.forward(global_pool(last))
     }
 }

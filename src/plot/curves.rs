@@ -1,6 +1,6 @@
 //! Training curves: metrics per epoch for several runs overlaid.
 use super::{padded_range, Figure};
-use crate::train::RunRecord;
+use crate::record::RunRecord;
 use plotters::prelude::*;
 
 /// A palette that stays readable on white (matplotlib's tab10).

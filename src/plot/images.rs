@@ -19,16 +19,39 @@ const LABEL_W: usize = 90;
 const TITLE_H: usize = 30;
 
 /// A grid of `shape = [n, c, h, w]` images (`c` = 1 or 3) with `cols` columns; `row_labels`
-/// (may be empty) are written left of each row.
-pub fn image_grid(title: &str, images: &[f32], shape: [usize; 4], cols: usize, row_labels: &[String], norm: Normalise) -> Figure {
+/// (may be empty) are written left of each row. Pixels that do not fill `shape`, or another
+/// channel count, are an [`Error::Shape`](crate::Error::Shape).
+pub fn image_grid(title: &str, images: &[f32], shape: [usize; 4], cols: usize, row_labels: &[String], norm: Normalise) -> crate::Result<Figure> {
+    check_images(title, images, shape)?;
+    Ok(image_grid_unchecked(title, images, shape, cols, row_labels, norm))
+}
+
+/// [`image_grid`] for callers that built `images` to `shape` themselves.
+pub(crate) fn image_grid_unchecked(title: &str, images: &[f32], shape: [usize; 4], cols: usize, row_labels: &[String], norm: Normalise) -> Figure {
     let rgb = to_rgb(images, shape, norm);
     grid_svg(title, &rgb, [shape[0], shape[2], shape[3]], cols, row_labels)
 }
 
+fn check_images(title: &str, images: &[f32], [n, c, h, w]: [usize; 4]) -> crate::Result<()> {
+    if c != 1 && c != 3 {
+        return Err(crate::Error::shape(format!("{title}: images"), "[n, 1 or 3, h, w]", [n, c, h, w]));
+    }
+    if images.len() != n * c * h * w || n == 0 {
+        return Err(crate::Error::Shape { what: format!("{title}: images"), expected: format!("{} values for [{n}, {c}, {h}, {w}] (n ≥ 1)", n * c * h * w), got: format!("{} values", images.len()) });
+    }
+    Ok(())
+}
+
 /// Images with a heat map blended on top: `maps` is `[n, mh, mw]` (any resolution; each map is
-/// normalised to its own range and upsampled to the image), `alpha` the overlay opacity.
-pub fn heatmap_grid(title: &str, images: &[f32], shape: [usize; 4], maps: &[f32], map_hw: [usize; 2], cols: usize, row_labels: &[String], alpha: f32) -> Figure {
+/// normalised to its own range and upsampled to the image), `alpha` the overlay opacity. Arrays
+/// that do not match their shapes are an [`Error::Shape`](crate::Error::Shape).
+#[allow(clippy::too_many_arguments)]
+pub fn heatmap_grid(title: &str, images: &[f32], shape: [usize; 4], maps: &[f32], map_hw: [usize; 2], cols: usize, row_labels: &[String], alpha: f32) -> crate::Result<Figure> {
+    check_images(title, images, shape)?;
     let [n, _, h, w] = shape;
+    if maps.len() != n * map_hw[0] * map_hw[1] || map_hw.contains(&0) {
+        return Err(crate::Error::Shape { what: format!("{title}: maps"), expected: format!("{} values for [{n}, {}, {}]", n * map_hw[0] * map_hw[1], map_hw[0], map_hw[1]), got: format!("{} values", maps.len()) });
+    }
     let base = to_rgb(images, shape, Normalise::PerImage);
     let [mh, mw] = map_hw;
     let mut out = base.clone();
@@ -48,7 +71,7 @@ pub fn heatmap_grid(title: &str, images: &[f32], shape: [usize; 4], maps: &[f32]
             }
         }
     }
-    grid_svg(title, &out, [n, h, w], cols, row_labels)
+    Ok(grid_svg(title, &out, [n, h, w], cols, row_labels))
 }
 
 fn min_max(v: &[f32]) -> (f32, f32) {
@@ -177,11 +200,15 @@ mod tests {
     #[test]
     fn grid_embeds_a_png_and_labels() {
         let imgs: Vec<f32> = (0..4 * 3 * 8 * 8).map(|i| (i % 17) as f32).collect();
-        let f = image_grid("demo <grid>", &imgs, [4, 3, 8, 8], 2, &["a".into(), "b".into()], Normalise::PerImage);
+        let f = image_grid("demo <grid>", &imgs, [4, 3, 8, 8], 2, &["a".into(), "b".into()], Normalise::PerImage).unwrap();
         assert!(f.svg.contains("data:image/png;base64,iVBORw0KGgo"), "PNG signature");
         assert!(f.svg.contains("demo &lt;grid&gt;") && f.svg.contains(">b</text>"));
         let maps = vec![0.5f32; 4 * 2 * 2];
-        let h = heatmap_grid("cam", &imgs, [4, 3, 8, 8], &maps, [2, 2], 4, &[], 0.5);
+        let h = heatmap_grid("cam", &imgs, [4, 3, 8, 8], &maps, [2, 2], 4, &[], 0.5).unwrap();
+        // wrong lengths and channel counts are errors that name the array, not panics
+        assert!(matches!(image_grid("g", &imgs[1..], [4, 3, 8, 8], 2, &[], Normalise::PerImage), Err(crate::Error::Shape { .. })));
+        assert!(matches!(image_grid("g", &imgs, [4, 2, 8, 12], 2, &[], Normalise::PerImage), Err(crate::Error::Shape { .. })));
+        assert!(matches!(heatmap_grid("cam", &imgs, [4, 3, 8, 8], &maps[1..], [2, 2], 4, &[], 0.5), Err(crate::Error::Shape { .. })));
         assert!(h.svg.contains("base64"));
     }
 

@@ -27,7 +27,7 @@ pub struct Figure {
 impl Figure {
     /// Writes the SVG atomically.
     pub fn save_svg(&self, path: impl AsRef<std::path::Path>) -> crate::Result<()> {
-        crate::train::record::write_atomic(path.as_ref(), self.svg.as_bytes())
+        crate::record::write_atomic(path.as_ref(), self.svg.as_bytes())
     }
 
     /// The SVG as an inline HTML fragment.
@@ -37,7 +37,7 @@ impl Figure {
 
     /// Shows the figure inline when it is the last expression of an evcxr cell.
     pub fn evcxr_display(&self) {
-        crate::notebook::show_html(&self.html());
+        crate::display::show_html(&self.html());
     }
 }
 

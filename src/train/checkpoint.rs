@@ -1,7 +1,7 @@
 //! Checkpoints: `<dir>/epoch-NNNN/` holds the method's files and `state.json` (the record so
 //! far); `<dir>/latest` names the newest complete one and is replaced atomically, so a run
 //! killed at any moment resumes from its last finished epoch.
-use super::record::{write_atomic, RunRecord};
+use super::record::{RunRecord, write_atomic};
 use crate::error::{Error, Result};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;

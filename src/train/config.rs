@@ -25,9 +25,7 @@ impl Schedule {
         let progress = epoch as f64 / epochs.max(1) as f64;
         match self {
             Schedule::Constant => base,
-            Schedule::MultiStep { milestones, gamma } => {
-                base * gamma.powi(milestones.iter().filter(|&&m| progress >= m - 1e-9).count() as i32)
-            }
+            Schedule::MultiStep { milestones, gamma } => base * gamma.powi(milestones.iter().filter(|&&m| progress >= m - 1e-9).count() as i32),
             Schedule::Cosine => base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
         }
     }
@@ -78,6 +76,15 @@ pub struct TrainConfig {
     pub verbose: bool,
 }
 
+impl crate::profile::Profile {
+    /// A training recipe scaled from the paper's epoch count: SGD (lr 0.05, momentum 0.9,
+    /// weight decay 5e-4), cosine schedule, the profile's epochs and batch (paper batch 128).
+    /// Defined here, beside [`TrainConfig`], so that `profile` does not import `train`.
+    pub fn train(&self, paper_epochs: usize) -> TrainConfig {
+        TrainConfig::default().with_epochs(self.epochs(paper_epochs)).with_batch_size(self.batch(128))
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig::new()
@@ -94,6 +101,7 @@ impl TrainConfig {
         ensure((0.0..1.0).contains(&self.momentum), "momentum", self.momentum, "must be in [0, 1)")?;
         ensure(self.weight_decay >= 0.0, "weight_decay", self.weight_decay, "must be ≥ 0")?;
         ensure((0.0..1.0).contains(&self.label_smoothing), "label_smoothing", self.label_smoothing, "must be in [0, 1)")?;
+        self.augment.validate()?;
         if let Schedule::MultiStep { milestones, gamma } = &self.schedule {
             ensure(*gamma > 0.0, "schedule.gamma", gamma, "must be > 0")?;
             if let Some(m) = milestones.iter().find(|m| !(0.0..=1.0).contains(*m)) {
@@ -106,8 +114,7 @@ impl TrainConfig {
     /// An SGD optimiser with this recipe's momentum, Nesterov flag and weight decay
     /// (PyTorch semantics: no dampening, decay added to the gradient).
     pub fn sgd(&self) -> ModuleOptimizer {
-        let momentum = (self.momentum > 0.0)
-            .then(|| MomentumConfig::new().with_momentum(self.momentum).with_dampening(0.0).with_nesterov(self.nesterov));
+        let momentum = (self.momentum > 0.0).then(|| MomentumConfig::new().with_momentum(self.momentum).with_dampening(0.0).with_nesterov(self.nesterov));
         let decay = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
         SgdConfig::new().with_momentum(momentum).with_weight_decay(decay).init()
     }

@@ -8,17 +8,17 @@ use crate::plot::{self, Figure};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// A run training in the background.
-pub struct Job {
+/// A run training in the background; `T` is what it returns (a [`Run`], or a condensed set).
+pub struct Job<T = Run> {
     name: String,
     live: Arc<Mutex<RunRecord>>,
     cancel: CancelToken,
-    handle: Option<JoinHandle<Result<Run>>>,
+    handle: Option<JoinHandle<Result<T>>>,
 }
 
-impl Job {
+impl<T: Send + 'static> Job<T> {
     /// Starts `work` on a new thread; it must publish into `live` and honour `cancel`.
-    pub fn start(name: String, live: Arc<Mutex<RunRecord>>, cancel: CancelToken, work: impl FnOnce() -> Result<Run> + Send + 'static) -> Job {
+    pub fn start(name: String, live: Arc<Mutex<RunRecord>>, cancel: CancelToken, work: impl FnOnce() -> Result<T> + Send + 'static) -> Job<T> {
         let handle = std::thread::Builder::new().name(format!("distillery job {name}")).spawn(work).expect("spawn a thread");
         Job { name, live, cancel, handle: Some(handle) }
     }
@@ -38,10 +38,11 @@ impl Job {
         self.cancel.cancel();
     }
 
-    /// Blocks until the run ends and returns it (or its error, e.g. [`Error::Cancelled`]).
-    pub fn wait(mut self) -> Result<Run> {
+    /// Blocks until the run ends and returns it (or its error: [`Error::Cancelled`] when it was
+    /// cancelled, [`Error::Panicked`] with the message when its thread panicked).
+    pub fn wait(mut self) -> Result<T> {
         let handle = self.handle.take().expect("a job is waited on once");
-        handle.join().unwrap_or_else(|_| Err(Error::Cancelled { run: self.name.clone(), epoch: 0, step: 0 }))
+        handle.join().unwrap_or_else(|panic| Err(Error::Panicked { run: self.name.clone(), message: crate::models::panic_message(&*panic) }))
     }
 
     /// One status line: state, epochs done, latest metrics.
@@ -72,7 +73,7 @@ impl Job {
     }
 }
 
-impl Drop for Job {
+impl<T> Drop for Job<T> {
     fn drop(&mut self) {
         // a dropped, unfinished job is stopped rather than left running unseen
         if self.handle.is_some() {

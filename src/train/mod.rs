@@ -1,22 +1,33 @@
 //! One training loop every method plugs into.
 //!
-//! A [`Method`] owns its models and optimisers and defines one optimisation step (returning its
-//! named losses) and its evaluation. The [`Trainer`] runs the epochs: learning-rate schedule,
-//! data order and augmentation, progress lines, NaN/Inf detection, the [`RunRecord`], checkpoints
-//! and resume, cancellation. The shapes the five papers need all fit `step`:
-//! a frozen teacher + student (KD, MGD), peers updated together (online KD), alternating
-//! optimisers (GAN: two updates inside one `step`), several updates per batch (MKSMT), and
-//! optimising data instead of weights (DSA: the "model" is the synthetic set).
+//! A [`Method`] owns its trainable model (one burn [`Module`]: a network, a network with its
+//! training-only heads, several peers, a generator and a discriminator …) and says what to
+//! minimise in [`Method::losses`]. The [`Trainer`] owns everything around it: the optimisers
+//! ([`Optimizers`], SGD from the recipe unless a method registers another), the learning-rate
+//! schedule, data order and augmentation, progress lines, NaN/Inf detection of every loss, the
+//! [`RunRecord`] (losses and metrics kept apart), checkpoints of the model, the optimisers and
+//! the method's own state, resume, and cancellation.
+//!
+//! The shapes the five papers need:
+//! - one update per batch (KD, FitNet, MGD, DML's peers as one `Vec<Net>` model): only `losses`;
+//! - several updates per batch (GAN: D then G; MKSMT: step 1 then step 2): override
+//!   [`Method::step`] and call [`Optimizers::minimise`] once per update, each with its own name;
+//! - optimising data instead of weights (DC/DSA/DM): the model is the synthetic set, the method
+//!   says how many steps an epoch has ([`Method::steps_per_epoch`]) and overrides `step`.
 pub mod checkpoint;
+pub mod comparison;
 pub mod config;
 pub mod job;
-pub mod record;
+pub mod optimizers;
 pub mod sweep;
 
+pub use crate::record;
+pub use comparison::{Comparison, ComparisonRow, ComparisonSpec};
 pub use config::{Schedule, TrainConfig};
 pub use job::Job;
-pub use sweep::{Point, Sweep, SweepPoint, SweepSpec};
+pub use optimizers::{MAIN, Optimizers};
 pub use record::{EpochRecord, RunRecord, Status};
+pub use sweep::{Point, Sweep, SweepPoint, SweepSpec};
 
 use crate::data::{Batch, Dataset, Loader};
 use crate::device::DeviceExt;
@@ -25,6 +36,7 @@ use crate::losses;
 use crate::models::{Net, Staged};
 use crate::plot::Figure;
 use crate::table::Table;
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +59,8 @@ pub struct StepCtx {
     pub device: Device,
     /// The same device without autodiff (for frozen networks).
     pub plain: Device,
+    /// Label smoothing ε of the recipe (used by [`StepCtx::task_loss`]).
+    pub label_smoothing: f64,
 }
 
 impl StepCtx {
@@ -60,28 +74,121 @@ impl StepCtx {
     pub fn progress(&self) -> f64 {
         self.step as f64 / self.total_steps.max(1) as f64
     }
+
+    /// The task loss every method trains its classifiers with: cross-entropy against the batch's
+    /// targets — the Mixup/CutMix soft targets when the loader mixed the batch, label-smoothed by
+    /// the recipe's ε (Szegedy et al. 2016: (1−ε)·target + ε/K) — else plain CE on the labels.
+    pub fn task_loss(&self, logits: Tensor<2>, batch: &Batch) -> Tensor<1> {
+        match batch.mixed {
+            Some(_) => losses::soft_cross_entropy(logits, batch.targets(&self.device, self.label_smoothing)),
+            None => losses::cross_entropy(logits, batch.labels(&self.device), self.label_smoothing),
+        }
+    }
+
+    /// Fraction of the batch whose top-1 prediction is its (unmixed) label.
+    pub fn batch_accuracy(&self, logits: Tensor<2>, batch: &Batch) -> f64 {
+        losses::correct(logits, batch.labels(&self.device)) as f64 / batch.len().max(1) as f64
+    }
 }
 
-/// Named scalar losses of one step; the first is the total that was optimised.
-pub type Losses = Vec<(String, f64)>;
+/// Named values of one step: losses (NaN-checked, plotted as loss curves) and metrics (such
+/// as `train_acc` or a chosen weight; recorded, never treated as losses).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepLog {
+    /// `(name, value)` of each loss term; the first is `loss`, the total that was optimised.
+    pub losses: Vec<(String, f64)>,
+    /// `(name, value)` of each metric.
+    pub metrics: Vec<(String, f64)>,
+}
+
+impl StepLog {
+    /// The value of a loss or metric.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.losses.iter().chain(&self.metrics).find(|(n, _)| n == name).map(|p| p.1)
+    }
+    /// Adds the values of another log (e.g. a second update inside one step).
+    pub fn extend(&mut self, other: StepLog) {
+        self.losses.extend(other.losses);
+        self.metrics.extend(other.metrics);
+    }
+}
+
+/// What [`Method::losses`] returns: the scalar to minimise and the named values to record.
+pub struct StepOutput {
+    /// The total loss, still in the graph.
+    pub total: Tensor<1>,
+    /// Named losses (starting with `loss` = the total) and metrics.
+    pub log: StepLog,
+}
+
+impl StepOutput {
+    /// An output whose total is `total` (recorded as `loss`).
+    pub fn new(total: Tensor<1>) -> StepOutput {
+        let log = StepLog { losses: vec![("loss".into(), scalar(&total))], metrics: Vec::new() };
+        StepOutput { total, log }
+    }
+    /// Records a loss term.
+    pub fn loss(mut self, name: impl Into<String>, term: &Tensor<1>) -> Self {
+        self.log.losses.push((name.into(), scalar(term)));
+        self
+    }
+    /// Records a metric.
+    pub fn metric(mut self, name: impl Into<String>, value: f64) -> Self {
+        self.log.metrics.push((name.into(), value));
+        self
+    }
+}
 
 /// Reads a scalar loss tensor to the host.
 pub fn scalar(t: &Tensor<1>) -> f64 {
     t.clone().into_scalar::<f32>() as f64
 }
 
-/// A training method: models, optimisers, one step, evaluation, persistence.
+/// A training method. Implement [`name`](Method::name), [`model`](Method::model),
+/// [`model_mut`](Method::model_mut), [`losses`](Method::losses) and [`nets`](Method::nets); the
+/// rest has defaults (see "How to add a method" in `docs/README.md`).
 pub trait Method: Send {
+    /// Everything the default step trains, as one module (checkpointed by the trainer).
+    type Model: Module;
     /// Short name used in records.
     fn name(&self) -> String;
-    /// One optimisation step on `batch`; returns the named losses.
-    fn step(&mut self, batch: &Batch, ctx: &StepCtx) -> Result<Losses>;
-    /// Evaluation metrics on `test` (accuracies in [0, 1]); `test_acc` is the headline.
-    fn evaluate(&self, test: &Loader, device: &Device) -> BTreeMap<String, f64>;
-    /// Writes models and optimiser states into `dir`.
-    fn save(&self, dir: &Path) -> Result<()>;
-    /// Restores what [`save`](Method::save) wrote.
-    fn load(&mut self, dir: &Path) -> Result<()>;
+    /// The trainable model.
+    fn model(&self) -> &Self::Model;
+    /// The trainable model, to be updated in place.
+    fn model_mut(&mut self) -> &mut Self::Model;
+    /// The loss to minimise on `batch`, with its named terms and metrics.
+    fn losses(&mut self, batch: &Batch, ctx: &StepCtx) -> Result<StepOutput>;
+    /// The networks the run returns, in inference mode on the plain device; the first is the
+    /// headline model whose accuracy is `test_acc`.
+    fn nets(&self) -> Vec<(String, Net)>;
+
+    /// One optimisation step: by default `losses`, then optimiser [`MAIN`] on the whole model.
+    /// Methods with several updates per batch override this and call
+    /// [`Optimizers::minimise`] once per update.
+    fn step(&mut self, batch: &Batch, ctx: &StepCtx, optim: &mut Optimizers) -> Result<StepLog> {
+        let out = self.losses(batch, ctx)?;
+        optim.minimise(MAIN, self.model_mut(), out.total, ctx.lr);
+        Ok(out.log)
+    }
+    /// Evaluation metrics on `test` (accuracies in [0, 1]); by default [`evaluate_nets`].
+    fn evaluate(&self, test: &Loader, device: &Device) -> BTreeMap<String, f64> {
+        evaluate_nets(&self.nets(), test, device)
+    }
+    /// Registers optimisers other than the recipe's SGD (called before any step or resume).
+    fn configure(&self, _optim: &mut Optimizers) {}
+    /// Steps per epoch when the method does not iterate over training batches (condensation:
+    /// outer iterations); `None` = one step per training batch.
+    fn steps_per_epoch(&self, _epoch: usize) -> Option<usize> {
+        None
+    }
+    /// Writes state the trainer does not know of (random generators, a chosen weight) into `dir`.
+    fn save_state(&self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+    /// Restores what [`save_state`](Method::save_state) wrote.
+    fn load_state(&mut self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Top-1 accuracy and mean CE of a network on a loader (no autodiff).
@@ -95,6 +202,23 @@ pub fn evaluate_net(net: &Net, test: &Loader, device: &Device) -> (f64, f64) {
         n += batch.len();
     }
     (hits as f64 / n.max(1) as f64, loss / n.max(1) as f64)
+}
+
+/// `test_acc` and `test_loss` of the first network and, when there are several, `<name>_acc`
+/// of every one.
+pub fn evaluate_nets(nets: &[(String, Net)], test: &Loader, device: &Device) -> BTreeMap<String, f64> {
+    let mut m = BTreeMap::new();
+    for (i, (name, net)) in nets.iter().enumerate() {
+        let (acc, loss) = evaluate_net(net, test, device);
+        if i == 0 {
+            m.insert("test_acc".into(), acc);
+            m.insert("test_loss".into(), loss);
+        }
+        if nets.len() > 1 {
+            m.insert(format!("{name}_acc"), acc);
+        }
+    }
+    m
 }
 
 /// The plain (non-autodiff) and training (autodiff) versions of a device.
@@ -130,21 +254,30 @@ pub struct Trainer {
     live: Option<Arc<Mutex<RunRecord>>>,
 }
 
+/// Sums of per-step values over an epoch, weighted by batch size, in first-seen order.
+#[derive(Default)]
+struct Means(Vec<(String, f64)>);
+
+impl Means {
+    fn add(&mut self, values: &[(String, f64)], weight: f64) {
+        for (name, v) in values {
+            match self.0.iter_mut().find(|(n, _)| n == name) {
+                Some((_, s)) => *s += v * weight,
+                None => self.0.push((name.clone(), v * weight)),
+            }
+        }
+    }
+    fn means(self, total: f64) -> BTreeMap<String, f64> {
+        self.0.into_iter().map(|(n, s)| (n, s / total.max(1e-12))).collect()
+    }
+}
+
 impl Trainer {
     /// A trainer for run `name`.
     pub fn new(name: &str, config: TrainConfig) -> Trainer {
-        Trainer {
-            config,
-            name: name.into(),
-            profile: String::new(),
-            checkpoint: None,
-            record_path: None,
-            cancel: CancelToken::default(),
-            stop_after_steps: None,
-            live: None,
-        }
+        Trainer { config, name: name.into(), profile: String::new(), checkpoint: None, record_path: None, cancel: CancelToken::default(), stop_after_steps: None, live: None }
     }
-    /// Profile name stored in the record.
+    /// Profile name stored in the record (part of the checkpoint identity).
     pub fn profile(mut self, profile: &str) -> Self {
         self.profile = profile.into();
         self
@@ -175,23 +308,40 @@ impl Trainer {
         self
     }
 
+    /// What a checkpoint must match to be resumed: the method's configuration, the recipe (less
+    /// `verbose`, which changes no number), the dataset and the profile.
+    fn identity(&self, method_config: serde_json::Value, data: &Dataset) -> serde_json::Value {
+        let mut train = serde_json::to_value(&self.config).expect("the recipe serialises");
+        if let Some(t) = train.as_object_mut() {
+            t.remove("verbose");
+        }
+        serde_json::json!({ "method": method_config, "train": train, "dataset": data.describe(), "profile": self.profile })
+    }
+
+    /// Trains `method` on `data` and returns the run (record and networks).
+    pub fn run<M: Method>(&self, method: &mut M, method_config: serde_json::Value, data: &Dataset, device: &Device) -> Result<Run> {
+        let record = self.fit(method, method_config, data, device)?;
+        Ok(Run::new(record, method.nets()))
+    }
+
     /// Trains `method` on `data`; returns the record. Resumes from the checkpoint folder if it
-    /// holds a checkpoint of the same configuration.
+    /// holds a checkpoint of the same configuration, dataset and profile.
     pub fn fit<M: Method>(&self, method: &mut M, method_config: serde_json::Value, data: &Dataset, device: &Device) -> Result<RunRecord> {
         let cfg = &self.config;
         cfg.validate()?;
         let (plain, train_device) = devices(device);
-        let config = serde_json::json!({ "method": method_config, "train": cfg });
+        let config = self.identity(method_config, data);
         let mut record = RunRecord::new(&self.name, &method.name(), config.clone(), plain.describe(), data.describe(), self.profile.clone());
+        let mut optim = Optimizers::new(cfg);
+        method.configure(&mut optim);
         if let Some(dir) = &self.checkpoint {
             if let Some((ckpt, saved)) = checkpoint::latest(dir)? {
-                if saved.config != config {
-                    return Err(Error::Checkpoint {
-                        path: ckpt,
-                        reason: "written by a different configuration; delete the folder or use another checkpoint dir".into(),
-                    });
+                if let Some(diff) = differing_keys(&saved.config, &config) {
+                    return Err(Error::Checkpoint { path: ckpt, reason: format!("written by a run with another {diff}; delete the folder, use another checkpoint dir or `--fresh`") });
                 }
-                method.load(&ckpt)?;
+                *method.model_mut() = checkpoint::load_module(method.model().clone(), &ckpt, MODEL_FILE)?;
+                optim.load(&ckpt)?;
+                method.load_state(&ckpt)?;
                 record = saved;
                 record.status = Status::Running;
                 self.log(format_args!("resuming `{}` from {} (epoch {}/{})", self.name, ckpt.display(), record.epochs.len(), cfg.epochs));
@@ -199,30 +349,36 @@ impl Trainer {
         }
         let train = Loader::train(data, cfg.batch_size, cfg.augment.clone(), cfg.seed);
         let test = Loader::test(data, cfg.eval_batch_size);
-        let per_epoch = train.batches_per_epoch();
-        let total_steps = per_epoch * cfg.epochs;
+        let per_epoch = |e: usize| method.steps_per_epoch(e).unwrap_or_else(|| train.batches_per_epoch());
+        let first_step: Vec<usize> = (0..=cfg.epochs)
+            .scan(0, |acc, e| {
+                let at = *acc;
+                *acc += if e < cfg.epochs { per_epoch(e) } else { 0 };
+                Some(at)
+            })
+            .collect();
+        let total_steps = first_step[cfg.epochs];
         let started = Instant::now();
         let wall_before = record.wall_time_s;
         let mut steps_here = 0usize;
         for epoch in record.epochs.len()..cfg.epochs {
             let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
             let t0 = Instant::now();
-            let mut sums: Vec<(String, f64)> = Vec::new();
-            let mut seen = 0usize;
-            for (b, batch) in train.epoch(epoch).enumerate() {
-                let step = epoch * per_epoch + b;
-                let ctx = StepCtx { lr, epoch, step, total_steps, device: train_device.clone(), plain: plain.clone() };
-                let losses = method.step(&batch, &ctx)?;
-                for (name, value) in &losses {
-                    if !value.is_finite() {
-                        return Err(Error::NonFinite { run: self.name.clone(), loss: name.clone(), value: *value, epoch: epoch + 1, step: b + 1 });
-                    }
-                    match sums.iter_mut().find(|(n, _)| n == name) {
-                        Some((_, s)) => *s += value * batch.len() as f64,
-                        None => sums.push((name.clone(), value * batch.len() as f64)),
-                    }
+            let (mut losses, mut metrics, mut seen) = (Means::default(), Means::default(), 0usize);
+            let batches: Box<dyn Iterator<Item = Batch>> = match method.steps_per_epoch(epoch) {
+                Some(n) => Box::new((0..n).map(|_| Batch::empty(data.num_classes()))),
+                None => Box::new(train.epoch(epoch)),
+            };
+            for (b, batch) in batches.enumerate() {
+                let ctx = StepCtx { lr, epoch, step: first_step[epoch] + b, total_steps, device: train_device.clone(), plain: plain.clone(), label_smoothing: cfg.label_smoothing };
+                let log = method.step(&batch, &ctx, &mut optim)?;
+                if let Some((name, value)) = log.losses.iter().find(|(_, v)| !v.is_finite()) {
+                    return Err(Error::NonFinite { run: self.name.clone(), loss: name.clone(), value: *value, epoch: epoch + 1, step: b + 1 });
                 }
-                seen += batch.len();
+                let weight = batch.len().max(1);
+                losses.add(&log.losses, weight as f64);
+                metrics.add(&log.metrics, weight as f64);
+                seen += weight;
                 steps_here += 1;
                 if self.cancel.is_cancelled() || self.stop_after_steps.is_some_and(|s| steps_here >= s) {
                     record.status = Status::Cancelled;
@@ -232,15 +388,19 @@ impl Trainer {
                 }
             }
             let seconds = t0.elapsed().as_secs_f64();
-            let metrics = method.evaluate(&test, &plain);
-            let losses: BTreeMap<String, f64> = sums.into_iter().map(|(n, s)| (n, s / seen.max(1) as f64)).collect();
-            let entry = EpochRecord { epoch: epoch + 1, lr, losses, metrics: metrics.clone(), seconds, images_per_s: seen as f64 / seconds.max(1e-9) };
+            let mut epoch_metrics = metrics.means(seen as f64);
+            epoch_metrics.extend(method.evaluate(&test, &plain));
+            let entry = EpochRecord { epoch: epoch + 1, lr, losses: losses.means(seen as f64), metrics: epoch_metrics.clone(), seconds, images_per_s: seen as f64 / seconds.max(1e-9) };
             record.epochs.push(entry);
-            record.final_metrics = metrics;
+            record.final_metrics = epoch_metrics;
             record.wall_time_s = wall_before + started.elapsed().as_secs_f64();
             self.progress(&record, cfg.epochs);
             if let Some(dir) = &self.checkpoint {
-                checkpoint::save(dir, &record, |d| method.save(d))?;
+                checkpoint::save(dir, &record, |d| {
+                    checkpoint::save_module(method.model(), d, MODEL_FILE)?;
+                    optim.save(d)?;
+                    method.save_state(d)
+                })?;
             }
             self.publish(&record)?;
         }
@@ -268,23 +428,32 @@ impl Trainer {
 
     fn progress(&self, record: &RunRecord, epochs: usize) {
         let e = record.epochs.last().expect("called after an epoch");
-        let show = |(k, v): (&String, &f64)| if k.ends_with("_acc") { format!("{k} {:.2}%", v * 100.0) } else { format!("{k} {v:.4}") };
+        let show = |(k, v): (&String, &f64)| {
+            if k.ends_with("_acc") { format!("{k} {:.2}%", v * 100.0) } else { format!("{k} {v:.4}") }
+        };
         let losses: Vec<String> = e.losses.iter().map(show).collect();
         let metrics: Vec<String> = e.metrics.iter().map(show).collect();
         let per_epoch = record.wall_time_s / record.epochs.len() as f64;
         let eta = per_epoch * (epochs - e.epoch) as f64;
-        self.log(format_args!(
-            "[{}] epoch {}/{}  lr {:.4}  {}  {}  {:.0} img/s  ETA {}",
-            self.name,
-            e.epoch,
-            epochs,
-            e.lr,
-            losses.join("  "),
-            metrics.join("  "),
-            e.images_per_s,
-            fmt_duration(eta)
-        ));
+        self.log(format_args!("[{}] epoch {}/{}  lr {:.4}  {}  {}  {:.0} img/s  ETA {}", self.name, e.epoch, epochs, e.lr, losses.join("  "), metrics.join("  "), e.images_per_s, fmt_duration(eta)));
     }
+}
+
+/// The file the trainer keeps the model in, inside each checkpoint folder.
+pub const MODEL_FILE: &str = "model.bpk";
+
+/// The top-level keys (`method`, `train`, `dataset`, `profile`) on which two identities differ.
+fn differing_keys(saved: &serde_json::Value, now: &serde_json::Value) -> Option<String> {
+    let keys = ["method", "train", "dataset", "profile"];
+    let differ: Vec<String> = keys.iter().filter(|k| saved.get(**k) != now.get(**k)).map(|k| format!("`{k}`")).collect();
+    (!differ.is_empty()).then(|| {
+        let details: Vec<String> = ["dataset", "profile"]
+            .iter()
+            .filter(|k| saved.get(**k) != now.get(**k))
+            .map(|k| format!("{k} {} (now {})", saved.get(*k).unwrap_or(&serde_json::Value::Null), now.get(*k).unwrap_or(&serde_json::Value::Null)))
+            .collect();
+        if details.is_empty() { differ.join(", ") } else { format!("{} — {}", differ.join(", "), details.join("; ")) }
+    })
 }
 
 /// `1h02m`, `3m20s`, `12s`.
@@ -297,16 +466,32 @@ pub fn fmt_duration(s: f64) -> String {
     }
 }
 
-/// A finished run: its record and its trained network (on the plain device, inference mode).
+/// A finished run: its record and its trained networks (on the plain device, inference mode).
 #[derive(Debug, Clone)]
 pub struct Run {
     /// The record.
     pub record: RunRecord,
-    /// The trained network.
+    /// The headline network: the one `test_acc` describes.
     pub model: Net,
+    /// Every network the method returns by name (`student`, `peer0`, `peer1` …), the headline
+    /// first.
+    pub models: Vec<(String, Net)>,
 }
 
 impl Run {
+    /// A run from its record and its named networks (at least one; the first is the headline).
+    pub fn new(record: RunRecord, models: Vec<(String, Net)>) -> Run {
+        let model = models.first().map(|m| m.1.clone()).expect("every method returns at least one network");
+        Run { record, model, models }
+    }
+    /// The network called `name`, if the run has one.
+    pub fn get(&self, name: &str) -> Option<&Net> {
+        self.models.iter().find(|m| m.0 == name).map(|m| &m.1)
+    }
+    /// Names of the run's networks.
+    pub fn model_names(&self) -> Vec<&str> {
+        self.models.iter().map(|m| m.0.as_str()).collect()
+    }
     /// Final test accuracy in [0, 1] (NaN if not evaluated).
     pub fn test_acc(&self) -> f64 {
         self.record.final_metric("test_acc").unwrap_or(f64::NAN)
@@ -321,9 +506,20 @@ impl Run {
         crate::plot::curves(&self.record.name, &["test_acc", "train_acc"], &[&self.record])
     }
 
+    /// Test-accuracy curves of every named network (`peer0_acc`, `ens_acc` …) when the run has
+    /// several, else the accuracy curves of [`Run::plot`].
+    pub fn plot_models(&self) -> Figure {
+        let keys: Vec<&str> =
+            self.record.epochs.last().map(|e| e.metrics.keys().filter(|k| k.ends_with("_acc") && !k.starts_with("train") && *k != "test_acc").map(|k| k.as_str()).collect()).unwrap_or_default();
+        if keys.is_empty() {
+            return self.plot();
+        }
+        crate::plot::curves(&format!("{}: accuracy per model", self.record.name), &keys, &[&self.record])
+    }
+
     /// Loss curves of this run.
     pub fn plot_losses(&self) -> Figure {
-        let keys: Vec<&str> = self.record.epochs.first().map(|e| e.losses.keys().filter(|k| !k.ends_with("_acc")).map(|k| k.as_str()).collect()).unwrap_or_default();
+        let keys: Vec<&str> = self.record.epochs.first().map(|e| e.losses.keys().map(|k| k.as_str()).collect()).unwrap_or_default();
         crate::plot::curves(&format!("{}: losses", self.record.name), &keys, &[&self.record])
     }
 
@@ -334,7 +530,11 @@ impl Run {
 
     /// Curves and summary, inline.
     pub fn evcxr_display(&self) {
-        crate::notebook::show_html(&crate::notebook::compose(&[self.plot(), self.plot_losses()], &[self.table().html()]));
+        let mut figures = vec![self.plot(), self.plot_losses()];
+        if self.models.len() > 1 {
+            figures.push(self.plot_models());
+        }
+        crate::notebook::show_html(&crate::notebook::compose(&figures, &[self.table().html()]));
     }
 }
 

@@ -1,9 +1,10 @@
 //! Sweeps: every point a full run with its record; one or two swept parameters, seeds as an
 //! extra axis (mean ± std); serialisable, so a finished sweep reloads and re-plots without
 //! re-running.
-use super::{record::write_atomic, Run, RunRecord};
+use super::{Run, RunRecord};
 use crate::error::{Error, Result};
-use crate::plot::{self, bars::mean_std, Figure, Series};
+use crate::plot::{self, Figure, Series, bars::mean_std};
+use crate::record::write_json_atomic;
 use crate::table::Table;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -73,14 +74,17 @@ impl Sweep {
     /// Writes the sweep as JSON (atomically).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Checkpoint { path: path.into(), reason: e.to_string() })?;
-        write_atomic(path, &json)
+        write_json_atomic(path, self)
     }
     /// Reads a saved sweep.
     pub fn load(path: impl AsRef<Path>) -> Result<Sweep> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(Error::io(path))?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::format(path, format!("not a sweep: {e}")))
+        let sweep: Sweep = serde_json::from_slice(&bytes).map_err(|e| Error::format(path, format!("not a sweep: {e}")))?;
+        if sweep.axes.is_empty() || sweep.points.is_empty() || sweep.points.iter().any(|p| p.params.len() != sweep.axes.len()) {
+            return Err(Error::format(path, "a sweep needs at least one axis and one point, each point with a value per axis"));
+        }
+        Ok(sweep)
     }
 
     /// Distinct parameter combinations in run order, with the `metric` of each seed.

@@ -47,3 +47,19 @@ pub fn tmp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The name filters among a test binary's arguments (`cargo test -- ARGS`): the arguments that
+/// are not flags and not the value of a flag that takes one (`--test-threads 1`, `--skip X`).
+pub fn test_filters(args: &[String]) -> Vec<String> {
+    const TAKES_VALUE: [&str; 7] = ["--test-threads", "--skip", "--format", "--logfile", "--color", "--shuffle-seed", "-Z"];
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if TAKES_VALUE.contains(&a.as_str()) {
+            it.next();
+        } else if !a.starts_with('-') {
+            out.push(a.clone());
+        }
+    }
+    out
+}

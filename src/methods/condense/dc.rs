@@ -10,51 +10,45 @@ use super::{CondenseConfig, CondenseRecord, Init, RealImages};
 use crate::error::{Error, Result};
 use crate::models::{Arch, Net};
 use crate::rng::Rng;
-use crate::train::{devices, fmt_duration, TrainConfig};
+use crate::train::{devices, TrainConfig};
 use burn::tensor::{Device, Distribution, Tensor};
-use std::time::Instant;
 
-/// Runs DC (strategy `none`) or DSA and returns the learned images `[classes·ipc, C, H, W]`.
-pub fn condense(real: &RealImages, config: &CondenseConfig, strategy: &Strategy, record: &mut CondenseRecord, quiet: bool, device: &Device) -> Result<Tensor<4>> {
+/// One outer iteration of DC (strategy `none`) or DSA number `it` on the images `syn` with SGD
+/// momentum buffer `velocity`; returns both updated and the mean matching distance.
+#[allow(clippy::too_many_arguments)]
+pub fn iteration(real: &RealImages, config: &CondenseConfig, strategy: &Strategy, syn: Tensor<4>, velocity: Tensor<4>, it: usize, rng: &mut Rng, device: &Device) -> Result<(Tensor<4>, Tensor<4>, f64)> {
     let (plain, ad) = devices(device);
     let classes = real.classes();
     let ipc = config.ipc;
     let labels: Vec<usize> = (0..classes * ipc).map(|i| i / ipc).collect();
-    let mut rng = Rng::derive(config.seed, 0xDC);
-    let mut syn = initial_images(real, config, &mut rng);
-    let mut velocity = syn.zeros_like();
-    record.snapshot(0, &syn);
+    let (mut syn, mut velocity) = (syn, velocity);
     let arch = Arch::convnet(config.width, config.depth);
     let inner = TrainConfig::default().with_momentum(0.0).with_weight_decay(0.0).with_batch_size(256);
-    for it in 0..config.iterations {
-        let start = Instant::now();
-        let mut net = arch.init_seeded(real.shape, classes, &ad, config.seed.wrapping_mul(1_000_003).wrapping_add(it as u64))?;
-        let mut optim = inner.sgd();
-        let mut distance = 0.0;
-        for step in 0..config.outer_loop {
-            let weights = ConvWeights::of(convnet(&net), &plain);
-            let mut grads = Vec::with_capacity(classes);
-            for c in 0..classes {
-                let draw = strategy.draw(None, real.shape, &mut rng);
-                let real_c = real.sample(c, config.batch_real, &mut rng);
-                let syn_c = syn.clone().slice(c * ipc..(c + 1) * ipc);
-                let m = match_class(&weights, real_c, syn_c, draw.as_ref(), c, &ad);
-                if !m.distance.is_finite() {
-                    return Err(Error::NonFinite { run: config.method.name().into(), loss: "matching distance".into(), value: m.distance, epoch: it, step });
-                }
-                distance += m.distance;
-                grads.push(m.grad);
+    let mut net = arch.init_seeded(real.shape, classes, &ad, config.seed.wrapping_mul(1_000_003).wrapping_add(it as u64))?;
+    let mut optim = inner.sgd();
+    let mut distance = 0.0;
+    for step in 0..config.outer_loop {
+        let weights = ConvWeights::of(convnet(&net), &plain);
+        let mut grads = Vec::with_capacity(classes);
+        for c in 0..classes {
+            let draw = strategy.draw(None, real.shape, rng);
+            let real_c = real.sample(c, config.batch_real, rng);
+            let syn_c = syn.clone().slice(c * ipc..(c + 1) * ipc);
+            let m = match_class(&weights, real_c, syn_c, draw.as_ref(), c, &ad);
+            if !m.distance.is_finite() {
+                return Err(Error::NonFinite { run: config.method.name().into(), loss: "matching distance".into(), value: m.distance, epoch: it, step });
             }
-            velocity = velocity.mul_scalar(0.5) + Tensor::cat(grads, 0);
-            syn = syn - velocity.clone().mul_scalar(config.lr_img);
-            if step + 1 < config.outer_loop {
-                let lr = config.lr_net;
-                net = train_epochs(net, &syn, &labels, config.inner_loop, &inner, &|_| lr, strategy, &mut optim, &mut rng, &ad);
-            }
+            distance += m.distance;
+            grads.push(m.grad);
         }
-        record.finish_iteration(it, config, distance / (classes * config.outer_loop) as f64, start, &syn, quiet);
+        velocity = velocity.mul_scalar(0.5) + Tensor::cat(grads, 0);
+        syn = syn - velocity.clone().mul_scalar(config.lr_img);
+        if step + 1 < config.outer_loop {
+            let lr = config.lr_net;
+            net = train_epochs(net, &syn, &labels, config.inner_loop, &inner, &|_| lr, strategy, &mut optim, rng, &ad);
+        }
     }
-    Ok(syn)
+    Ok((syn, velocity, distance / (classes * config.outer_loop) as f64))
 }
 
 /// The DC ConvNet inside a [`Net`].
@@ -84,25 +78,13 @@ impl CondenseRecord {
         self.snapshots.push(images.clone().into_data().try_to_vec::<f32>().unwrap_or_default());
     }
 
-    /// Records an iteration's loss and time, keeps the mid and final snapshots, prints progress.
-    pub fn finish_iteration(&mut self, it: usize, config: &CondenseConfig, loss: f64, start: Instant, images: &Tensor<4>, quiet: bool) {
+    /// Records an iteration's loss and time and keeps the mid and final snapshots.
+    pub fn finish_iteration(&mut self, it: usize, config: &CondenseConfig, loss: f64, seconds: f64, images: &Tensor<4>) {
         self.losses.push(loss);
-        self.seconds.push(start.elapsed().as_secs_f64());
+        self.seconds.push(seconds);
         let done = it + 1;
         if done == config.iterations || (done == config.iterations / 2 && done > 0) {
             self.snapshot(done, images);
-        }
-        let every = (config.iterations / 10).max(1);
-        if !quiet && (done.is_multiple_of(every) || done == config.iterations) {
-            let per = self.seconds.iter().sum::<f64>() / done as f64;
-            println!(
-                "{} ipc{}: iteration {done}/{} loss {loss:.4} ({:.2} s/it, ETA {})",
-                config.method.name(),
-                config.ipc,
-                config.iterations,
-                per,
-                fmt_duration(per * (config.iterations - done) as f64)
-            );
         }
     }
 }

@@ -70,8 +70,8 @@ impl EvalConfig {
         self.epochs = n;
         self
     }
-    /// Augmentation strategy string (`none` to train without augmentation).
-    pub fn strategy(mut self, s: &str) -> Self {
+    /// Augmentation strategy ([`Strategy::none`] to train without augmentation).
+    pub fn strategy(mut self, s: Strategy) -> Self {
         self.strategy = Some(s.to_string());
         self
     }
@@ -91,6 +91,21 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// Writes the evaluation as JSON, atomically.
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        crate::record::write_json_atomic(path.as_ref(), self)
+    }
+    /// Reads a saved evaluation; a file that is not one, or holds no accuracies, is an error
+    /// naming it.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Evaluation> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(crate::Error::io(path))?;
+        let e: Evaluation = serde_json::from_slice(&bytes).map_err(|err| crate::Error::format(path, format!("not an evaluation: {err}")))?;
+        if e.results.is_empty() || e.results.iter().any(|r| r.1.is_empty()) {
+            return Err(crate::Error::format(path, "an evaluation without accuracies (empty `results`)"));
+        }
+        Ok(e)
+    }
     /// Mean and std (%) for the `i`-th architecture.
     pub fn mean_std(&self, i: usize) -> (f64, f64) {
         crate::plot::bars::mean_std(&self.results[i].1)

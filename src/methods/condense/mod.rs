@@ -27,20 +27,26 @@ pub mod eval;
 pub mod io;
 pub mod matching;
 pub mod plots;
+pub mod run;
 
 pub use dsa_aug::{Draw, Family, Strategy};
 pub use eval::{EvalConfig, Evaluation};
 
 use crate::data::{Dataset, Split};
+use crate::methods::RunOptions;
+use crate::record::RunRecord;
+use crate::train::Job;
+use burn::module::Module;
+use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use crate::profile::Profile;
 use crate::rng::Rng;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-/// Which condensation (or selection) method.
+/// Which condensation (or selection) algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Method {
+pub enum Algorithm {
     /// `ipc` random real images per class.
     Random,
     /// Herding: greedy selection whose feature mean tracks the class mean.
@@ -53,20 +59,20 @@ pub enum Method {
     Dm,
 }
 
-impl Method {
+impl Algorithm {
     /// Lower-case name.
     pub fn name(&self) -> &'static str {
         match self {
-            Method::Random => "random",
-            Method::Herding => "herding",
-            Method::Dc => "DC",
-            Method::Dsa => "DSA",
-            Method::Dm => "DM",
+            Algorithm::Random => "random",
+            Algorithm::Herding => "herding",
+            Algorithm::Dc => "DC",
+            Algorithm::Dsa => "DSA",
+            Algorithm::Dm => "DM",
         }
     }
     /// Whether the method learns pixels (rather than selecting real images).
     pub fn learns(&self) -> bool {
-        matches!(self, Method::Dc | Method::Dsa | Method::Dm)
+        matches!(self, Algorithm::Dc | Algorithm::Dsa | Algorithm::Dm)
     }
 }
 
@@ -83,7 +89,7 @@ pub enum Init {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CondenseConfig {
     /// Method.
-    pub method: Method,
+    pub method: Algorithm,
     /// Images per class.
     pub ipc: usize,
     /// Outer iterations (a fresh network each).
@@ -128,24 +134,24 @@ pub fn official_loops(ipc: usize) -> (usize, usize) {
 /// Builder of a condensation run (`Condense::dsa().ipc(10)...fit(&data, &device)`).
 #[derive(Clone, Debug)]
 pub struct Condense {
-    method: Method,
+    method: Algorithm,
     ipc: usize,
     profile: Option<Profile>,
     iterations: Option<usize>,
     loops: Option<(usize, usize)>,
-    strategy: Option<String>,
+    strategy: Option<Strategy>,
     init: Option<Init>,
     lr_img: Option<f64>,
     lr_net: f64,
     batch_real: Option<usize>,
     width: Option<usize>,
     seed: u64,
-    quiet: bool,
     feature_net: Option<crate::models::Net>,
+    options: RunOptions,
 }
 
 impl Condense {
-    fn new(method: Method) -> Condense {
+    fn new(method: Algorithm) -> Condense {
         Condense {
             method,
             ipc: 1,
@@ -159,32 +165,32 @@ impl Condense {
             batch_real: None,
             width: None,
             seed: 0,
-            quiet: false,
             feature_net: None,
+            options: RunOptions::default(),
         }
     }
     /// Gradient matching (DC): noise init, no augmentation, lr_img 0.1.
     pub fn dc() -> Condense {
-        Condense::new(Method::Dc)
+        Condense::new(Algorithm::Dc)
     }
     /// DSA: gradient matching with siamese augmentation, real init, lr_img 0.1.
     pub fn dsa() -> Condense {
-        Condense::new(Method::Dsa)
+        Condense::new(Algorithm::Dsa)
     }
     /// Distribution matching (DM): real init, siamese augmentation, lr_img 1.0.
     pub fn dm() -> Condense {
-        Condense::new(Method::Dm)
+        Condense::new(Algorithm::Dm)
     }
     /// Random real images.
     pub fn random() -> Condense {
-        Condense::new(Method::Random)
+        Condense::new(Algorithm::Random)
     }
     /// Herding selection.
     pub fn herding() -> Condense {
-        Condense::new(Method::Herding)
+        Condense::new(Algorithm::Herding)
     }
     /// A builder for `method`.
-    pub fn method(method: Method) -> Condense {
+    pub fn method(method: Algorithm) -> Condense {
         Condense::new(method)
     }
     /// Images per class (1, 10, 50 in the paper).
@@ -207,9 +213,10 @@ impl Condense {
         self.loops = Some((outer, inner));
         self
     }
-    /// DSA strategy string (default: the paper's for the dataset).
-    pub fn strategy(mut self, s: &str) -> Self {
-        self.strategy = Some(s.to_string());
+    /// DSA augmentation strategy (default: the paper's for the dataset; parse a string with
+    /// [`Strategy::parse`], e.g. `"color_crop_cutout_flip_scale_rotate"`).
+    pub fn strategy(mut self, s: Strategy) -> Self {
+        self.strategy = Some(s);
         self
     }
     /// Synthetic initialisation.
@@ -242,10 +249,47 @@ impl Condense {
         self.seed = seed;
         self
     }
-    /// No progress lines.
-    pub fn quiet(mut self) -> Self {
-        self.quiet = true;
+    /// Progress lines on (default) or off.
+    pub fn verbose(mut self, on: bool) -> Self {
+        self.options.train.verbose = on;
         self
+    }
+    /// Run name in records and progress lines (default: the algorithm's).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.options.name = Some(name.into());
+        self
+    }
+    /// Checkpoint folder: a learned set is checkpointed every tenth of its iterations and a run
+    /// started again with the same folder resumes.
+    pub fn checkpoint_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.options.checkpoint = Some(dir.into());
+        self
+    }
+    /// Record JSON path (written atomically after each block of iterations).
+    pub fn record_to(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.options.record_path = Some(path.into());
+        self
+    }
+    /// Stop flag checked after every iteration.
+    pub fn cancel_token(mut self, token: crate::train::CancelToken) -> Self {
+        self.options.cancel = Some(token);
+        self
+    }
+    /// Stop after `n` iterations as if killed (the last checkpoint stays).
+    pub fn stop_after_iterations(mut self, n: usize) -> Self {
+        self.options.stop_after_steps = Some(n);
+        self
+    }
+    /// Starts the condensation on a background thread and returns at once (progress lines off).
+    pub fn spawn(mut self, data: &Dataset, device: &Device) -> Job<Condensed> {
+        let name = self.options.name.clone().unwrap_or_else(|| self.method.name().to_string());
+        let live = Arc::new(Mutex::new(RunRecord::new(&name, self.method.name(), serde_json::json!({}), String::new(), data.describe(), String::new())));
+        let cancel = crate::train::CancelToken::default();
+        self.options.train.verbose = false;
+        self.options.live = Some(live.clone());
+        self.options.cancel = Some(cancel.clone());
+        let (data, device) = (data.clone(), device.clone());
+        Job::start(name, live, cancel, move || self.fit(&data, &device))
     }
     /// Herding's feature extractor (default: a ConvNet trained briefly on the real set).
     pub fn feature_net(mut self, net: crate::models::Net) -> Self {
@@ -256,11 +300,11 @@ impl Condense {
     /// The settings this builder resolves to on `profile`.
     pub fn config(&self, profile: Profile, flippable: bool) -> CondenseConfig {
         let m = self.method;
-        let paper_iterations = if m == Method::Dm { 20_000 } else { 1000 };
+        let paper_iterations = if m == Algorithm::Dm { 20_000 } else { 1000 };
         let iterations = self.iterations.unwrap_or(match profile {
             Profile::Gpu => paper_iterations,
             Profile::Cpu => match (m, self.ipc) {
-                (Method::Dm, _) => 200,
+                (Algorithm::Dm, _) => 200,
                 (_, 1) => 60,
                 _ => 10,
             },
@@ -273,8 +317,8 @@ impl Condense {
             Profile::Smoke => (outer.min(2), inner.min(2)),
         });
         let strategy = match (m, &self.strategy) {
-            (Method::Dc, None) => "none".to_string(),
-            (_, Some(s)) => s.clone(),
+            (Algorithm::Dc, None) => Strategy::none().to_string(),
+            (_, Some(s)) => s.to_string(),
             (_, None) => Strategy::for_data(flippable).to_string(),
         };
         CondenseConfig {
@@ -284,8 +328,8 @@ impl Condense {
             outer_loop: loops.0,
             inner_loop: loops.1,
             strategy,
-            init: self.init.unwrap_or(if m == Method::Dc { Init::Noise } else { Init::Real }),
-            lr_img: self.lr_img.unwrap_or(if m == Method::Dm { 1.0 } else { 0.1 }),
+            init: self.init.unwrap_or(if m == Algorithm::Dc { Init::Noise } else { Init::Real }),
+            lr_img: self.lr_img.unwrap_or(if m == Algorithm::Dm { 1.0 } else { 0.1 }),
             lr_net: self.lr_net,
             batch_real: self.batch_real.unwrap_or(profile.batch(256)),
             width: self.width.unwrap_or(profile.width(128)),
@@ -297,7 +341,10 @@ impl Condense {
 
     /// Condenses (or selects from) `data`'s training split.
     pub fn fit(self, data: &Dataset, device: &Device) -> Result<Condensed> {
-        let profile = self.profile.unwrap_or_else(|| Profile::from_env(device));
+        let profile = match self.profile {
+            Some(p) => p,
+            None => Profile::from_env(device)?,
+        };
         let config = self.config(profile, data.flippable);
         let strategy = Strategy::parse(&config.strategy)?;
         if let Some(w) = strategy.warning_for(&data.name, data.flippable) {
@@ -305,18 +352,30 @@ impl Condense {
         }
         validate(&config, data)?;
         let real = RealImages::new(data, device)?;
-        let mut record = CondenseRecord::default();
-        let images = match config.method {
-            Method::Random => coreset::random(&real, config.ipc, config.seed),
-            Method::Herding => {
+        let (images, record) = match config.method {
+            Algorithm::Random => (coreset::random(&real, config.ipc, config.seed), CondenseRecord::default()),
+            Algorithm::Herding => {
                 let net = match self.feature_net {
-                    Some(n) => n,
+                    Some(n) => {
+                        let plain = crate::train::devices(device).0;
+                        let n = n.to_device(&plain);
+                        n.check_fits("feature_net", data.shape(), data.num_classes(), &plain)?;
+                        n
+                    }
                     None => coreset::train_feature_net(data, &config, device)?,
                 };
-                coreset::herding(&real, &net, config.ipc)
+                (coreset::herding(&real, &net, config.ipc), CondenseRecord::default())
             }
-            Method::Dc | Method::Dsa => dc::condense(&real, &config, &strategy, &mut record, self.quiet, device)?,
-            Method::Dm => dm::condense(&real, &config, &strategy, &mut record, self.quiet, device)?,
+            Algorithm::Dc | Algorithm::Dsa | Algorithm::Dm => {
+                let mut options = self.options.clone();
+                let (epochs, _) = run::blocks(config.iterations);
+                options.train = options.train.with_epochs(epochs).with_seed(config.seed).with_lr(config.lr_img).with_schedule(crate::train::Schedule::Constant);
+                options.profile = Some(profile.name().into());
+                let mut method = run::Condensation::new(real, config.clone(), strategy);
+                let identity = serde_json::to_value(&config).expect("config serialises");
+                options.trainer(config.method.name()).fit(&mut method, identity, data, device)?;
+                (method.images(), method.into_record())
+            }
         };
         let [c, h, w] = data.shape();
         let n = config.ipc * data.num_classes();

@@ -4,7 +4,8 @@
 use super::dsa_aug::{Draw, Strategy};
 use super::{Condensed, Evaluation, RealImages};
 use crate::notebook::Panel;
-use crate::plot::{bars, image_grid, lines, Bar, Figure, Normalise, Series};
+use crate::plot::images::image_grid_unchecked;
+use crate::plot::{bars, lines, Bar, Figure, Normalise, Series};
 use crate::rng::Rng;
 use burn::tensor::Tensor;
 
@@ -31,7 +32,7 @@ impl Condensed {
             shown = (0..self.shape[0]).filter(|i| i % ipc < 10).flat_map(|i| shown[i * per..(i + 1) * per].to_vec()).collect();
             shape[0] = self.classes.len() * 10;
         }
-        image_grid(title, &shown, shape, ipc.min(10), &self.classes, Normalise::Fixed(0.0, 1.0))
+        image_grid_unchecked(title, &shown, shape, ipc.min(10), &self.classes, Normalise::Fixed(0.0, 1.0))
     }
 
     /// Start, middle and end side by side (the paper's famous picture).
@@ -88,7 +89,7 @@ pub fn siamese_preview(real: &RealImages, set: &Condensed, strategy: &Strategy, 
     }
     let n = rows.len();
     let images = Tensor::cat(rows, 0).into_data().try_to_vec::<f32>().unwrap_or_default();
-    image_grid("siamese augmentation: the same ω on real (top) and synthetic (bottom)", &set.denormalised(&images), [n, c, h, w], per_row, &labels, Normalise::Fixed(0.0, 1.0))
+    image_grid_unchecked("siamese augmentation: the same ω on real (top) and synthetic (bottom)", &set.denormalised(&images), [n, c, h, w], per_row, &labels, Normalise::Fixed(0.0, 1.0))
 }
 
 /// Accuracy bars (headline architecture) of several evaluations, with the paper's number as a

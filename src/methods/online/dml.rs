@@ -1,21 +1,18 @@
 //! Deep Mutual Learning (Zhang, Xiang, Hospedales & Lu, CVPR 2018): K peers trained together;
 //! peer k minimises L_k = CE(y, p_k) + 1/(K−1) · Σ_{l≠k} KL(p_l ‖ p_k) (paper Eq. 10), with the
 //! other peers' predictions treated as constants in L_k (the official code computes them in the
-//! same step and detaches them). All peers are updated in the same step, each by its own
-//! optimiser — the "several peers updated together" shape of the trainer.
+//! same step and detaches them). All peers are updated in the same step as one model.
 use crate::data::{Batch, Dataset, Loader};
 use crate::error::{ensure, Result};
 use crate::losses;
 use crate::methods::options::{Fit, RunBuilder, RunOptions};
 use crate::models::{Arch, Net, Staged};
-use crate::train::{checkpoint, devices, scalar, Losses, Method, Run, StepCtx};
+use crate::train::{devices, Method, Run, StepCtx, StepOutput};
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Peers of a DML run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,46 +29,63 @@ impl DmlConfig {
     }
 }
 
-/// K peers with their optimisers.
+/// K peers, trained as one model (`Vec<Net>`): each peer's loss depends only on its own
+/// parameters (the others' predictions are detached), so one optimiser over the sum gives every
+/// peer exactly the update its own optimiser would (SGD state is per parameter).
 pub struct DmlMethod {
     peers: Vec<Net>,
-    optims: Vec<ModuleOptimizer>,
 }
 
 impl Method for DmlMethod {
+    type Model = Vec<Net>;
+
     fn name(&self) -> String {
         "dml".into()
     }
-
-    fn step(&mut self, batch: &Batch, ctx: &StepCtx) -> Result<Losses> {
-        let x = batch.images(&ctx.device);
-        let labels = batch.labels(&ctx.device);
-        let logits: Vec<Tensor<2>> = self.peers.iter().map(|p| p.forward(x.clone())).collect();
-        let k = self.peers.len();
-        let mut out: Losses = vec![("loss".into(), 0.0)];
-        let mut total = 0.0;
-        for i in 0..k {
-            let ce = losses::cross_entropy(logits[i].clone(), labels.clone(), 0.0);
-            // Eq. 10: mean over the other peers of KL(p_l ‖ p_i), p_l constant
-            let mut kl = Tensor::<1>::zeros([1], &ctx.device);
-            for other in logits.iter().enumerate().filter(|(l, _)| *l != i).map(|(_, o)| o) {
-                kl = kl + losses::kl_logits(other.clone().detach(), logits[i].clone());
-            }
-            let kl = kl.div_scalar((k - 1) as f64);
-            let loss = ce.clone() + kl.clone();
-            let (ce_v, kl_v, loss_v) = (scalar(&ce), scalar(&kl), scalar(&loss));
-            total += loss_v;
-            out.push((format!("ce_{i}"), ce_v));
-            out.push((format!("kl_{i}"), kl_v));
-            let grads = GradientsParams::from_grads(loss.backward(), &self.peers[i]);
-            self.peers[i] = self.optims[i].step(ctx.lr, self.peers[i].clone(), grads);
-        }
-        out[0].1 = total / k as f64;
-        Ok(out)
+    fn model(&self) -> &Vec<Net> {
+        &self.peers
+    }
+    fn model_mut(&mut self) -> &mut Vec<Net> {
+        &mut self.peers
+    }
+    /// Every peer (`peer0` first: the run's headline model).
+    fn nets(&self) -> Vec<(String, Net)> {
+        self.peers.iter().enumerate().map(|(i, p)| (format!("peer{i}"), p.valid())).collect()
     }
 
-    /// Per-peer accuracy (`peer{k}_acc`), their mean (`test_acc`, the papers' "Avg") and the
-    /// accuracy of the averaged softmax (`ens_acc`).
+    /// Σ_k L_k with L_k = task loss(p_k) + 1/(K−1) · Σ_{l≠k} KL(p_l ‖ p_k) (DML paper Eq. 10),
+    /// p_l detached in L_k as in the official code.
+    fn losses(&mut self, batch: &Batch, ctx: &StepCtx) -> Result<StepOutput> {
+        let x = batch.images(&ctx.device);
+        let logits: Vec<Tensor<2>> = self.peers.iter().map(|p| p.forward(x.clone())).collect();
+        let k = self.peers.len();
+        let mut terms = Vec::with_capacity(2 * k);
+        let mut total: Option<Tensor<1>> = None;
+        for i in 0..k {
+            let ce = ctx.task_loss(logits[i].clone(), batch);
+            let kl = logits
+                .iter()
+                .enumerate()
+                .filter(|(l, _)| *l != i)
+                .map(|(_, other)| losses::kl_logits(other.clone().detach(), logits[i].clone()))
+                .reduce(|a, b| a + b)
+                .expect("two or more peers")
+                .div_scalar((k - 1) as f64);
+            let loss = ce.clone() + kl.clone();
+            total = Some(match total {
+                Some(t) => t + loss,
+                None => loss,
+            });
+            terms.push((format!("ce_{i}"), ce));
+            terms.push((format!("kl_{i}"), kl));
+        }
+        let acc = ctx.batch_accuracy(logits[0].clone(), batch);
+        let out = terms.iter().fold(StepOutput::new(total.expect("two or more peers")), |o, (n, t)| o.loss(n.clone(), t));
+        Ok(out.metric("train_acc", acc))
+    }
+
+    /// Per-peer accuracy (`peer{k}_acc`), `test_acc` = peer 0 (the model the run returns),
+    /// `avg_acc` = the peers' mean (the papers' "Avg") and `ens_acc` = the averaged softmax.
     fn evaluate(&self, test: &Loader, device: &Device) -> BTreeMap<String, f64> {
         let peers: Vec<Net> = self.peers.iter().map(|p| p.valid()).collect();
         let mut hits = vec![0usize; peers.len() + 1];
@@ -89,25 +103,10 @@ impl Method for DmlMethod {
         }
         let acc = |h: usize| h as f64 / n.max(1) as f64;
         let mut m: BTreeMap<String, f64> = (0..peers.len()).map(|i| (format!("peer{i}_acc"), acc(hits[i]))).collect();
-        m.insert("test_acc".into(), (0..peers.len()).map(|i| acc(hits[i])).sum::<f64>() / peers.len() as f64);
+        m.insert("test_acc".into(), acc(hits[0]));
+        m.insert("avg_acc".into(), (0..peers.len()).map(|i| acc(hits[i])).sum::<f64>() / peers.len() as f64);
         m.insert("ens_acc".into(), acc(hits[peers.len()]));
         m
-    }
-
-    fn save(&self, dir: &Path) -> Result<()> {
-        for (i, (p, o)) in self.peers.iter().zip(&self.optims).enumerate() {
-            checkpoint::save_module(p, dir, &format!("peer{i}.bpk"))?;
-            checkpoint::save_optim(o, dir, &format!("peer{i}-optim.bpk"))?;
-        }
-        Ok(())
-    }
-
-    fn load(&mut self, dir: &Path) -> Result<()> {
-        for i in 0..self.peers.len() {
-            self.peers[i] = checkpoint::load_module(self.peers[i].clone(), dir, &format!("peer{i}.bpk"))?;
-            checkpoint::load_optim(&mut self.optims[i], dir, &format!("peer{i}-optim.bpk"))?;
-        }
-        Ok(())
     }
 }
 
@@ -140,9 +139,16 @@ impl DmlBuilder {
         self
     }
 
-    /// Trains the peers together; the returned run's model is peer 0 (all peers' metrics are in
-    /// the record).
+    /// Trains the peers together; the run holds every peer (`peer0`, `peer1` …); its headline
+    /// model and `test_acc` are peer 0's, `avg_acc` and `ens_acc` are in the record.
     pub fn fit(self, data: &Dataset, device: &Device) -> Result<Run> {
+        let mut method = self.build(data, device)?;
+        let cfg = serde_json::to_value(&self.config).expect("config serialises");
+        self.options.trainer("dml").run(&mut method, cfg, data, device)
+    }
+
+    /// The method this builder describes, untrained.
+    pub fn build(&self, data: &Dataset, device: &Device) -> Result<DmlMethod> {
         self.options.train.validate()?;
         self.config.validate()?;
         let (_, train) = devices(device);
@@ -154,11 +160,7 @@ impl DmlBuilder {
             .enumerate()
             .map(|(i, a)| a.init_seeded(data.shape(), data.num_classes(), &train, seed.wrapping_add(i as u64)))
             .collect::<Result<Vec<_>>>()?;
-        let optims = peers.iter().map(|_| self.options.train.sgd()).collect();
-        let mut method = DmlMethod { peers, optims };
-        let cfg = serde_json::to_value(&self.config).expect("config serialises");
-        let record = self.options.trainer("dml").fit(&mut method, cfg, data, device)?;
-        Ok(Run { record, model: method.peers[0].valid() })
+        Ok(DmlMethod { peers })
     }
 }
 

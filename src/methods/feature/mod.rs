@@ -1,5 +1,7 @@
-//! Masked Generative Distillation (Yang et al., ECCV 2022, arXiv 2205.01529) and the shared
-//! feature-distillation method that FitNet ([`super::fitnet`]) also runs on.
+//! Feature distillation: one method ([`FeatureDistill`]) matching student stages to a frozen
+//! teacher's, with the loss of MGD ([`mgd`]: Masked Generative Distillation, Yang et al.,
+//! ECCV 2022, arXiv 2205.01529) or FitNet ([`fitnet`]); the shared parts are in [`head`]. The
+//! loss modules import only `head`, never each other.
 //!
 //! For a chosen stage, teacher feature T ∈ R^{N×C×H×W} and student feature S (aligned to C by a
 //! 1×1 conv when the channel counts differ):
@@ -14,41 +16,24 @@
 //! The detection code masks a pixel where R > 1 − λ; R < λ has the same distribution, so both
 //! mask kinds use R < λ here. The teacher is frozen: it runs on the plain device (no graph).
 //! Align and generation layers train with the student and are dropped at inference.
+pub mod fitnet;
+pub mod head;
+pub mod mgd;
+
+pub use head::{resolve_stages, FeatureHead, StagePair, StudentWithHeads};
+pub use mgd::{mgd_loss, random_mask, MaskKind};
+
 use super::options::{Fit, RunBuilder, RunOptions};
-use crate::data::{Batch, Dataset, Loader};
+use crate::data::{Batch, Dataset};
 use crate::error::{ensure, Error, Result};
 use crate::losses;
-use crate::models::blocks::conv;
 use crate::models::{Arch, Net, Staged};
 use crate::rng::Rng;
-use crate::train::{checkpoint, devices, evaluate_net, scalar, Losses, Method, Run, StepCtx};
+use crate::train::{devices, scalar, Method, Run, StepCtx, StepOutput};
 use burn::module::Module;
-use burn::nn::conv::Conv2d;
-use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Where MGD's random mask drops features.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MaskKind {
-    /// Whole channels (`N×C×1×1`): the official classification setting.
-    Channel,
-    /// Spatial positions (`N×1×H×W`): the official detection/segmentation setting.
-    Pixel,
-}
-
-/// Which stage of the student is matched to which stage of the teacher. Negative indices count
-/// from the end (−1 = last stage).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StagePair {
-    /// Student stage index.
-    pub student: isize,
-    /// Teacher stage index.
-    pub teacher: isize,
-}
 
 /// The feature loss a [`FeatureDistill`] run applies.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -110,101 +95,9 @@ impl FeatureConfig {
     }
 }
 
-/// Align + generation layers for one matched stage (training only).
-#[derive(Module, Debug)]
-pub struct FeatureHead {
-    /// 1×1 conv from student to teacher channels, when they differ.
-    pub align: Option<Conv2d>,
-    /// Generation block (MGD only), first Conv3×3 (followed by ReLU).
-    pub generate_a: Option<Conv2d>,
-    /// Generation block, second Conv3×3.
-    pub generate_b: Option<Conv2d>,
-}
-
-impl FeatureHead {
-    /// A head from `c_s` student channels to `c_t` teacher channels.
-    pub fn new(c_s: usize, c_t: usize, generation: bool, device: &Device) -> FeatureHead {
-        FeatureHead {
-            align: (c_s != c_t).then(|| conv(c_s, c_t, 1, 1, true, device)),
-            generate_a: generation.then(|| conv(c_t, c_t, 3, 1, true, device)),
-            generate_b: generation.then(|| conv(c_t, c_t, 3, 1, true, device)),
-        }
-    }
-    /// f_align(S).
-    pub fn align(&self, s: Tensor<4>) -> Tensor<4> {
-        match &self.align {
-            Some(a) => a.forward(s),
-            None => s,
-        }
-    }
-    /// G(x) (identity without a generation block).
-    pub fn generate(&self, x: Tensor<4>) -> Tensor<4> {
-        match (&self.generate_a, &self.generate_b) {
-            (Some(a), Some(b)) => b.forward(relu(a.forward(x))),
-            _ => x,
-        }
-    }
-}
-
-/// The random mask M: 0 with probability λ (R < λ), else 1; `[N, C, 1, 1]` or `[N, 1, H, W]`.
-pub fn random_mask(kind: MaskKind, [n, c, h, w]: [usize; 4], ratio: f64, rng: &mut Rng, device: &Device) -> Tensor<4> {
-    let shape = match kind {
-        MaskKind::Channel => [n, c, 1, 1],
-        MaskKind::Pixel => [n, 1, h, w],
-    };
-    let values: Vec<f32> = (0..shape.iter().product::<usize>()).map(|_| if rng.uniform() < ratio { 0.0 } else { 1.0 }).collect();
-    Tensor::from_data(TensorData::new(values, shape), device)
-}
-
-/// MGD's distillation loss for one stage (before α): Σ (T − G(f_align(S) ⊙ M))² / N.
-pub fn mgd_loss(head: &FeatureHead, student: Tensor<4>, teacher: Tensor<4>, mask: Tensor<4>) -> Tensor<1> {
-    let n = teacher.dims()[0];
-    let generated = head.generate(head.align(student) * mask);
-    losses::mse_sum(generated, teacher, n)
-}
-
-/// Student plus its training-only heads, optimised together.
-#[derive(Module, Debug)]
-pub struct StudentWithHeads {
-    /// The student network.
-    pub net: Net,
-    /// One head per matched stage.
-    pub heads: Vec<FeatureHead>,
-}
-
-fn stage_index(i: isize, len: usize, side: &str) -> Result<usize> {
-    let idx = if i < 0 { len as isize + i } else { i };
-    if idx < 0 || idx as usize >= len {
-        return Err(Error::invalid(format!("stages.{side}"), i, format!("the {side} has {len} stages")));
-    }
-    Ok(idx as usize)
-}
-
-/// Resolves stage pairs and checks that each pair's spatial sizes agree (channels are aligned by
-/// the 1×1 conv; spatial sizes cannot be).
-pub fn resolve_stages(pairs: &[StagePair], student: &[[usize; 4]], teacher: &[[usize; 4]]) -> Result<Vec<(usize, usize)>> {
-    pairs
-        .iter()
-        .map(|p| {
-            let s = stage_index(p.student, student.len(), "student")?;
-            let t = stage_index(p.teacher, teacher.len(), "teacher")?;
-            let (ss, ts) = (student[s], teacher[t]);
-            if ss[2..] != ts[2..] {
-                return Err(Error::invalid(
-                    "stages",
-                    format!("student {s} / teacher {t}"),
-                    format!("student stage is {}×{}, teacher stage is {}×{}: spatial sizes must match (pick other stages)", ss[2], ss[3], ts[2], ts[3]),
-                ));
-            }
-            Ok((s, t))
-        })
-        .collect()
-}
-
 /// The feature-distillation method (MGD or FitNet, optionally + KD).
 pub struct FeatureDistill {
     model: StudentWithHeads,
-    optim: ModuleOptimizer,
     teacher: Net,
     pairs: Vec<(usize, usize)>,
     config: FeatureConfig,
@@ -212,21 +105,32 @@ pub struct FeatureDistill {
     alpha_fixed: bool,
 }
 
+/// What a checkpoint keeps besides the weights: the α chosen on the first batch (auto α) and
+/// the mask generator, so that a resumed run draws the same masks as an uninterrupted one.
+#[derive(Serialize, Deserialize)]
+struct FeatureState {
+    alpha: f64,
+    alpha_fixed: bool,
+    rng: u64,
+}
+
 impl FeatureDistill {
-    /// Builds student and heads on the training device; probes stage shapes with one image.
+    /// Builds student and heads on the training device; probes stage shapes with one image. A
+    /// teacher that does not fit `data` is an [`Error::Shape`].
     pub fn new(config: FeatureConfig, teacher: Net, data: &Dataset, options: &RunOptions, device: &Device) -> Result<FeatureDistill> {
         config.validate()?;
         options.train.validate()?;
         let (plain, train) = devices(device);
         let net = config.student.init_seeded(data.shape(), data.num_classes(), &train, options.train.seed)?;
         let teacher = teacher.valid().to_device(&plain);
+        teacher.check_fits("teacher", data.shape(), data.num_classes(), &plain)?;
         let [c, h, w] = data.shape();
         let probe_s = net.valid().forward_features(Tensor::zeros([1, c, h, w], &plain)).stages.iter().map(|s| s.dims()).collect::<Vec<_>>();
         let probe_t = teacher.forward_features(Tensor::zeros([1, c, h, w], &plain)).stages.iter().map(|s| s.dims()).collect::<Vec<_>>();
         let pairs = resolve_stages(&config.stages, &probe_s, &probe_t)?;
         let generation = matches!(config.loss, FeatureLoss::Mgd { .. });
         let heads = pairs.iter().map(|&(s, t)| FeatureHead::new(probe_s[s][1], probe_t[t][1], generation, &train)).collect();
-        Ok(FeatureDistill { model: StudentWithHeads { net, heads }, optim: options.train.sgd(), teacher, pairs, rng: Rng::derive(options.train.seed, 0x36D), config, alpha_fixed: false })
+        Ok(FeatureDistill { model: StudentWithHeads { net, heads }, teacher, pairs, rng: Rng::derive(options.train.seed, 0x36D), config, alpha_fixed: false })
     }
 
     /// The trained student (heads dropped), inference mode.
@@ -245,22 +149,33 @@ impl FeatureDistill {
 }
 
 impl Method for FeatureDistill {
+    type Model = StudentWithHeads;
+
     fn name(&self) -> String {
         self.name_of().into()
     }
+    fn model(&self) -> &StudentWithHeads {
+        &self.model
+    }
+    fn model_mut(&mut self) -> &mut StudentWithHeads {
+        &mut self.model
+    }
+    fn nets(&self) -> Vec<(String, Net)> {
+        vec![("student".into(), self.student())]
+    }
 
-    fn step(&mut self, batch: &Batch, ctx: &StepCtx) -> Result<Losses> {
+    /// L = task loss (or (1 − w)·task + w·KD) + Σ_stages α·L_dis (MGD paper Eq. 4); the task loss
+    /// honours Mixup/CutMix targets and label smoothing.
+    fn losses(&mut self, batch: &Batch, ctx: &StepCtx) -> Result<StepOutput> {
         let teacher = self.teacher.forward_features(batch.images(&ctx.plain));
         let student = self.model.net.forward_features(batch.images(&ctx.device));
-        let labels = batch.labels(&ctx.device);
-        let ce = losses::cross_entropy(student.logits.clone(), labels.clone(), 0.0);
+        let ce = ctx.task_loss(student.logits.clone(), batch);
         let ce_value = scalar(&ce);
-        let mut out: Losses = vec![("loss".into(), 0.0), ("ce".into(), ce_value)];
+        let mut named = vec![("ce".to_string(), ce.clone())];
         let mut total = match self.config.kd {
             Some((t, w)) => {
-                let t_logits = ctx.constant(teacher.logits.clone());
-                let kd = losses::kd_kl(student.logits.clone(), t_logits, t);
-                out.push(("kd".into(), scalar(&kd)));
+                let kd = losses::kd_kl(student.logits.clone(), ctx.constant(teacher.logits.clone()), t);
+                named.push(("kd".into(), kd.clone()));
                 ce.mul_scalar(1.0 - w) + kd.mul_scalar(w)
             }
             None => ce,
@@ -275,7 +190,7 @@ impl Method for FeatureDistill {
                     let m = random_mask(mask, head.align(s_feat.clone()).dims(), mask_ratio, &mut self.rng, &ctx.device);
                     mgd_loss(head, s_feat, t_feat, m)
                 }
-                FeatureLoss::FitNet { .. } => super::fitnet::fitnet_loss(head, s_feat, t_feat),
+                FeatureLoss::FitNet { .. } => fitnet::fitnet_loss(head, s_feat, t_feat),
             };
             terms.push((s, dis));
         }
@@ -286,39 +201,37 @@ impl Method for FeatureDistill {
         }
         for (s, dis) in terms {
             let dis = dis.mul_scalar(self.config.alpha());
-            out.push((format!("feat{s}"), scalar(&dis)));
+            named.push((format!("feat{s}"), dis.clone()));
             total = total + dis;
         }
-        out.push(("alpha".into(), self.config.alpha()));
-        out[0].1 = scalar(&total);
-        let hits = losses::correct(student.logits, labels);
-        out.push(("train_acc".into(), hits as f64 / batch.len() as f64));
-        let grads = GradientsParams::from_grads(total.backward(), &self.model);
-        self.model = self.optim.step(ctx.lr, self.model.clone(), grads);
-        Ok(out)
+        let acc = ctx.batch_accuracy(student.logits, batch);
+        let out = named.iter().fold(StepOutput::new(total), |out, (name, t)| out.loss(name.clone(), t));
+        Ok(out.metric("alpha", self.config.alpha()).metric("train_acc", acc))
     }
 
-    fn evaluate(&self, test: &Loader, device: &Device) -> BTreeMap<String, f64> {
-        let (acc, loss) = evaluate_net(&self.model.net.valid(), test, device);
-        BTreeMap::from([("test_acc".into(), acc), ("test_loss".into(), loss)])
+    fn save_state(&self, dir: &Path) -> Result<()> {
+        let state = FeatureState { alpha: self.config.alpha(), alpha_fixed: self.alpha_fixed, rng: self.rng.state() };
+        crate::record::write_json_atomic(&dir.join("feature.json"), &state)
     }
 
-    fn save(&self, dir: &Path) -> Result<()> {
-        checkpoint::save_module(&self.model, dir, "student-heads.bpk")?;
-        checkpoint::save_optim(&self.optim, dir, "optim.bpk")?;
-        // the α chosen on the first batch (auto α) must survive a resume
-        crate::train::record::write_atomic(&dir.join("alpha.json"), format!("[{}, {}]", self.config.alpha(), self.alpha_fixed).as_bytes())
-    }
-
-    fn load(&mut self, dir: &Path) -> Result<()> {
-        self.model = checkpoint::load_module(self.model.clone(), dir, "student-heads.bpk")?;
-        checkpoint::load_optim(&mut self.optim, dir, "optim.bpk")?;
-        let path = dir.join("alpha.json");
+    fn load_state(&mut self, dir: &Path) -> Result<()> {
+        let path = dir.join("feature.json");
         let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
-        let (alpha, fixed): (f64, bool) = serde_json::from_str(&text).map_err(|e| Error::format(&path, e.to_string()))?;
-        self.config.set_alpha(alpha);
-        self.alpha_fixed = fixed;
+        let state: FeatureState = serde_json::from_str(&text).map_err(|e| Error::format(&path, e.to_string()))?;
+        self.config.set_alpha(state.alpha);
+        self.alpha_fixed = state.alpha_fixed;
+        self.rng = Rng::from_state(state.rng);
         Ok(())
+    }
+}
+
+/// FitNet hints.
+pub struct FitNet;
+
+impl FitNet {
+    /// α = 7e-5 (MGD's scale, so the two compare at equal weight), last stage.
+    pub fn builder() -> FeatureBuilder {
+        FeatureBuilder::new(FeatureLoss::FitNet { alpha: 7e-5 })
     }
 }
 
@@ -413,12 +326,16 @@ impl FeatureBuilder {
 
     /// Trains the student with the feature term.
     pub fn fit(self, data: &Dataset, device: &Device) -> Result<Run> {
-        let teacher = self.teacher.clone().ok_or_else(|| Error::invalid("teacher", "none", "call .teacher(&run) first"))?;
-        let mut method = FeatureDistill::new(self.config.clone(), teacher, data, &self.options, device)?;
+        let mut method = self.build(data, device)?;
         let name = method.name_of();
         let cfg = serde_json::to_value(&self.config).expect("config serialises");
-        let record = self.options.trainer(name).fit(&mut method, cfg, data, device)?;
-        Ok(Run { record, model: method.student() })
+        self.options.trainer(name).run(&mut method, cfg, data, device)
+    }
+
+    /// The method this builder describes, untrained (to call [`Method::losses`] on a batch).
+    pub fn build(&self, data: &Dataset, device: &Device) -> Result<FeatureDistill> {
+        let teacher = self.teacher.clone().ok_or_else(|| Error::invalid("teacher", "none", "call .teacher(&run) first"))?;
+        FeatureDistill::new(self.config.clone(), teacher, data, &self.options, device)
     }
 }
 
@@ -432,7 +349,7 @@ impl Fit for FeatureBuilder {
 /// values and the map size.
 pub fn attention_maps(net: &Net, images: Tensor<4>, stage: isize) -> Result<(Vec<f32>, [usize; 2])> {
     let f = net.forward_features(images);
-    let i = stage_index(stage, f.stages.len(), "student")?;
+    let i = head::stage_index(stage, f.stages.len(), "student")?;
     let [n, _, h, w] = f.stages[i].dims();
     let att = f.stages[i].clone().abs().mean_dim(1).reshape([n, h * w]);
     let v = att.into_data().try_to_vec::<f32>().map_err(|e| Error::invalid("attention", "tensor", format!("{e:?}")))?;

@@ -90,8 +90,7 @@ impl RunRecord {
 
     /// Writes the record as pretty JSON, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Checkpoint { path: path.into(), reason: e.to_string() })?;
-        write_atomic(path, &json)
+        write_json_atomic(path, self)
     }
 
     /// Reads a record written by [`save`](RunRecord::save).
@@ -99,6 +98,12 @@ impl RunRecord {
         let bytes = std::fs::read(path).map_err(Error::io(path))?;
         serde_json::from_slice(&bytes).map_err(|e| Error::format(path, format!("not a run record: {e}")))
     }
+}
+
+/// Writes `value` as pretty JSON, atomically (see [`write_atomic`]).
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| Error::Json { path: path.into(), reason: e.to_string() })?;
+    write_atomic(path, &json)
 }
 
 /// Writes `bytes` to `path` via a temporary file in the same folder and a rename, so a reader

@@ -1,0 +1,184 @@
+//! The method contract every method is built on: the task loss honours Mixup/CutMix targets and
+//! label smoothing in every method, no gradient reaches a frozen teacher, losses and metrics are
+//! recorded apart, a run holds several named models whose headline is the one it returns,
+//! resume checks the dataset and profile, and background panics come back as panics.
+mod common;
+use burn::optim::GradientsParams;
+use common::{cpu, data_root, tmp_dir};
+use distillery::data::{Augment, Batch, Dataset, Loader, Mix};
+use distillery::methods::{Dml, FitNet, Kd, Mgd, RunBuilder, Supervised};
+use distillery::models::{Arch, Staged};
+use distillery::profile::Profile;
+use distillery::train::{devices, CancelToken, Job, Method, Run, RunRecord, StepCtx, TrainConfig};
+use distillery::Error;
+use std::sync::{Arc, Mutex};
+
+fn quick(epochs: usize) -> TrainConfig {
+    TrainConfig::new().with_epochs(epochs).with_batch_size(16).with_lr(0.05).with_verbose(false)
+}
+
+fn fashion_small() -> Dataset {
+    Dataset::fashion_mnist_full(&data_root()).unwrap().subset(Some(20), Some(10), 0).unwrap()
+}
+
+fn ctx(smoothing: f64) -> StepCtx {
+    let (plain, device) = devices(&cpu());
+    StepCtx { lr: 0.05, epoch: 0, step: 0, total_steps: 1, device, plain, label_smoothing: smoothing }
+}
+
+/// A teacher whose parameters live on the autodiff device: were the method to run it in the
+/// graph, gradients would reach these very parameters (a cloned module keeps its parameter ids).
+fn graph_teacher(data: &Dataset) -> Run {
+    let teacher = Supervised::builder().model(Arch::convnet(8, 2)).train(quick(1)).fit(data, &cpu()).unwrap();
+    let (_, ad) = devices(&cpu());
+    let net = Arch::convnet(8, 2).init_seeded(data.shape(), data.num_classes(), &ad, 1).unwrap();
+    Run::new(teacher.record, vec![("teacher".into(), net)])
+}
+
+/// The same batch three ways: hard labels, mixed with uniform targets, mixed with one-hot targets.
+fn batches(data: &Dataset) -> (Batch, Batch, Batch) {
+    let plain = Loader::test(data, 12).epoch(0).next().unwrap();
+    let k = plain.classes;
+    let uniform = Batch { mixed: Some(vec![1.0 / k as f32; plain.len() * k]), ..plain.clone() };
+    let mut one_hot = vec![0f32; plain.len() * k];
+    for (i, &l) in plain.labels.iter().enumerate() {
+        one_hot[i * k + l] = 1.0;
+    }
+    let hard_as_mixed = Batch { mixed: Some(one_hot), ..plain.clone() };
+    (plain, uniform, hard_as_mixed)
+}
+
+/// The task-loss term `key` of `method` on `batch`.
+fn task_term<M: Method>(method: &mut M, batch: &Batch, smoothing: f64, key: &str) -> f64 {
+    method.losses(batch, &ctx(smoothing)).unwrap().log.get(key).unwrap_or_else(|| panic!("no `{key}` term"))
+}
+
+/// Mixed targets and label smoothing must change the task term; one-hot "mixed" targets must not.
+fn targets_reach_the_loss<M: Method>(name: &str, method: &mut M, data: &Dataset, key: &str) {
+    let (plain, uniform, hard_as_mixed) = batches(data);
+    let hard = task_term(method, &plain, 0.0, key);
+    let mixed = task_term(method, &uniform, 0.0, key);
+    let same = task_term(method, &hard_as_mixed, 0.0, key);
+    let smoothed = task_term(method, &plain, 0.2, key);
+    assert!((mixed - hard).abs() > 1e-3, "{name}: Mixup targets ignored ({hard} vs {mixed})");
+    assert!((same - hard).abs() < 1e-4, "{name}: one-hot targets must give the hard-label loss ({hard} vs {same})");
+    assert!((smoothed - hard).abs() > 1e-3, "{name}: label smoothing ignored ({hard} vs {smoothed})");
+}
+
+#[test]
+fn every_method_trains_on_the_mixed_and_smoothed_targets() {
+    let data = fashion_small();
+    let device = cpu();
+    let teacher = graph_teacher(&data);
+    let student = Arch::convnet(4, 2);
+    targets_reach_the_loss("supervised", &mut Supervised::builder().model(student.clone()).build(&data, &device).unwrap(), &data, "ce");
+    targets_reach_the_loss("kd", &mut Kd::builder().teacher(&teacher).student(student.clone()).build(&data, &device).unwrap(), &data, "ce");
+    targets_reach_the_loss("fitnet", &mut FitNet::builder().teacher(&teacher).student(student.clone()).build(&data, &device).unwrap(), &data, "ce");
+    targets_reach_the_loss("mgd", &mut Mgd::builder().teacher(&teacher).student(student.clone()).build(&data, &device).unwrap(), &data, "ce");
+    let mut dml = Dml::builder().peers([student.clone(), student]).build(&data, &device).unwrap();
+    targets_reach_the_loss("dml peer 0", &mut dml, &data, "ce_0");
+    targets_reach_the_loss("dml peer 1", &mut dml, &data, "ce_1");
+}
+
+#[test]
+fn a_mixup_run_of_every_method_trains_and_records_its_terms() {
+    let data = fashion_small();
+    let device = cpu();
+    let teacher = graph_teacher(&data);
+    let recipe = quick(1).with_augment(Augment::none().with_mix(Mix::Mixup { alpha: 1.0 })).with_label_smoothing(0.1);
+    let student = Arch::convnet(4, 2);
+    let runs = [
+        Supervised::builder().model(student.clone()).train(recipe.clone()).fit(&data, &device).unwrap(),
+        Kd::builder().teacher(&teacher).student(student.clone()).train(recipe.clone()).fit(&data, &device).unwrap(),
+        FitNet::builder().teacher(&teacher).student(student.clone()).train(recipe.clone()).fit(&data, &device).unwrap(),
+        Mgd::builder().teacher(&teacher).student(student.clone()).train(recipe.clone()).fit(&data, &device).unwrap(),
+        Dml::builder().peers([student.clone(), student]).train(recipe).fit(&data, &device).unwrap(),
+    ];
+    for run in runs {
+        let e = &run.record.epochs[0];
+        assert!(e.losses.values().all(|v| v.is_finite()), "{}: {:?}", run.record.method, e.losses);
+        // metrics are not losses: train_acc is recorded apart
+        assert!(e.metrics.contains_key("train_acc") && !e.losses.contains_key("train_acc"), "{}: {e:?}", run.record.method);
+        assert_eq!(run.record.config["train"]["augment"]["mix"]["Mixup"]["alpha"], 1.0);
+    }
+}
+
+#[test]
+fn no_gradient_reaches_a_frozen_teacher_through_any_loss() {
+    let data = fashion_small();
+    let device = cpu();
+    let teacher = graph_teacher(&data);
+    let (batch, _, _) = batches(&data);
+    let student = Arch::convnet(4, 2);
+    fn check<M: Method>(name: &str, mut method: M, teacher: &Run, batch: &Batch) {
+        let out = method.losses(batch, &ctx(0.0)).unwrap();
+        let mut grads = out.total.backward();
+        let to_teacher = GradientsParams::from_module(&mut grads, &teacher.model);
+        let to_student = GradientsParams::from_module(&mut grads, method.model());
+        assert!(to_teacher.is_empty(), "{name}: {} teacher parameters got a gradient", to_teacher.len());
+        assert!(!to_student.is_empty(), "{name}: the student got no gradient");
+    }
+    check("kd", Kd::builder().teacher(&teacher).student(student.clone()).build(&data, &device).unwrap(), &teacher, &batch);
+    check("fitnet", FitNet::builder().teacher(&teacher).student(student.clone()).build(&data, &device).unwrap(), &teacher, &batch);
+    check("mgd+kd", Mgd::builder().teacher(&teacher).student(student).with_kd(4.0, 0.5).build(&data, &device).unwrap(), &teacher, &batch);
+}
+
+#[test]
+fn a_dml_run_returns_every_peer_and_its_headline_is_the_returned_model() {
+    let data = fashion_small();
+    let run = Dml::builder().peers([Arch::convnet(4, 2), Arch::mlp(16, 1)]).train(quick(2)).fit(&data, &cpu()).unwrap();
+    assert_eq!(run.model_names(), ["peer0", "peer1"]);
+    let last = run.record.epochs.last().unwrap();
+    assert_eq!(last.metrics["test_acc"], last.metrics["peer0_acc"], "test_acc describes the model the run returns");
+    assert!((last.metrics["avg_acc"] - (last.metrics["peer0_acc"] + last.metrics["peer1_acc"]) / 2.0).abs() < 1e-12);
+    assert!(last.metrics.contains_key("ens_acc"));
+    let probe = Loader::test(&data, 8).epoch(0).next().unwrap();
+    let x = probe.images(&cpu());
+    run.model.forward(x.clone()).into_data().assert_eq(&run.get("peer0").unwrap().forward(x).into_data(), true);
+    assert!(run.plot_models().svg.contains("peer1_acc"), "per-model curves");
+}
+
+#[test]
+fn resume_refuses_another_dataset_or_profile_but_not_another_verbosity() {
+    let data = fashion_small();
+    let mnist = Dataset::mnist_full(&data_root()).unwrap().subset(Some(20), Some(10), 0).unwrap();
+    let dir = tmp_dir("identity");
+    let build = || Supervised::builder().model(Arch::mlp(8, 1)).train(quick(2)).checkpoint_dir(dir.join("ckpt"));
+    build().verbose(true).stop_after_steps(20).fit(&data, &cpu()).unwrap_err();
+    let err = build().fit(&mnist, &cpu()).unwrap_err();
+    assert!(matches!(&err, Error::Checkpoint { reason, .. } if reason.contains("dataset")), "{err}");
+    let err = build().profile(Profile::Smoke).fit(&data, &cpu()).unwrap_err();
+    assert!(matches!(&err, Error::Checkpoint { reason, .. } if reason.contains("profile")), "{err}");
+    // progress lines change no number: a quiet (spawned) run resumes a verbose one's checkpoint
+    let run = build().spawn(&data, &cpu()).wait().unwrap();
+    assert_eq!(run.record.epochs.len(), 2);
+}
+
+#[test]
+fn a_panic_in_a_background_job_comes_back_with_its_message() {
+    let live = Arc::new(Mutex::new(RunRecord::new("p", "", serde_json::json!({}), String::new(), String::new(), String::new())));
+    let job: Job = Job::start("p".into(), live, CancelToken::default(), || panic!("the loader exploded"));
+    match job.wait() {
+        Err(Error::Panicked { run, message }) => assert_eq!((run.as_str(), message.as_str()), ("p", "the loader exploded")),
+        other => panic!("{:?}", other.map(|r| r.record.name)),
+    }
+}
+
+#[test]
+fn a_teacher_that_does_not_fit_the_data_is_a_shape_error() {
+    let data = fashion_small(); // 1×28×28, 10 classes
+    let device = cpu();
+    let (_, ad) = devices(&device);
+    let teacher = graph_teacher(&data);
+    let mut rgb = teacher.clone();
+    rgb.model = Arch::convnet(8, 2).init([3, 32, 32], 10, &ad).unwrap();
+    let mut five = teacher.clone();
+    five.model = Arch::convnet(8, 2).init([1, 28, 28], 5, &ad).unwrap();
+    for (t, what) in [(&rgb, "cannot take"), (&five, "5 classes")] {
+        for err in [Kd::builder().teacher(t).build(&data, &device).err(), Mgd::builder().teacher(t).student(Arch::convnet(4, 2)).build(&data, &device).err()] {
+            let err = err.expect("a misfit teacher is refused");
+            assert!(matches!(&err, Error::Shape { what: w, .. } if w == "teacher"), "{err}");
+            assert!(err.to_string().contains(what) && err.to_string().contains("[N, 1, 28, 28] → [N, 10]"), "{err}");
+        }
+    }
+}
