@@ -222,13 +222,13 @@ fn main() {
             println!("\n{}", report.table());
             println!("wrote {0}/summary.md, {0}/records/*.json, {0}/kd-test_acc.svg", exp.out.display());
         }),
-        Command::Mgd(exp) => exp.run(&device).map(|table| {
-            println!("\n{}", table.markdown());
+        Command::Mgd(exp) => exp.run(&device).map(|comparison| {
+            println!("\n{}", comparison.table("test_acc").markdown());
             println!("wrote {0}/summary.md, {0}/records/*.json, {0}/mgd-bars.svg", exp.base.out.display());
         }),
-        Command::Dsa(exp) => exp.run(&device).map(|(rows, cross)| {
-            println!("\n{}", distillery::experiment::dsa::results_table(&rows, exp.profile).markdown());
-            if let Some(c) = cross {
+        Command::Dsa(exp) => exp.run(&device).map(|report| {
+            println!("\n{}", report.table().markdown());
+            if let Some(c) = &report.cross {
                 println!("{}", c.table().markdown());
             }
             println!("wrote {0}/summary.md, {0}/results.json, {0}/*.svg, {0}/sets/", exp.out.display());

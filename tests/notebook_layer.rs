@@ -110,3 +110,55 @@ fn figures_and_panels_render() {
     panel.figures[0].save_svg(&path).unwrap();
     assert!(std::fs::read_to_string(path).unwrap().starts_with("<svg"));
 }
+
+#[test]
+fn a_categorical_sweep_labels_its_rows_and_draws_bars() {
+    let data = tiny();
+    let sweep = Sweep::categories("model", ["mlp", "convnet"])
+        .seeds([0, 1])
+        .verbose(false)
+        .run_labels(|label, seed| {
+            let arch = if label == "mlp" { Arch::mlp(16, 1) } else { Arch::convnet(4, 1) };
+            Supervised::builder().model(arch).train(quick(1)).seed(seed).name(label).fit(&data, &cpu())
+        })
+        .unwrap();
+    let names: Vec<&str> = sweep.points.iter().map(|p| p.record.name.as_str()).collect();
+    assert_eq!(names, ["mlp", "mlp", "convnet", "convnet"], "the closure got each label, seeds fastest");
+    let table = sweep.table("test_acc");
+    assert_eq!((table.rows[0][0].as_str(), table.rows[1][0].as_str()), ("mlp", "convnet"));
+    let svg = sweep.plot("test_acc").svg;
+    assert!(svg.contains("mlp") && svg.contains("convnet") && svg.contains("<rect"), "bars per label");
+    let path = tmp_dir("cat-sweep").join("s.json");
+    sweep.save(&path).unwrap();
+    assert_eq!(Sweep::load(&path).unwrap().table("test_acc"), table);
+}
+
+#[test]
+fn a_comparison_runs_methods_by_seeds_into_one_table_bars_and_curves() {
+    let data = tiny();
+    let c = Comparison::of("mlp vs convnet")
+        .seeds([0, 1])
+        .reference("chance", 0.1)
+        .verbose(false)
+        .method("mlp", |seed| Supervised::builder().model(Arch::mlp(16, 1)).train(quick(2)).seed(seed).fit(&data, &cpu()))
+        .method("convnet", |seed| Supervised::builder().model(Arch::convnet(4, 1)).train(quick(2)).seed(seed).fit(&data, &cpu()))
+        .run()
+        .unwrap();
+    let t = c.table("test_acc");
+    assert_eq!(t.rows.len(), 3);
+    assert_eq!((t.rows[0][0].as_str(), t.rows[0][1].as_str()), ("chance", "10.00"));
+    assert_eq!(t.rows[1][2], "2");
+    let per_seed: Vec<f64> = c.row("mlp").unwrap().values("test_acc");
+    let mean = per_seed.iter().sum::<f64>() / 2.0;
+    assert!((c.mean("mlp", "test_acc") - mean).abs() < 1e-12);
+    assert!(t.rows[1][1].starts_with(&format!("{:.2}", mean * 100.0)), "{:?}", t.rows[1]);
+    assert!(c.bars("test_acc").svg.contains("convnet") && c.curves("test_acc").svg.contains("polyline"));
+    assert!(c.model("convnet", 1).is_some());
+    let path = tmp_dir("comparison").join("c.json");
+    c.save(&path).unwrap();
+    assert_eq!(Comparison::load(&path).unwrap(), c);
+    std::fs::write(&path, r#"{"title": "x", "references": [], "rows": []}"#).unwrap();
+    assert!(Comparison::load(&path).unwrap_err().to_string().contains("c.json"));
+    let e = Comparison::of("none").run().unwrap_err();
+    assert!(matches!(&e, Error::Invalid { field, .. } if field == "comparison.methods"), "{e}");
+}

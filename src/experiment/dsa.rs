@@ -139,11 +139,12 @@ impl DsaExperiment {
         Ok(e)
     }
 
-    /// Runs everything; returns the rows (dataset, ipc, method order) and the cross-architecture
-    /// evaluation, and writes `summary.md`, `results.json` and the figures.
-    pub fn run(&self, device: &Device) -> Result<(Vec<DsaRow>, Option<Evaluation>)> {
+    /// Runs everything; returns the rows (dataset, ipc, method order), the sets and the
+    /// cross-architecture evaluation, and writes `summary.md`, `results.json` and the figures.
+    pub fn run(&self, device: &Device) -> Result<DsaReport> {
         let eval_config = self.eval_config();
         let mut rows = Vec::new();
+        let mut sets = Vec::new();
         let mut cross = None;
         for name in &self.datasets {
             let data = Dataset::load(name, &self.data_root, &self.profile)?;
@@ -165,6 +166,7 @@ impl DsaExperiment {
                         set.plot_evolution().figures.last().map(|f| f.save_svg(self.out.join(format!("{}-{}-ipc{ipc}.svg", data.name, method.name())))).transpose()?;
                     }
                     evals.push(eval);
+                    sets.push(set);
                 }
                 let refs: Vec<&Evaluation> = evals.iter().collect();
                 accuracy_bars(&format!("{} ipc {ipc} ({} profile)", data.name, self.profile), &refs, &paper_numbers(&data.name, ipc)).save_svg(self.out.join(format!("dsa-bars-{}-ipc{ipc}.svg", data.name)))?;
@@ -179,7 +181,48 @@ impl DsaExperiment {
         write_atomic(&self.out.join("summary.md"), summary.as_bytes())?;
         let json = serde_json::to_vec_pretty(&(&rows, &cross)).map_err(|e| Error::format(self.out.join("results.json"), e.to_string()))?;
         write_atomic(&self.out.join("results.json"), &json)?;
-        Ok((rows, cross))
+        Ok(DsaReport { rows, sets, cross, profile: self.profile })
+    }
+}
+
+/// What [`DsaExperiment::run`] produced: one row and one set per (dataset, ipc, method).
+#[derive(Clone, Debug)]
+pub struct DsaReport {
+    /// The evaluations, in run order.
+    pub rows: Vec<DsaRow>,
+    /// The condensed (or selected) sets, in the same order.
+    pub sets: Vec<Condensed>,
+    /// The cross-architecture evaluation of the DSA set, if asked for.
+    pub cross: Option<Evaluation>,
+    /// The profile it ran at.
+    pub profile: Profile,
+}
+
+impl DsaReport {
+    /// The results table (ours next to the paper's numbers).
+    pub fn table(&self) -> Table {
+        results_table(&self.rows, self.profile)
+    }
+    /// The set of `method` at `ipc` on `dataset`.
+    pub fn set(&self, dataset: &str, method: Algorithm, ipc: usize) -> Option<&Condensed> {
+        self.sets.iter().find(|s| s.dataset == dataset && s.config.method == method && s.config.ipc == ipc)
+    }
+    /// Accuracy bars of every method at `ipc` on `dataset`, with the paper's numbers as ticks.
+    pub fn bars(&self, dataset: &str, ipc: usize) -> crate::plot::Figure {
+        let evals: Vec<&Evaluation> = self.rows.iter().map(|r| &r.eval).filter(|e| e.dataset == dataset && e.ipc == ipc).collect();
+        accuracy_bars(&format!("{dataset}, ipc {ipc} ({} profile)", self.profile), &evals, &paper_numbers(dataset, ipc))
+    }
+    /// Bars for every (dataset, ipc) and the table, inline.
+    pub fn evcxr_display(&self) {
+        let mut seen: Vec<(String, usize)> = Vec::new();
+        for r in &self.rows {
+            let key = (r.eval.dataset.clone(), r.eval.ipc);
+            if !seen.contains(&key) {
+                seen.push(key);
+            }
+        }
+        let panel = seen.iter().fold(crate::notebook::Panel::new(), |p, (d, ipc)| p.figure(self.bars(d, *ipc)));
+        panel.table(self.table()).evcxr_display();
     }
 }
 

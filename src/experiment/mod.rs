@@ -3,7 +3,7 @@
 //! table and writes records, checkpoints and SVG curves under the output folder.
 pub mod dsa;
 
-pub use dsa::DsaExperiment;
+pub use dsa::{DsaExperiment, DsaReport};
 
 use crate::data::{Augment, DataRoot, Dataset};
 use crate::device::{Device, DeviceExt};
@@ -214,8 +214,9 @@ impl MgdExperiment {
         MgdExperiment { base, seeds: if profile == Profile::Smoke { 1 } else { 3 } }
     }
 
-    /// Runs everything; returns the table (also written with a bar chart under `out`).
-    pub fn run(&self, device: &Device) -> Result<crate::table::Table> {
+    /// Runs everything; returns the comparison (its table, bars and records also written under
+    /// `out`).
+    pub fn run(&self, device: &Device) -> Result<crate::train::Comparison> {
         use crate::methods::{FitNet, Mgd};
         let b = &self.base;
         crate::error::ensure(self.seeds > 0, "seeds", self.seeds, "must be at least 1")?;
@@ -241,8 +242,7 @@ impl MgdExperiment {
             .run()?;
         comparison.save(b.out.join("comparison.json"))?;
         comparison.bars("test_acc").save_svg(b.out.join("mgd-bars.svg"))?;
-        let table = comparison.table("test_acc");
-        crate::record::write_atomic(&b.out.join("summary.md"), table.markdown().as_bytes())?;
-        Ok(table)
+        crate::record::write_atomic(&b.out.join("summary.md"), comparison.table("test_acc").markdown().as_bytes())?;
+        Ok(comparison)
     }
 }

@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 use super::{Run, RunRecord};
+use crate::models::Net;
 use crate::error::{Error, Result};
 use crate::plot::{self, Bar, Figure};
 use crate::record::write_json_atomic;
@@ -41,8 +42,9 @@ impl ComparisonRow {
     }
 }
 
-/// A finished comparison (serialisable: save it and re-plot without re-running).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A finished comparison (serialisable: save it and re-plot without re-running; the trained
+/// networks stay in memory only).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Comparison {
     /// Title of the table and figures.
     pub title: String,
@@ -50,6 +52,16 @@ pub struct Comparison {
     pub references: Vec<(String, f64)>,
     /// One row per method, in the order given.
     pub rows: Vec<ComparisonRow>,
+    /// The headline network of every run, by row then seed (empty after [`Comparison::load`]).
+    #[serde(skip)]
+    pub models: Vec<Vec<Net>>,
+}
+
+impl PartialEq for Comparison {
+    /// Equal results (networks are not compared).
+    fn eq(&self, other: &Self) -> bool {
+        (&self.title, &self.references, &self.rows) == (&other.title, &other.references, &other.rows)
+    }
 }
 
 type Make<'a> = Box<dyn Fn(u64) -> Result<Run> + 'a>;
@@ -68,6 +80,12 @@ impl Comparison {
     /// Starts a comparison titled `title` (one seed, 0, until [`ComparisonSpec::seeds`]).
     pub fn of(title: impl Into<String>) -> ComparisonSpec<'static> {
         ComparisonSpec { title: title.into(), seeds: vec![0], references: Vec::new(), methods: Vec::new(), records: None, verbose: true }
+    }
+
+    /// The trained network of method `label` for its `k`-th seed (in memory only).
+    pub fn model(&self, label: &str, k: usize) -> Option<&Net> {
+        let row = self.rows.iter().position(|r| r.label == label)?;
+        self.models.get(row)?.get(k)
     }
 
     /// The row labelled `label`.
@@ -172,8 +190,10 @@ impl<'a> ComparisonSpec<'a> {
         crate::error::ensure(!self.seeds.is_empty(), "comparison.seeds", "[]", "needs at least one seed")?;
         crate::error::ensure(!self.methods.is_empty(), "comparison.methods", "[]", "add a method with .method(label, |seed| …)")?;
         let mut rows = Vec::with_capacity(self.methods.len());
+        let mut models = Vec::with_capacity(self.methods.len());
         for (label, make) in &self.methods {
             let mut records = Vec::with_capacity(self.seeds.len());
+            let mut nets = Vec::with_capacity(self.seeds.len());
             for &seed in &self.seeds {
                 let run = make(seed)?;
                 if let Some(dir) = &self.records {
@@ -184,9 +204,11 @@ impl<'a> ComparisonSpec<'a> {
                     println!("{label} seed {seed}: test_acc {:.2}%", run.test_acc() * 100.0);
                 }
                 records.push(run.record);
+                nets.push(run.model);
             }
             rows.push(ComparisonRow { label: label.clone(), seeds: self.seeds.clone(), records });
+            models.push(nets);
         }
-        Ok(Comparison { title: self.title, references: self.references, rows })
+        Ok(Comparison { title: self.title, references: self.references, rows, models })
     }
 }

@@ -1,6 +1,6 @@
-//! Sweeps: every point a full run with its record; one or two swept parameters, seeds as an
-//! extra axis (mean ± std); serialisable, so a finished sweep reloads and re-plots without
-//! re-running.
+//! Sweeps: every point a full run with its record; one or two swept parameters, numeric or
+//! categorical (`Sweep::categories("mask", ["channel", "pixel"])`), seeds as an extra axis
+//! (mean ± std); serialisable, so a finished sweep reloads and re-plots without re-running.
 use super::{Run, RunRecord};
 use crate::error::{Error, Result};
 use crate::plot::{self, Figure, Series, bars::mean_std};
@@ -23,10 +23,12 @@ pub struct SweepPoint {
 /// Parameter values of the point being run.
 #[derive(Clone, Debug)]
 pub struct Point {
-    /// `(axis, value)` for every axis.
+    /// `(axis, value)` for every axis (a categorical axis has the index of its label).
     pub params: Vec<(String, f64)>,
     /// Seed.
     pub seed: u64,
+    /// The label of each categorical axis' value, `(axis, label)`.
+    pub labels: Vec<(String, String)>,
 }
 
 impl Point {
@@ -42,12 +44,17 @@ impl Point {
     pub fn get(&self, axis: &str) -> Option<f64> {
         self.params.iter().find(|p| p.0 == axis).map(|p| p.1)
     }
+    /// Label of a categorical axis' value.
+    pub fn label(&self, axis: &str) -> Option<&str> {
+        self.labels.iter().find(|p| p.0 == axis).map(|p| p.1.as_str())
+    }
 }
 
 /// What to sweep, before running.
 #[derive(Clone, Debug)]
 pub struct SweepSpec {
     axes: Vec<(String, Vec<f64>)>,
+    labels: Vec<(String, Vec<String>)>,
     seeds: Vec<u64>,
     verbose: bool,
 }
@@ -59,16 +66,26 @@ pub struct Sweep {
     pub axes: Vec<String>,
     /// Every run.
     pub points: Vec<SweepPoint>,
+    /// The labels of each categorical axis, `(axis, labels)`; a point's value is a label's index.
+    #[serde(default)]
+    pub labels: Vec<(String, Vec<String>)>,
 }
 
 impl Sweep {
     /// Sweeps one parameter.
     pub fn over(name: &str, values: impl IntoIterator<Item = f64>) -> SweepSpec {
-        SweepSpec { axes: vec![(name.into(), values.into_iter().collect())], seeds: vec![0], verbose: true }
+        SweepSpec { axes: vec![(name.into(), values.into_iter().collect())], labels: Vec::new(), seeds: vec![0], verbose: true }
+    }
+    /// Sweeps one categorical parameter (methods, mask kinds, architectures …): the closure gets
+    /// each label through [`SweepSpec::run_labels`] or [`Point::label`].
+    pub fn categories<S: Into<String>>(name: &str, labels: impl IntoIterator<Item = S>) -> SweepSpec {
+        let labels: Vec<String> = labels.into_iter().map(Into::into).collect();
+        let values = (0..labels.len()).map(|i| i as f64).collect();
+        SweepSpec { axes: vec![(name.into(), values)], labels: vec![(name.into(), labels)], seeds: vec![0], verbose: true }
     }
     /// A grid of two parameters.
     pub fn grid(a: (&str, Vec<f64>), b: (&str, Vec<f64>)) -> SweepSpec {
-        SweepSpec { axes: vec![(a.0.into(), a.1), (b.0.into(), b.1)], seeds: vec![0], verbose: true }
+        SweepSpec { axes: vec![(a.0.into(), a.1), (b.0.into(), b.1)], labels: Vec::new(), seeds: vec![0], verbose: true }
     }
 
     /// Writes the sweep as JSON (atomically).
@@ -85,6 +102,11 @@ impl Sweep {
             return Err(Error::format(path, "a sweep needs at least one axis and one point, each point with a value per axis"));
         }
         Ok(sweep)
+    }
+
+    /// A parameter value as shown: its label on a categorical axis, else the number.
+    fn show(&self, axis: &str, value: f64) -> String {
+        label_of(&self.labels, axis, value).unwrap_or_else(|| format!("{value}"))
     }
 
     /// Distinct parameter combinations in run order, with the `metric` of each seed.
@@ -109,7 +131,7 @@ impl Sweep {
         let mut t = Table::new(format!("Sweep over {}", self.axes.join(" × ")), &cols);
         for (params, values) in self.groups(metric) {
             let (m, s) = mean_std(&values);
-            let mut row: Vec<String> = params.iter().map(|p| format!("{}", p.1)).collect();
+            let mut row: Vec<String> = params.iter().map(|p| self.show(&p.0, p.1)).collect();
             row.push(format!("{:.2} ± {:.2}", m * scale, s * scale));
             row.push(values.len().to_string());
             t.push(row);
@@ -119,11 +141,24 @@ impl Sweep {
 
     /// Line plot of a final metric against the first axis (one line per value of the second
     /// axis), error bars over seeds.
+    /// A categorical first axis gives bars (mean ± std over seeds) instead of lines.
     pub fn plot(&self, metric: &str) -> Figure {
         let scale = if metric.ends_with("_acc") { 100.0 } else { 1.0 };
+        if self.labels.iter().any(|l| l.0 == self.axes[0]) {
+            let bars: Vec<plot::Bar> = self
+                .groups(metric)
+                .into_iter()
+                .map(|(params, values)| {
+                    let name = params.iter().map(|p| self.show(&p.0, p.1)).collect::<Vec<_>>().join(", ");
+                    plot::Bar::from_values(name, &values.iter().map(|v| v * scale).collect::<Vec<_>>())
+                })
+                .collect();
+            let y = if scale == 100.0 { format!("{metric} (%)") } else { metric.to_string() };
+            return plot::bars(&format!("{metric} by {}", self.axes.join(" × ")), &y, &bars);
+        }
         let mut series: Vec<Series> = Vec::new();
         for (params, values) in self.groups(metric) {
-            let name = params.get(1).map(|p| format!("{} = {}", p.0, p.1)).unwrap_or_else(|| metric.to_string());
+            let name = params.get(1).map(|p| format!("{} = {}", p.0, self.show(&p.0, p.1))).unwrap_or_else(|| metric.to_string());
             let (m, s) = mean_std(&values);
             let point = (params[0].1, m * scale, s * scale);
             match series.iter_mut().find(|x| x.name == name) {
@@ -169,7 +204,8 @@ impl SweepSpec {
         for (name, values) in &self.axes {
             combos = combos.into_iter().flat_map(|c| values.iter().map(move |v| [c.clone(), vec![(name.clone(), *v)]].concat())).collect();
         }
-        combos.into_iter().flat_map(|params| self.seeds.iter().map(move |&seed| Point { params: params.clone(), seed })).collect()
+        let labelled = |params: &[(String, f64)]| params.iter().filter_map(|(a, v)| label_of(&self.labels, a, *v).map(|l| (a.clone(), l))).collect::<Vec<_>>();
+        combos.into_iter().flat_map(|params| self.seeds.iter().map(move |&seed| Point { labels: labelled(&params), params: params.clone(), seed })).collect()
     }
 
     /// Runs `f` at every point.
@@ -185,14 +221,18 @@ impl SweepSpec {
         for (i, p) in points.iter().enumerate() {
             let run = f(p)?;
             if self.verbose {
-                let params: Vec<String> = p.params.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                let params: Vec<String> = p.params.iter().map(|(n, v)| format!("{n}={}", label_of(&self.labels, n, *v).unwrap_or_else(|| v.to_string()))).collect();
                 println!("sweep {}/{}: {} seed {} → test_acc {:.2}%", i + 1, points.len(), params.join(" "), p.seed, run.test_acc() * 100.0);
             }
             out.push(SweepPoint { params: p.params.clone(), seed: p.seed, record: run.record });
         }
-        Ok(Sweep { axes: self.axes.into_iter().map(|a| a.0).collect(), points: out })
+        Ok(Sweep { axes: self.axes.into_iter().map(|a| a.0).collect(), points: out, labels: self.labels })
     }
 
+    /// One categorical axis, seeds through [`Point::seed`]: `f(label, seed)`.
+    pub fn run_labels(self, mut f: impl FnMut(&str, u64) -> Result<Run>) -> Result<Sweep> {
+        self.run_points(|p| f(p.labels.first().map(|l| l.1.as_str()).unwrap_or_default(), p.seed))
+    }
     /// One axis, one seed: `f(value)`.
     pub fn run(self, mut f: impl FnMut(f64) -> Result<Run>) -> Result<Sweep> {
         self.run_points(|p| f(p.x()))
@@ -205,4 +245,9 @@ impl SweepSpec {
     pub fn run_grid(self, mut f: impl FnMut(f64, f64) -> Result<Run>) -> Result<Sweep> {
         self.run_points(|p| f(p.x(), p.y()))
     }
+}
+
+/// The label of `value` on `axis` if the axis is categorical.
+fn label_of(labels: &[(String, Vec<String>)], axis: &str, value: f64) -> Option<String> {
+    labels.iter().find(|l| l.0 == axis).and_then(|l| l.1.get(value as usize).cloned())
 }

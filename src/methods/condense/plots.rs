@@ -10,6 +10,14 @@ use crate::rng::Rng;
 use burn::tensor::Tensor;
 
 impl Condensed {
+    /// One siamese draw per augmentation family applied to real images of `data` (top rows) and
+    /// to this set (bottom rows): what DSA's shared ω looks like (see [`siamese_preview`]).
+    pub fn plot_siamese(&self, data: &crate::data::Dataset, strategy: &Strategy, per_row: usize, seed: u64) -> crate::Result<Figure> {
+        use crate::device::DeviceExt;
+        let real = RealImages::new(data, &burn::tensor::Device::cpu_default())?;
+        Ok(siamese_preview(&real, self, strategy, per_row, seed))
+    }
+
     /// The images at snapshot `k` (0 = initialisation), a row per class.
     pub fn plot_snapshot(&self, k: usize) -> Figure {
         let images = self.record.snapshots.get(k).unwrap_or(&self.images);
