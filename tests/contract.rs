@@ -182,3 +182,48 @@ fn a_teacher_that_does_not_fit_the_data_is_a_shape_error() {
         }
     }
 }
+
+/// The 30-line example method of docs/README.md ("How to add a method"), verbatim.
+mod example {
+    use burn::module::Module;
+    use burn::tensor::activation::{log_softmax, softmax};
+    use distillery::data::{Batch, Dataset};
+    use distillery::models::{Arch, Net, Staged};
+    use distillery::train::{devices, Method, Run, StepCtx, StepOutput, TrainConfig, Trainer};
+
+    struct ConfidencePenalty { net: Net, beta: f64 }
+
+    impl Method for ConfidencePenalty {
+        type Model = Net;
+        fn name(&self) -> String { "confidence-penalty".into() }
+        fn model(&self) -> &Net { &self.net }
+        fn model_mut(&mut self) -> &mut Net { &mut self.net }
+        fn nets(&self) -> Vec<(String, Net)> { vec![("student".into(), self.net.valid())] }
+        /// Pereyra et al. 2017, Eq. 2: L = CE(y, p) − β·H(p), H(p) = −Σ p log p (batch mean).
+        fn losses(&mut self, batch: &Batch, ctx: &StepCtx) -> distillery::Result<StepOutput> {
+            let logits = self.net.forward(batch.images(&ctx.device));
+            let ce = ctx.task_loss(logits.clone(), batch);
+            let entropy = (softmax(logits.clone(), 1) * log_softmax(logits.clone(), 1)).sum_dim(1).neg().mean();
+            let total = ce.clone() - entropy.clone().mul_scalar(self.beta);
+            Ok(StepOutput::new(total).loss("ce", &ce).loss("entropy", &entropy).metric("train_acc", ctx.batch_accuracy(logits, batch)))
+        }
+    }
+
+    pub fn fit(data: &Dataset, device: &burn::tensor::Device, recipe: TrainConfig) -> distillery::Result<Run> {
+        let net = Arch::convnet(16, 2).init_seeded(data.shape(), data.num_classes(), &devices(device).1, recipe.seed)?;
+        let mut method = ConfidencePenalty { net, beta: 0.1 };
+        Trainer::new("confidence penalty", recipe).run(&mut method, serde_json::json!({ "beta": 0.1 }), data, device)
+    }
+}
+
+#[test]
+fn the_documented_example_method_trains_with_every_service() {
+    let data = Dataset::fashion_mnist_full(&data_root()).unwrap().subset(Some(60), Some(20), 0).unwrap();
+    let run = example::fit(&data, &cpu(), quick(3)).unwrap();
+    let series: Vec<f64> = run.record.series("ce").iter().map(|p| p.1).collect();
+    assert!(series[2] < series[0], "it learns: {series:?}");
+    assert!(run.test_acc() > 0.4, "{}", run.test_acc());
+    let e = &run.record.epochs[0];
+    assert!(e.losses.contains_key("entropy") && e.metrics.contains_key("train_acc") && !e.losses.contains_key("train_acc"));
+    assert_eq!(run.model_names(), ["student"]);
+}

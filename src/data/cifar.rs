@@ -44,7 +44,7 @@ impl Cifar {
 /// Parses one binary batch file into (CHW images, labels).
 pub fn parse(kind: Cifar, path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     let rec = kind.record();
-    if bytes.is_empty() || bytes.len() % rec != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(rec) {
         return Err(Error::format(path, format!("size {} is not a positive multiple of the {rec}-byte CIFAR record (truncated or not a {} file)", bytes.len(), kind.folder())));
     }
     let n = bytes.len() / rec;

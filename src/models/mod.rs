@@ -75,7 +75,7 @@ impl Arch {
             Arch::ResNetWide { depth } if depth != 18 && depth != 34 => bad("resnet.depth", depth, "expected 18 or 34"),
             Arch::Wrn { depth, .. } if depth < 10 || (depth - 4) % 6 != 0 => bad("wrn.depth", depth, "WRN depth must be 6n+4 (10, 16, 22, 28, 40)"),
             Arch::Wrn { widen: 0, .. } => bad("wrn.widen", 0, "must be ≥ 1"),
-            Arch::MobileNetV2 { width_mult } if !(width_mult > 0.0) => Err(Error::invalid("mobilenet.width_mult", width_mult, "must be > 0")),
+            Arch::MobileNetV2 { width_mult } if width_mult.is_nan() || width_mult <= 0.0 => Err(Error::invalid("mobilenet.width_mult", width_mult, "must be > 0")),
             Arch::Mlp { width: 0, layers } if layers > 0 => bad("mlp.width", 0, "must be ≥ 1"),
             _ => Ok(()),
         }
@@ -207,6 +207,9 @@ pub trait Backbone {
 macro_rules! zoo {
     ($($(#[$doc:meta])* $variant:ident($ty:ty)),* $(,)?) => {
         /// Any network of the zoo.
+        // variants differ in size (a ResNet holds more layers than an MLP); a `Net` is moved
+        // rarely and boxing would hide the variants from burn's `Module` derive
+        #[allow(clippy::large_enum_variant)]
         #[derive(Module, Debug)]
         pub enum Net {
             $($(#[$doc])* $variant($ty)),*

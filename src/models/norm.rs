@@ -48,7 +48,7 @@ impl InstanceNorm {
     }
 }
 
-/// Instance norm as a function of explicit (γ, β): one pass for E[x] and E[x²], the affine
+/// Instance norm as a function of explicit (γ, β): one pass for E\[x\] and E\[x²\], the affine
 /// folded into one scale and one shift per (sample, channel).
 pub fn instance_norm(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> Tensor<4> {
     let [n, c, h, w] = x.dims();

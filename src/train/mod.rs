@@ -334,18 +334,18 @@ impl Trainer {
         let mut record = RunRecord::new(&self.name, &method.name(), config.clone(), plain.describe(), data.describe(), self.profile.clone());
         let mut optim = Optimizers::new(cfg);
         method.configure(&mut optim);
-        if let Some(dir) = &self.checkpoint {
-            if let Some((ckpt, saved)) = checkpoint::latest(dir)? {
-                if let Some(diff) = differing_keys(&saved.config, &config) {
-                    return Err(Error::Checkpoint { path: ckpt, reason: format!("written by a run with another {diff}; delete the folder, use another checkpoint dir or `--fresh`") });
-                }
-                *method.model_mut() = checkpoint::load_module(method.model().clone(), &ckpt, MODEL_FILE)?;
-                optim.load(&ckpt)?;
-                method.load_state(&ckpt)?;
-                record = saved;
-                record.status = Status::Running;
-                self.log(format_args!("resuming `{}` from {} (epoch {}/{})", self.name, ckpt.display(), record.epochs.len(), cfg.epochs));
+        if let Some(dir) = &self.checkpoint
+            && let Some((ckpt, saved)) = checkpoint::latest(dir)?
+        {
+            if let Some(diff) = differing_keys(&saved.config, &config) {
+                return Err(Error::Checkpoint { path: ckpt, reason: format!("written by a run with another {diff}; delete the folder, use another checkpoint dir or `--fresh`") });
             }
+            *method.model_mut() = checkpoint::load_module(method.model().clone(), &ckpt, MODEL_FILE)?;
+            optim.load(&ckpt)?;
+            method.load_state(&ckpt)?;
+            record = saved;
+            record.status = Status::Running;
+            self.log(format_args!("resuming `{}` from {} (epoch {}/{})", self.name, ckpt.display(), record.epochs.len(), cfg.epochs));
         }
         let train = Loader::train(data, cfg.batch_size, cfg.augment.clone(), cfg.seed);
         let test = Loader::test(data, cfg.eval_batch_size);
@@ -361,7 +361,7 @@ impl Trainer {
         let started = Instant::now();
         let wall_before = record.wall_time_s;
         let mut steps_here = 0usize;
-        for epoch in record.epochs.len()..cfg.epochs {
+        for (epoch, &epoch_start) in first_step.iter().enumerate().take(cfg.epochs).skip(record.epochs.len()) {
             let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
             let t0 = Instant::now();
             let (mut losses, mut metrics, mut seen) = (Means::default(), Means::default(), 0usize);
@@ -370,7 +370,7 @@ impl Trainer {
                 None => Box::new(train.epoch(epoch)),
             };
             for (b, batch) in batches.enumerate() {
-                let ctx = StepCtx { lr, epoch, step: first_step[epoch] + b, total_steps, device: train_device.clone(), plain: plain.clone(), label_smoothing: cfg.label_smoothing };
+                let ctx = StepCtx { lr, epoch, step: epoch_start + b, total_steps, device: train_device.clone(), plain: plain.clone(), label_smoothing: cfg.label_smoothing };
                 let log = method.step(&batch, &ctx, &mut optim)?;
                 if let Some((name, value)) = log.losses.iter().find(|(_, v)| !v.is_finite()) {
                     return Err(Error::NonFinite { run: self.name.clone(), loss: name.clone(), value: *value, epoch: epoch + 1, step: b + 1 });

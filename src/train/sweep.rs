@@ -110,8 +110,8 @@ impl Sweep {
     }
 
     /// Distinct parameter combinations in run order, with the `metric` of each seed.
-    fn groups(&self, metric: &str) -> Vec<(Vec<(String, f64)>, Vec<f64>)> {
-        let mut groups: Vec<(Vec<(String, f64)>, Vec<f64>)> = Vec::new();
+    fn groups(&self, metric: &str) -> Vec<Group> {
+        let mut groups: Vec<Group> = Vec::new();
         for p in &self.points {
             let v = p.record.final_metric(metric).unwrap_or(f64::NAN);
             match groups.iter_mut().find(|g| g.0 == p.params) {
@@ -246,6 +246,9 @@ impl SweepSpec {
         self.run_points(|p| f(p.x(), p.y()))
     }
 }
+
+/// A parameter combination and the final metric of each of its seeds.
+type Group = (Vec<(String, f64)>, Vec<f64>);
 
 /// The label of `value` on `axis` if the axis is categorical.
 fn label_of(labels: &[(String, Vec<String>)], axis: &str, value: f64) -> Option<String> {
