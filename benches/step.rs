@@ -49,7 +49,7 @@ fn main() {
     let data = Dataset::shapes_sized(batch.div_ceil(10), 1, 0).unwrap();
     let models = [
         ("convnet3", Arch::convnet(128, 3)),
-        ("convnet3-burn-groupnorm", Arch::ConvNet { width: 128, depth: 3, norm: NormImpl::BurnGroupNorm }),
+        ("convnet3-burn-groupnorm", Arch::ConvNet(distillery::models::convnet::ConvNetSpec { width: 128, depth: 3, norm: NormImpl::BurnGroupNorm })),
         ("resnet20", Arch::resnet(20)),
     ];
     let torch: Vec<serde_json::Value> = std::fs::read_to_string("target/bench/torch.json")

@@ -140,7 +140,7 @@ fn paper_style_and_heterogeneous_pairs_train() {
     // through the 1×1 align conv
     let run = Mgd::builder()
         .teacher(&teacher)
-        .student(Arch::MobileNetV2 { width_mult: 0.25 })
+        .student(Arch::MobileNetV2(distillery::models::mobilenet::MobileNetV2Spec { width_mult: 0.25 }))
         .stage_pairs([(2, -1)])
         .mask(MaskKind::Pixel)
         .train(quick(1))

@@ -65,3 +65,42 @@ impl super::Backbone for ConvNet {
         self.fc.forward(last.flatten(1, 3))
     }
 }
+
+/// The description of a DC ConvNet: `depth` conv blocks of `width` channels.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConvNetSpec {
+    /// Channels of every block (official 128).
+    pub width: usize,
+    /// Conv blocks (official 3).
+    pub depth: usize,
+    /// Instance-norm implementation.
+    pub norm: NormImpl,
+}
+
+impl super::Spec for ConvNetSpec {
+    fn validate(&self) -> crate::Result<()> {
+        crate::error::ensure(self.width > 0 && self.depth > 0, "convnet.width/depth", self.width.min(self.depth), "must be ≥ 1")
+    }
+    fn build(&self, input: [usize; 3], classes: usize, device: &Device) -> crate::Result<super::Net> {
+        // each block halves the map (28×28 is padded to 32×32 first); 0 pixels cannot pool
+        let side = if input[1..] == [28, 28] { 32 } else { input[1].min(input[2]) };
+        if side >> self.depth.min(63) == 0 {
+            let most = usize::BITS - 1 - side.max(1).leading_zeros();
+            return Err(crate::Error::invalid("convnet.depth", self.depth, format!("{} pooling blocks shrink {}×{} inputs to nothing; use depth ≤ {most}", self.depth, input[1], input[2])));
+        }
+        Ok(super::Net::ConvNet(ConvNet::new(self.width, self.depth, self.norm, input, classes, device)))
+    }
+    fn label(&self) -> String {
+        format!("ConvNet-{} (w{})", self.depth, self.width)
+    }
+    /// `convnet`, `convnet-D`, `convnet-D-wW` (width 128 unless given).
+    fn parse(name: &str) -> Option<crate::Result<Self>> {
+        let spec = |depth, width| ConvNetSpec { width, depth, norm: NormImpl::Lean };
+        match name.split('-').collect::<Vec<_>>().as_slice() {
+            ["convnet"] => Some(Ok(spec(3, 128))),
+            ["convnet", d] => Some(super::number(name, d).map(|d| spec(d, 128))),
+            ["convnet", d, w] if w.starts_with('w') => Some(super::number(name, d).and_then(|d| super::number(name, &w[1..]).map(|w| spec(d, w)))),
+            _ => None,
+        }
+    }
+}

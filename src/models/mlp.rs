@@ -40,3 +40,32 @@ impl super::Backbone for Mlp {
         self.out.forward(last.flatten(1, 3))
     }
 }
+
+/// The description of an MLP with `layers` hidden layers of `width` units.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MlpSpec {
+    /// Hidden units per layer.
+    pub width: usize,
+    /// Hidden layers (0 = a linear classifier).
+    pub layers: usize,
+}
+
+impl super::Spec for MlpSpec {
+    fn validate(&self) -> crate::Result<()> {
+        crate::error::ensure(self.width > 0 || self.layers == 0, "mlp.width", self.width, "must be ≥ 1")
+    }
+    fn build(&self, input: [usize; 3], classes: usize, device: &Device) -> crate::Result<super::Net> {
+        Ok(super::Net::Mlp(Mlp::new(input.iter().product(), self.width, self.layers, classes, device)))
+    }
+    fn label(&self) -> String {
+        format!("MLP {}×{}", self.layers, self.width)
+    }
+    /// `mlp` (the DC code's 2 × 128), `mlp-W`.
+    fn parse(name: &str) -> Option<crate::Result<Self>> {
+        match name.split('-').collect::<Vec<_>>().as_slice() {
+            ["mlp"] => Some(Ok(MlpSpec { width: 128, layers: 2 })),
+            ["mlp", w] => Some(super::number(name, w).map(|width| MlpSpec { width, layers: 2 })),
+            _ => None,
+        }
+    }
+}

@@ -109,3 +109,26 @@ impl super::Backbone for MobileNetV2 {
         self.fc.forward(global_pool(last))
     }
 }
+
+/// The description of a MobileNetV2 with a width multiplier.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MobileNetV2Spec {
+    /// Width multiplier (> 0).
+    pub width_mult: f64,
+}
+
+impl super::Spec for MobileNetV2Spec {
+    fn validate(&self) -> crate::Result<()> {
+        crate::error::ensure(self.width_mult > 0.0 && self.width_mult.is_finite(), "mobilenet.width_mult", self.width_mult, "must be > 0")
+    }
+    fn build(&self, input: [usize; 3], classes: usize, device: &Device) -> crate::Result<super::Net> {
+        Ok(super::Net::MobileNet(MobileNetV2::new(self.width_mult, input[0], classes, device)))
+    }
+    fn label(&self) -> String {
+        format!("MobileNetV2 ×{}", self.width_mult)
+    }
+    /// `mobilenetv2`.
+    fn parse(name: &str) -> Option<crate::Result<Self>> {
+        (name == "mobilenetv2").then_some(Ok(MobileNetV2Spec { width_mult: 1.0 }))
+    }
+}

@@ -15,70 +15,43 @@ use serde::{Deserialize, Serialize};
 
 pub use norm::NormImpl;
 
-/// An architecture description (serialisable; [`Arch::init`] builds the network).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Arch {
-    /// DC ConvNet: `depth` conv blocks of `width` channels with instance norm.
-    ConvNet { width: usize, depth: usize, norm: NormImpl },
-    /// CIFAR ResNet-`depth` (6n+2); `x4` = the 4× wider RepDistiller variant.
-    ResNet { depth: usize, x4: bool },
-    /// ResNet-18 / ResNet-34 with a CIFAR stem.
-    ResNetWide { depth: usize },
-    /// WRN-`depth`-`widen`.
-    Wrn { depth: usize, widen: usize },
-    /// MobileNetV2 with width multiplier.
-    MobileNetV2 { width_mult: f64 },
-    /// MLP with `layers` hidden layers of `width` units.
-    Mlp { width: usize, layers: usize },
-}
-
 impl Arch {
     /// DC ConvNet-`depth` of `width` channels (official: width 128, depth 3).
     pub fn convnet(width: usize, depth: usize) -> Arch {
-        Arch::ConvNet { width, depth, norm: NormImpl::Lean }
+        Arch::ConvNet(convnet::ConvNetSpec { width, depth, norm: NormImpl::Lean })
     }
     /// CIFAR ResNet-`depth` (8, 20, 32, 56, 110, …).
     pub fn resnet(depth: usize) -> Arch {
-        Arch::ResNet { depth, x4: false }
+        Arch::ResNet(resnet::ResNetSpec { depth, x4: false })
     }
     /// The ×4-wide CIFAR ResNet (resnet8x4, resnet32x4).
     pub fn resnet_x4(depth: usize) -> Arch {
-        Arch::ResNet { depth, x4: true }
+        Arch::ResNet(resnet::ResNetSpec { depth, x4: true })
     }
     /// ResNet-18 with a CIFAR stem.
     pub fn resnet18() -> Arch {
-        Arch::ResNetWide { depth: 18 }
+        Arch::ResNetWide(resnet::ResNetImageNetSpec { depth: 18 })
     }
     /// ResNet-34 with a CIFAR stem.
     pub fn resnet34() -> Arch {
-        Arch::ResNetWide { depth: 34 }
+        Arch::ResNetWide(resnet::ResNetImageNetSpec { depth: 34 })
     }
     /// WRN-`depth`-`widen`.
     pub fn wrn(depth: usize, widen: usize) -> Arch {
-        Arch::Wrn { depth, widen }
+        Arch::Wrn(wrn::WrnSpec { depth, widen })
     }
     /// MobileNetV2 ×1.
     pub fn mobilenet_v2() -> Arch {
-        Arch::MobileNetV2 { width_mult: 1.0 }
+        Arch::MobileNetV2(mobilenet::MobileNetV2Spec { width_mult: 1.0 })
     }
     /// The DC code's MLP (3 layers of 128 when `width` = 128, `layers` = 2).
     pub fn mlp(width: usize, layers: usize) -> Arch {
-        Arch::Mlp { width, layers }
+        Arch::Mlp(mlp::MlpSpec { width, layers })
     }
 
     /// Checks that the description names a buildable network.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, v: usize, why: &str| Err(Error::invalid(field, v, why));
-        match *self {
-            Arch::ConvNet { width, depth, .. } if width == 0 || depth == 0 => bad("convnet.width/depth", width.min(depth), "must be ≥ 1"),
-            Arch::ResNet { depth, .. } if depth < 8 || (depth - 2) % 6 != 0 => bad("resnet.depth", depth, "CIFAR ResNet depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110)"),
-            Arch::ResNetWide { depth } if depth != 18 && depth != 34 => bad("resnet.depth", depth, "expected 18 or 34"),
-            Arch::Wrn { depth, .. } if depth < 10 || (depth - 4) % 6 != 0 => bad("wrn.depth", depth, "WRN depth must be 6n+4 (10, 16, 22, 28, 40)"),
-            Arch::Wrn { widen: 0, .. } => bad("wrn.widen", 0, "must be ≥ 1"),
-            Arch::MobileNetV2 { width_mult } if width_mult.is_nan() || width_mult <= 0.0 => Err(Error::invalid("mobilenet.width_mult", width_mult, "must be > 0")),
-            Arch::Mlp { width: 0, layers } if layers > 0 => bad("mlp.width", 0, "must be ≥ 1"),
-            _ => Ok(()),
-        }
+        self.spec().validate()
     }
 
     /// Seeds the device and builds the network: the same seed gives the same weights, also when
@@ -106,44 +79,13 @@ impl Arch {
         if classes < 2 {
             return Err(Error::invalid("classes", classes, "need at least 2"));
         }
-        let c = input[0];
-        if let Arch::ConvNet { depth, .. } = *self {
-            // each block halves the map (28×28 is padded to 32×32 first); 0 pixels cannot pool
-            let side = if input[1..] == [28, 28] { 32 } else { input[1].min(input[2]) };
-            if side >> depth.min(63) == 0 {
-                let most = usize::BITS - 1 - side.max(1).leading_zeros();
-                return Err(Error::invalid("convnet.depth", depth, format!("{depth} pooling blocks shrink {}×{} inputs to nothing; use depth ≤ {most}", input[1], input[2])));
-            }
-        }
-        Ok(match *self {
-            Arch::ConvNet { width, depth, norm } => Net::ConvNet(convnet::ConvNet::new(width, depth, norm, input, classes, device)),
-            Arch::ResNet { depth, x4 } => {
-                let n = (depth - 2) / 6;
-                let (stem, widths) = if x4 { (32, [64, 128, 256]) } else { (16, [16, 32, 64]) };
-                Net::ResNet(resnet::ResNet::new(c, stem, &widths, &[n; 3], classes, device))
-            }
-            Arch::ResNetWide { depth } => {
-                let blocks: &[usize] = if depth == 18 { &[2, 2, 2, 2] } else { &[3, 4, 6, 3] };
-                Net::ResNet(resnet::ResNet::new(c, 64, &[64, 128, 256, 512], blocks, classes, device))
-            }
-            Arch::Wrn { depth, widen } => Net::Wrn(wrn::WideResNet::new(depth, widen, c, classes, device)),
-            Arch::MobileNetV2 { width_mult } => Net::MobileNet(mobilenet::MobileNetV2::new(width_mult, c, classes, device)),
-            Arch::Mlp { width, layers } => Net::Mlp(mlp::Mlp::new(input.iter().product(), width, layers, classes, device)),
-        })
+        self.spec().build(input, classes, device)
     }
 }
 
 impl std::fmt::Display for Arch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Arch::ConvNet { width, depth, .. } => write!(f, "ConvNet-{depth} (w{width})"),
-            Arch::ResNet { depth, x4: false } => write!(f, "ResNet-{depth}"),
-            Arch::ResNet { depth, x4: true } => write!(f, "ResNet-{depth}x4"),
-            Arch::ResNetWide { depth } => write!(f, "ResNet-{depth}"),
-            Arch::Wrn { depth, widen } => write!(f, "WRN-{depth}-{widen}"),
-            Arch::MobileNetV2 { width_mult } => write!(f, "MobileNetV2 ×{width_mult}"),
-            Arch::Mlp { width, layers } => write!(f, "MLP {layers}×{width}"),
-        }
+        f.write_str(&self.spec().label())
     }
 }
 
@@ -202,40 +144,95 @@ pub trait Backbone {
     fn head(&self, last: Tensor<4>) -> Tensor<2>;
 }
 
-/// Declares [`Net`] from one list of `Variant(Type)`: adding a network to the zoo is one line
-/// here (its type implements [`Backbone`]) plus its [`Arch`] description.
+/// What every architecture description provides: checks, the network it builds, its name, and
+/// the command-line names it answers to. Each model module implements it for its own spec.
+pub trait Spec {
+    /// Checks the fields, naming the bad one.
+    fn validate(&self) -> Result<()>;
+    /// The network for `[C, H, W]` inputs and `classes` outputs.
+    fn build(&self, input: [usize; 3], classes: usize, device: &Device) -> Result<Net>;
+    /// A human name such as `ResNet-20`.
+    fn label(&self) -> String;
+    /// `Some` when `name` (lower case, `-` separated) is one of this spec's names.
+    fn parse(name: &str) -> Option<Result<Self>>
+    where
+        Self: Sized;
+}
+
+/// Declares [`Net`] (the networks) and [`Arch`] (their serialisable descriptions) from one list
+/// each: adding an architecture is a module with a network implementing [`Backbone`] and a spec
+/// implementing [`Spec`], plus one line in each list here.
 macro_rules! zoo {
-    ($($(#[$doc:meta])* $variant:ident($ty:ty)),* $(,)?) => {
+    (
+        nets { $($(#[$ndoc:meta])* $net:ident($net_ty:ty)),* $(,)? }
+        archs { $($(#[$adoc:meta])* $arch:ident($spec:ty)),* $(,)? }
+    ) => {
         /// Any network of the zoo.
         // variants differ in size (a ResNet holds more layers than an MLP); a `Net` is moved
         // rarely and boxing would hide the variants from burn's `Module` derive
         #[allow(clippy::large_enum_variant)]
         #[derive(Module, Debug)]
         pub enum Net {
-            $($(#[$doc])* $variant($ty)),*
+            $($(#[$ndoc])* $net($net_ty)),*
         }
 
         impl Net {
             fn backbone(&self) -> &dyn Backbone {
                 match self {
-                    $(Net::$variant(m) => m),*
+                    $(Net::$net(m) => m),*
                 }
+            }
+        }
+
+        /// An architecture description (serialisable; [`Arch::init`] builds the network).
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub enum Arch {
+            $($(#[$adoc])* $arch($spec)),*
+        }
+
+        impl Arch {
+            fn spec(&self) -> &dyn Spec {
+                match self {
+                    $(Arch::$arch(s) => s),*
+                }
+            }
+            fn parse_name(name: &str) -> Option<Result<Arch>> {
+                $(if let Some(spec) = <$spec as Spec>::parse(name) {
+                    return Some(spec.map(Arch::$arch));
+                })*
+                None
             }
         }
     };
 }
 
 zoo! {
-    /// DC ConvNet.
-    ConvNet(convnet::ConvNet),
-    /// CIFAR-stem ResNet (6n+2, ×4, 18, 34).
-    ResNet(resnet::ResNet),
-    /// Wide ResNet.
-    Wrn(wrn::WideResNet),
-    /// MobileNetV2.
-    MobileNet(mobilenet::MobileNetV2),
-    /// MLP.
-    Mlp(mlp::Mlp),
+    nets {
+        /// DC ConvNet.
+        ConvNet(convnet::ConvNet),
+        /// CIFAR-stem ResNet (6n+2, ×4, 18, 34).
+        ResNet(resnet::ResNet),
+        /// Wide ResNet.
+        Wrn(wrn::WideResNet),
+        /// MobileNetV2.
+        MobileNet(mobilenet::MobileNetV2),
+        /// MLP.
+        Mlp(mlp::Mlp),
+    }
+    archs {
+        /// DC ConvNet: `depth` conv blocks of `width` channels with instance norm.
+        ConvNet(convnet::ConvNetSpec),
+        /// CIFAR ResNet-`depth` (6n+2); `x4` = the 4× wider RepDistiller variant.
+        ResNet(resnet::ResNetSpec),
+        /// ResNet-18 / ResNet-34 with a CIFAR stem.
+        ResNetWide(resnet::ResNetImageNetSpec),
+        /// WRN-`depth`-`widen`.
+        Wrn(wrn::WrnSpec),
+        /// MobileNetV2 with width multiplier.
+        MobileNetV2(mobilenet::MobileNetV2Spec),
+        /// MLP with `layers` hidden layers of `width` units.
+        Mlp(mlp::MlpSpec),
+    }
 }
 
 impl Staged for Net {
@@ -271,34 +268,20 @@ impl std::str::FromStr for Arch {
     type Err = Error;
 
     /// Parses `convnet` / `convnet-3` / `convnet-3-w64`, `resnet20`, `resnet8x4`, `resnet18`,
-    /// `resnet34`, `wrn-16-2`, `mobilenetv2`, `mlp` / `mlp-128`.
+    /// `resnet34`, `wrn-16-2`, `mobilenetv2`, `mlp` / `mlp-128` (each spec's own `parse`).
     fn from_str(s: &str) -> Result<Arch> {
-        let lower = s.trim().to_ascii_lowercase().replace('_', "-");
-        let num = |t: &str| t.parse::<usize>().map_err(|_| Error::invalid("arch", s, "could not read a number"));
-        let parts: Vec<&str> = lower.split('-').collect();
-        let arch = match parts.as_slice() {
-            ["convnet"] => Arch::convnet(128, 3),
-            ["convnet", d] => Arch::convnet(128, num(d)?),
-            ["convnet", d, w] if w.starts_with('w') => Arch::convnet(num(&w[1..])?, num(d)?),
-            ["resnet18"] => Arch::resnet18(),
-            ["resnet34"] => Arch::resnet34(),
-            [r] if r.starts_with("resnet") && r.ends_with("x4") => Arch::resnet_x4(num(&r[6..r.len() - 2])?),
-            [r] if r.starts_with("resnet") => Arch::resnet(num(&r[6..])?),
-            ["wrn", d, k] => Arch::wrn(num(d)?, num(k)?),
-            ["mobilenetv2"] => Arch::mobilenet_v2(),
-            ["mlp"] => Arch::mlp(128, 2),
-            ["mlp", w] => Arch::mlp(num(w)?, 2),
-            _ => {
-                return Err(Error::invalid(
-                    "arch",
-                    s,
-                    "expected convnet[-DEPTH[-wWIDTH]], resnetN, resnetNx4, resnet18, resnet34, wrn-D-K, mobilenetv2 or mlp[-WIDTH]",
-                ));
-            }
-        };
+        let name = s.trim().to_ascii_lowercase().replace('_', "-");
+        let arch = Arch::parse_name(&name).unwrap_or_else(|| {
+            Err(Error::invalid("arch", s, "expected convnet[-DEPTH[-wWIDTH]], resnetN, resnetNx4, resnet18, resnet34, wrn-D-K, mobilenetv2 or mlp[-WIDTH]"))
+        })?;
         arch.validate()?;
         Ok(arch)
     }
+}
+
+/// A number inside an architecture name, or an error naming the whole name.
+fn number(name: &str, digits: &str) -> Result<usize> {
+    digits.parse::<usize>().map_err(|_| Error::invalid("arch", name, "could not read a number"))
 }
 
 /// Number of trainable parameters (burn's `num_params` also counts BatchNorm's running

@@ -89,3 +89,65 @@ impl super::Backbone for ResNet {
         self.fc.forward(global_pool(last))
     }
 }
+
+/// The description of a CIFAR ResNet-(6n+2), plain or ×4 wide.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ResNetSpec {
+    /// Depth 6n+2 (8, 14, 20, 32, 44, 56, 110).
+    pub depth: usize,
+    /// The 4× wider RepDistiller variant (`resnet8x4`, `resnet32x4`).
+    pub x4: bool,
+}
+
+impl super::Spec for ResNetSpec {
+    fn validate(&self) -> crate::Result<()> {
+        crate::error::ensure(self.depth >= 8 && (self.depth - 2).is_multiple_of(6), "resnet.depth", self.depth, "CIFAR ResNet depth must be 6n+2 (8, 14, 20, 32, 44, 56, 110)")
+    }
+    fn build(&self, input: [usize; 3], classes: usize, device: &Device) -> crate::Result<super::Net> {
+        let n = (self.depth - 2) / 6;
+        let (stem, widths) = if self.x4 { (32, [64, 128, 256]) } else { (16, [16, 32, 64]) };
+        Ok(super::Net::ResNet(ResNet::new(input[0], stem, &widths, &[n; 3], classes, device)))
+    }
+    fn label(&self) -> String {
+        format!("ResNet-{}{}", self.depth, if self.x4 { "x4" } else { "" })
+    }
+    /// `resnetN`, `resnetNx4` (not `resnet18` / `resnet34`, see [`ResNetImageNetSpec`]).
+    fn parse(name: &str) -> Option<crate::Result<Self>> {
+        let rest = name.strip_prefix("resnet")?;
+        if rest == "18" || rest == "34" {
+            return None;
+        }
+        Some(match rest.strip_suffix("x4") {
+            Some(d) => super::number(name, d).map(|depth| ResNetSpec { depth, x4: true }),
+            None => super::number(name, rest).map(|depth| ResNetSpec { depth, x4: false }),
+        })
+    }
+}
+
+/// The description of ResNet-18 / ResNet-34 with a CIFAR stem.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ResNetImageNetSpec {
+    /// 18 or 34.
+    pub depth: usize,
+}
+
+impl super::Spec for ResNetImageNetSpec {
+    fn validate(&self) -> crate::Result<()> {
+        crate::error::ensure(self.depth == 18 || self.depth == 34, "resnet.depth", self.depth, "expected 18 or 34")
+    }
+    fn build(&self, input: [usize; 3], classes: usize, device: &Device) -> crate::Result<super::Net> {
+        let blocks: &[usize] = if self.depth == 18 { &[2, 2, 2, 2] } else { &[3, 4, 6, 3] };
+        Ok(super::Net::ResNet(ResNet::new(input[0], 64, &[64, 128, 256, 512], blocks, classes, device)))
+    }
+    fn label(&self) -> String {
+        format!("ResNet-{}", self.depth)
+    }
+    /// `resnet18`, `resnet34`.
+    fn parse(name: &str) -> Option<crate::Result<Self>> {
+        match name {
+            "resnet18" => Some(Ok(ResNetImageNetSpec { depth: 18 })),
+            "resnet34" => Some(Ok(ResNetImageNetSpec { depth: 34 })),
+            _ => None,
+        }
+    }
+}

@@ -103,3 +103,32 @@ impl super::Backbone for WideResNet {
         self.fc.forward(global_pool(last))
     }
 }
+
+/// The description of a WRN-`depth`-`widen`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WrnSpec {
+    /// Depth 6n+4 (10, 16, 22, 28, 40).
+    pub depth: usize,
+    /// Widening factor k ≥ 1.
+    pub widen: usize,
+}
+
+impl super::Spec for WrnSpec {
+    fn validate(&self) -> crate::Result<()> {
+        crate::error::ensure(self.depth >= 10 && (self.depth - 4).is_multiple_of(6), "wrn.depth", self.depth, "WRN depth must be 6n+4 (10, 16, 22, 28, 40)")?;
+        crate::error::ensure(self.widen > 0, "wrn.widen", self.widen, "must be ≥ 1")
+    }
+    fn build(&self, input: [usize; 3], classes: usize, device: &Device) -> crate::Result<super::Net> {
+        Ok(super::Net::Wrn(WideResNet::new(self.depth, self.widen, input[0], classes, device)))
+    }
+    fn label(&self) -> String {
+        format!("WRN-{}-{}", self.depth, self.widen)
+    }
+    /// `wrn-D-K`.
+    fn parse(name: &str) -> Option<crate::Result<Self>> {
+        match name.split('-').collect::<Vec<_>>().as_slice() {
+            ["wrn", d, k] => Some(super::number(name, d).and_then(|depth| super::number(name, k).map(|widen| WrnSpec { depth, widen }))),
+            _ => None,
+        }
+    }
+}
