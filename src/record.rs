@@ -18,7 +18,8 @@ pub struct EpochRecord {
     pub metrics: BTreeMap<String, f64>,
     /// Training wall time of the epoch, seconds (evaluation excluded).
     pub seconds: f64,
-    /// Training throughput.
+    /// Training throughput: images per second (steps per second for methods whose steps read
+    /// no training batch, such as condensation).
     pub images_per_s: f64,
 }
 

@@ -394,7 +394,7 @@ impl Trainer {
             record.epochs.push(entry);
             record.final_metrics = epoch_metrics;
             record.wall_time_s = wall_before + started.elapsed().as_secs_f64();
-            self.progress(&record, cfg.epochs);
+            self.progress(&record, cfg.epochs, method.steps_per_epoch(epoch).is_none());
             if let Some(dir) = &self.checkpoint {
                 checkpoint::save(dir, &record, |d| {
                     checkpoint::save_module(method.model(), d, MODEL_FILE)?;
@@ -426,7 +426,9 @@ impl Trainer {
         }
     }
 
-    fn progress(&self, record: &RunRecord, epochs: usize) {
+    /// One line per epoch; `per_image` says whether the steps read images (else their rate is
+    /// given in steps per second).
+    fn progress(&self, record: &RunRecord, epochs: usize, per_image: bool) {
         let e = record.epochs.last().expect("called after an epoch");
         let show = |(k, v): (&String, &f64)| {
             if k.ends_with("_acc") { format!("{k} {:.2}%", v * 100.0) } else { format!("{k} {v:.4}") }
@@ -435,7 +437,8 @@ impl Trainer {
         let metrics: Vec<String> = e.metrics.iter().map(show).collect();
         let per_epoch = record.wall_time_s / record.epochs.len() as f64;
         let eta = per_epoch * (epochs - e.epoch) as f64;
-        self.log(format_args!("[{}] epoch {}/{}  lr {:.4}  {}  {}  {:.0} img/s  ETA {}", self.name, e.epoch, epochs, e.lr, losses.join("  "), metrics.join("  "), e.images_per_s, fmt_duration(eta)));
+        let rate = if per_image { format!("{:.0} img/s", e.images_per_s) } else { format!("{:.2} steps/s", e.images_per_s) };
+        self.log(format_args!("[{}] epoch {}/{}  lr {:.4}  {}  {}  {rate}  ETA {}", self.name, e.epoch, epochs, e.lr, losses.join("  "), metrics.join("  "), fmt_duration(eta)));
     }
 }
 
