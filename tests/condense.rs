@@ -222,3 +222,24 @@ fn a_spawned_condensation_returns_its_set() {
     let set = job.wait().unwrap();
     assert_eq!(set.record.losses.len(), 2);
 }
+
+#[test]
+fn condensation_is_a_sweep_axis_with_the_evaluation_as_its_headline() {
+    let data = mnist_small(10);
+    let device = cpu();
+    let eval = EvalConfig::for_profile(Profile::Smoke).archs(vec![Arch::convnet(4, 2), Arch::mlp(16, 1)]).models(2).epochs(3);
+    let sweep = distillery::train::Sweep::categories("method", ["random", "DM"])
+        .verbose(false)
+        .run_labels(|m, _| {
+            let method = if m == "DM" { Algorithm::Dm } else { Algorithm::Random };
+            Condense::method(method).ipc(1).profile(Profile::Smoke).iterations(2).width(4).batch_real(4).verbose(false).fit_evaluated(&eval, &data, &device)
+        })
+        .unwrap();
+    let dm = &sweep.points[1].record;
+    let direct = Condense::dm().ipc(1).profile(Profile::Smoke).iterations(2).width(4).batch_real(4).verbose(false).fit(&data, &device).unwrap().evaluate(&eval, &data, &device).unwrap();
+    assert!((dm.final_metric("test_acc").unwrap() * 100.0 - direct.mean_std(0).0).abs() < 1e-9, "the headline is the evaluation's mean");
+    assert_eq!(dm.epochs.len(), 2, "a learned set keeps its condensation record");
+    assert!(dm.final_metric("MLP 1×16_acc").is_some());
+    assert!(sweep.points[0].record.epochs.is_empty(), "a coreset has no training record");
+    assert!(sweep.table("test_acc").rows[1][0] == "DM");
+}

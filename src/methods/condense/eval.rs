@@ -141,6 +141,12 @@ impl Evaluation {
 
 /// Trains `config.models` fresh networks of each architecture on `set` and tests them.
 pub fn evaluate(set: &Condensed, config: &EvalConfig, data: &Dataset, device: &Device) -> Result<Evaluation> {
+    evaluate_keeping_first(set, config, data, device).map(|(e, _)| e)
+}
+
+/// [`evaluate`], also returning the first network it trained (the headline architecture's first
+/// seed), in inference mode.
+pub fn evaluate_keeping_first(set: &Condensed, config: &EvalConfig, data: &Dataset, device: &Device) -> Result<(Evaluation, Net)> {
     if set.shape[1..] != data.shape() {
         return Err(Error::invalid("condensed.shape", format!("{:?}", &set.shape[1..]), format!("{} images are {:?}", data.name, data.shape())));
     }
@@ -156,6 +162,7 @@ pub fn evaluate(set: &Condensed, config: &EvalConfig, data: &Dataset, device: &D
     let test = Loader::test(data, 500);
     let recipe = TrainConfig::default().with_momentum(0.9).with_weight_decay(5e-4).with_batch_size(config.batch);
     let mut results = Vec::new();
+    let mut first = None;
     for arch in &config.archs {
         let mut accs = Vec::with_capacity(config.models);
         for m in 0..config.models {
@@ -165,12 +172,15 @@ pub fn evaluate(set: &Condensed, config: &EvalConfig, data: &Dataset, device: &D
             let mut rng = Rng::derive(seed, 0xE7A1);
             let (lr, half) = (config.lr, config.epochs / 2);
             let net = train_epochs(net, &images, &set.labels, config.epochs, &recipe, &|e| if e > half { lr * 0.1 } else { lr }, &strategy, &mut optim, &mut rng, &ad);
-            let (acc, _) = evaluate_net(&net.valid(), &test, &plain);
+            let net = net.valid();
+            let (acc, _) = evaluate_net(&net, &test, &plain);
             accs.push(100.0 * acc);
+            first.get_or_insert(net);
         }
         results.push((arch.to_string(), accs));
     }
-    Ok(Evaluation { method: set.config.method.name().to_string(), ipc: set.config.ipc, dataset: set.dataset.clone(), results })
+    let evaluation = Evaluation { method: set.config.method.name().to_string(), ipc: set.config.ipc, dataset: set.dataset.clone(), results };
+    Ok((evaluation, first.expect("at least one architecture and model (checked above)")))
 }
 
 /// Trains `net` (on the autodiff device `ad`) for `epochs` over the plain `images`, shuffled in

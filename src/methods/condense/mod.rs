@@ -297,6 +297,30 @@ impl Condense {
         self
     }
 
+    /// Condenses, then evaluates the set with `eval`, as one [`Run`](crate::train::Run): its
+    /// record is the condensation's (per-block matching loss; empty for coresets) with the
+    /// evaluation as final metrics — `test_acc` (mean over the headline architecture's networks,
+    /// in [0, 1]), `test_acc_std` and `<arch>_acc` for every architecture — and its model is the
+    /// first network trained on the set. This makes condensation a sweep axis or a
+    /// [`Comparison`](crate::train::Comparison) method like any other.
+    pub fn fit_evaluated(self, eval: &EvalConfig, data: &Dataset, device: &Device) -> Result<crate::train::Run> {
+        // the record file follows the condensation block by block, then gets the evaluation
+        let record_path = self.options.record_path.clone();
+        let set = self.fit(data, device)?;
+        let (evaluation, net) = eval::evaluate_keeping_first(&set, eval, data, device)?;
+        let mut record = set.run.clone().unwrap_or_else(|| RunRecord::new(set.config.method.name(), set.config.method.name(), serde_json::to_value(&set.config).expect("config serialises"), String::new(), data.describe(), set.config.profile.name().into()));
+        let (mean, std) = evaluation.mean_std(0);
+        record.final_metrics = std::collections::BTreeMap::from([("test_acc".to_string(), mean / 100.0), ("test_acc_std".to_string(), std / 100.0)]);
+        for (i, (arch, _)) in evaluation.results.iter().enumerate() {
+            record.final_metrics.insert(format!("{arch}_acc"), evaluation.mean_std(i).0 / 100.0);
+        }
+        record.status = crate::record::Status::Completed;
+        if let Some(path) = record_path {
+            record.save(&path)?;
+        }
+        Ok(crate::train::Run::new(record, vec![(format!("{} on {}", evaluation.results[0].0, set.label()), net)]))
+    }
+
     /// The settings this builder resolves to on `profile`.
     pub fn config(&self, profile: Profile, flippable: bool) -> CondenseConfig {
         let m = self.method;
@@ -352,8 +376,8 @@ impl Condense {
         }
         validate(&config, data)?;
         let real = RealImages::new(data, device)?;
-        let (images, record) = match config.method {
-            Algorithm::Random => (coreset::random(&real, config.ipc, config.seed), CondenseRecord::default()),
+        let (images, record, run) = match config.method {
+            Algorithm::Random => (coreset::random(&real, config.ipc, config.seed), CondenseRecord::default(), None),
             Algorithm::Herding => {
                 let net = match self.feature_net {
                     Some(n) => {
@@ -364,7 +388,7 @@ impl Condense {
                     }
                     None => coreset::train_feature_net(data, &config, device)?,
                 };
-                (coreset::herding(&real, &net, config.ipc), CondenseRecord::default())
+                (coreset::herding(&real, &net, config.ipc), CondenseRecord::default(), None)
             }
             Algorithm::Dc | Algorithm::Dsa | Algorithm::Dm => {
                 let mut options = self.options.clone();
@@ -373,8 +397,8 @@ impl Condense {
                 options.profile = Some(profile.name().into());
                 let mut method = run::Condensation::new(real, config.clone(), strategy);
                 let identity = serde_json::to_value(&config).expect("config serialises");
-                options.trainer(config.method.name()).fit(&mut method, identity, data, device)?;
-                (method.images(), method.into_record())
+                let run = options.trainer(config.method.name()).fit(&mut method, identity, data, device)?;
+                (method.images(), method.into_record(), Some(run))
             }
         };
         let [c, h, w] = data.shape();
@@ -390,6 +414,7 @@ impl Condense {
             flippable: data.flippable,
             config,
             record,
+            run,
         })
     }
 }
@@ -534,6 +559,10 @@ pub struct Condensed {
     pub flippable: bool,
     /// Losses, timings, snapshots.
     pub record: CondenseRecord,
+    /// The trainer's record of a learned set (per-block loss, time, checkpoints); `None` for
+    /// coresets.
+    #[serde(default)]
+    pub run: Option<RunRecord>,
 }
 
 impl Condensed {
