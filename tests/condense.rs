@@ -243,3 +243,14 @@ fn condensation_is_a_sweep_axis_with_the_evaluation_as_its_headline() {
     assert!(sweep.points[0].record.epochs.is_empty(), "a coreset has no training record");
     assert!(sweep.table("test_acc").rows[1][0] == "DM");
 }
+
+#[test]
+fn a_herding_feature_net_that_does_not_fit_the_data_is_a_shape_error() {
+    let data = mnist_small(5);
+    let device = cpu();
+    // built for 3×32×32 colour images: MNIST is 1×28×28
+    let net = Arch::convnet(4, 2).init_seeded([3, 32, 32], 10, &device, 0).unwrap();
+    let err = Condense::herding().ipc(1).profile(Profile::Smoke).feature_net(net).fit(&data, &device).unwrap_err();
+    assert!(matches!(&err, Error::Shape { what, .. } if what == "feature_net"), "{err}");
+    assert!(err.to_string().contains("[N, 1, 28, 28] → [N, 10]"), "{err}");
+}
