@@ -114,11 +114,12 @@ impl Comparison {
         t
     }
 
-    /// Bars of the final `metric` (mean ± std over seeds), references first.
+    /// Bars of the final `metric` (mean ± std over seeds), references last, so that every method
+    /// has the same colour here as in [`Comparison::curves`].
     pub fn bars(&self, metric: &str) -> Figure {
         let scale = if metric.ends_with("_acc") { 100.0 } else { 1.0 };
-        let mut bars: Vec<Bar> = self.references.iter().map(|(l, v)| Bar::new(l.clone(), v * scale, 0.0)).collect();
-        bars.extend(self.rows.iter().map(|r| Bar::from_values(r.label.clone(), &r.values(metric).iter().map(|x| x * scale).collect::<Vec<_>>())));
+        let mut bars: Vec<Bar> = self.rows.iter().map(|r| Bar::from_values(r.label.clone(), &r.values(metric).iter().map(|x| x * scale).collect::<Vec<_>>())).collect();
+        bars.extend(self.references.iter().map(|(l, v)| Bar::new(l.clone(), v * scale, 0.0)));
         let y = if scale == 100.0 { format!("{metric} (%)") } else { metric.to_string() };
         plot::bars(&self.title, &y, &bars)
     }
