@@ -520,9 +520,11 @@ impl Run {
         crate::plot::curves(&format!("{}: accuracy per model", self.record.name), &keys, &[&self.record])
     }
 
-    /// Loss curves of this run.
+    /// Loss curves of this run: every term, and the total `loss` when it is not just the one
+    /// term (supervised runs would draw CE twice).
     pub fn plot_losses(&self) -> Figure {
-        let keys: Vec<&str> = self.record.epochs.first().map(|e| e.losses.keys().map(|k| k.as_str()).collect()).unwrap_or_default();
+        let all: Vec<&str> = self.record.epochs.first().map(|e| e.losses.keys().map(|k| k.as_str()).collect()).unwrap_or_default();
+        let keys: Vec<&str> = if all.len() == 2 { all.into_iter().filter(|k| *k != "loss").collect() } else { all };
         crate::plot::curves(&format!("{}: losses", self.record.name), &keys, &[&self.record])
     }
 
