@@ -162,3 +162,11 @@ fn a_comparison_runs_methods_by_seeds_into_one_table_bars_and_curves() {
     let e = Comparison::of("none").run().unwrap_err();
     assert!(matches!(&e, Error::Invalid { field, .. } if field == "comparison.methods"), "{e}");
 }
+
+#[test]
+fn the_notebook_harness_reads_flag_values_as_values_not_filters() {
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(common::test_filters(&args(&["--test-threads", "1"])).is_empty(), "`1` is the thread count, not a filter");
+    assert!(common::test_filters(&args(&["--test-threads=1", "--nocapture"])).is_empty());
+    assert_eq!(common::test_filters(&args(&["--skip", "slow", "notebooks"])), ["notebooks"]);
+}
