@@ -55,22 +55,9 @@ impl Arch {
     }
 
     /// Seeds the device and builds the network: the same seed gives the same weights, also when
-    /// other threads initialise models at the same time (backends seed one global generator, so
-    /// seeding and drawing happen under one lock).
+    /// other threads initialise models at the same time (see [`seeded`]).
     pub fn init_seeded(&self, input: [usize; 3], classes: usize, device: &Device, seed: u64) -> Result<Net> {
-        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _guard = INIT.lock().unwrap_or_else(|p| p.into_inner());
-        device.seed(seed);
-        let net = self.init(input, classes, device)?;
-        // burn initialises parameters lazily: draw them now, while the seed holds
-        struct Touch;
-        impl burn::module::ModuleVisitor for Touch {
-            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-                let _ = param.val();
-            }
-        }
-        net.visit(&mut Touch);
-        Ok(net)
+        seeded(device, seed, || self.init(input, classes, device))
     }
 
     /// Builds the network for `[C, H, W]` inputs and `classes` outputs on `device`.
@@ -277,6 +264,31 @@ impl std::str::FromStr for Arch {
         arch.validate()?;
         Ok(arch)
     }
+}
+
+/// Builds a module from a seeded device: backends seed one global generator, so seeding,
+/// building and drawing every parameter (burn initialises them lazily) happen under one lock,
+/// and the same seed gives the same weights whatever other threads initialise meanwhile.
+pub fn seeded<M: Module>(device: &Device, seed: u64, build: impl FnOnce() -> Result<M>) -> Result<M> {
+    struct Touch;
+    impl burn::module::ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    with_seed(device, seed, || {
+        let module = build()?;
+        module.visit(&mut Touch);
+        Ok(module)
+    })
+}
+
+/// Runs `draw` on the device's generator seeded with `seed`, under the lock [`seeded`] uses.
+pub fn with_seed<T>(device: &Device, seed: u64, draw: impl FnOnce() -> T) -> T {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|p| p.into_inner());
+    device.seed(seed);
+    draw()
 }
 
 /// A number inside an architecture name, or an error naming the whole name.

@@ -65,8 +65,7 @@ pub fn initial_images(real: &RealImages, config: &CondenseConfig, rng: &mut Rng)
     match config.init {
         Init::Real => Tensor::cat((0..real.classes()).map(|k| real.sample(k, config.ipc, rng)).collect(), 0),
         Init::Noise => {
-            real.device.seed(rng.next_u64());
-            Tensor::random([real.classes() * config.ipc, c, h, w], Distribution::Normal(0.0, 1.0), &real.device)
+            crate::models::with_seed(&real.device, rng.next_u64(), || Tensor::random([real.classes() * config.ipc, c, h, w], Distribution::Normal(0.0, 1.0), &real.device))
         }
     }
 }

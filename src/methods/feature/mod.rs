@@ -129,7 +129,8 @@ impl FeatureDistill {
         let probe_t = teacher.forward_features(Tensor::zeros([1, c, h, w], &plain)).stages.iter().map(|s| s.dims()).collect::<Vec<_>>();
         let pairs = resolve_stages(&config.stages, &probe_s, &probe_t)?;
         let generation = matches!(config.loss, FeatureLoss::Mgd { .. });
-        let heads = pairs.iter().map(|&(s, t)| FeatureHead::new(probe_s[s][1], probe_t[t][1], generation, &train)).collect();
+        // seeded like the student, so a run (and its resume) does not depend on what other threads drew
+        let heads = crate::models::seeded(&train, options.train.seed ^ 0x4EAD, || Ok(pairs.iter().map(|&(s, t)| FeatureHead::new(probe_s[s][1], probe_t[t][1], generation, &train)).collect::<Vec<_>>()))?;
         Ok(FeatureDistill { model: StudentWithHeads { net, heads }, teacher, pairs, rng: Rng::derive(options.train.seed, 0x36D), config, alpha_fixed: false })
     }
 
