@@ -172,18 +172,14 @@ impl KdBuilder {
 
     /// Trains the student against the teacher.
     pub fn fit(self, data: &Dataset, device: &Device) -> Result<Run> {
-        let (teacher, _) = self.teacher.clone().ok_or_else(|| Error::invalid("teacher", "none", "KD needs a teacher: call .teacher(&run)"))?;
-        let config = self.config();
-        fit_student(config, Some(teacher), &self.options, "kd", data, device)
+        let mut method = self.build(data, device)?;
+        fit_student(&mut method, &self.config(), &self.options, "kd", data, device)
     }
 }
 
-/// Shared by the supervised and KD builders: seeds, builds the method, trains, returns the run.
-pub(crate) fn fit_student(config: KdConfig, teacher: Option<Net>, options: &RunOptions, default_name: &str, data: &Dataset, device: &Device) -> Result<Run> {
-    options.train.validate()?;
-    config.validate()?;
-    let mut method = KdMethod::new(&config, teacher, data, &options.train, device)?;
-    options.trainer(default_name).run(&mut method, serde_json::to_value(&config).expect("config serialises"), data, device)
+/// Shared by the supervised and KD builders: trains a built student and returns the run.
+pub(crate) fn fit_student(method: &mut KdMethod, config: &KdConfig, options: &RunOptions, default_name: &str, data: &Dataset, device: &Device) -> Result<Run> {
+    options.trainer(default_name).run(method, serde_json::to_value(config).expect("config serialises"), data, device)
 }
 
 impl super::Fit for KdBuilder {

@@ -53,7 +53,8 @@ impl SupervisedBuilder {
     }
     /// Trains the network.
     pub fn fit(self, data: &Dataset, device: &Device) -> Result<Run> {
-        fit_student(self.config(), None, &self.options, "supervised", data, device)
+        let mut method = self.build(data, device)?;
+        fit_student(&mut method, &self.config(), &self.options, "supervised", data, device)
     }
 }
 
