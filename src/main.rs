@@ -2,7 +2,7 @@
 //! has it, else on the embedded generated shapes.
 use distillery::data::DataRoot;
 use distillery::device::{Device, DeviceExt};
-use distillery::experiment::{DsaExperiment, KdExperiment, MgdExperiment};
+use distillery::experiment::{DsaExperiment, KdExperiment, MgdExperiment, OkdcrExperiment};
 use distillery::methods::condense::{Algorithm, Init};
 use distillery::profile::Profile;
 use distillery::{Error, Result};
@@ -15,6 +15,7 @@ USAGE:
     distillery [kd] [OPTIONS]
     distillery mgd [OPTIONS]     MGD vs student, FitNet, Hinton KD, MGD + KD over --seeds seeds
     distillery dsa [OPTIONS]     dataset condensation: random, herding, DC, DM, DSA (see below)
+    distillery okdcr [OPTIONS]   online KD: 1C, 2C, DML, ONE, FFL, KDCL, OKDCR over --seeds seeds
 
 With no arguments, runs the Hinton-KD main job: a teacher, the student alone and the student
 distilled from the teacher, on Fashion-MNIST (or MNIST) when the data root has it, else on the
@@ -36,9 +37,16 @@ OPTIONS:
     --alpha <A>                 KD weight in [0, 1] [default: 0.9]
     --epochs <N>                epochs per run [default: from the profile]
     --seed <N>                  seed [default: 0]
-    --seeds <N>                 seeds per student method (mgd) [default: 3, smoke 1]
+    --seeds <N>                 seeds per method (mgd, okdcr) [default: 3, smoke 1]
     --fresh                     ignore and delete existing checkpoints under --out
     -h, --help                  print this help
+
+OKDCR OPTIONS (distillery okdcr; also --profile, --data, --dataset, --out [default out/okdcr],
+--epochs [default: the paper's 300 scaled by the profile], --seeds, --fresh):
+    --peers <LIST>              peer architectures, comma list of 2 or more
+                                [default: gpu resnet32,resnet32; cpu convnet-3-w16 ×2; smoke convnet-2-w4 ×2]
+    --methods <LIST>            1c,2c,dml,one,ffl,kdcl,okdcr [default: all]
+    Finished runs are read back from out/okdcr/ckpt on a rerun; --fresh trains them again.
 
 DSA OPTIONS (distillery dsa; also --profile, --data, --out [default out/dsa], --seed, --fresh):
     --dataset <LIST>            comma list of mnist, fashion-mnist [default: both]
@@ -58,6 +66,7 @@ enum Command {
     Kd(KdExperiment),
     Mgd(MgdExperiment),
     Dsa(DsaExperiment),
+    Okdcr(OkdcrExperiment),
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -150,6 +159,7 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
             "-h" | "--help" => return Ok(None),
             "kd" => command = "kd",
             "mgd" => command = "mgd",
+            "okdcr" => command = "okdcr",
             "--fresh" => rest.push((a.clone(), None)),
             flag if flag.starts_with("--") => {
                 let value = it.next().ok_or_else(|| Error::invalid(flag, "nothing", "expects a value"))?;
@@ -163,6 +173,7 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
         }
     }
     let mut exp = KdExperiment::new(device_profile(profile)?);
+    let (mut peers, mut methods) = (None, None);
     for (flag, value) in rest {
         let v = value.unwrap_or_default();
         let num = |field: &str| v.parse::<f64>().map_err(|_| Error::invalid(field, &v, "expects a number"));
@@ -178,8 +189,27 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
             "--epochs" => exp.epochs = v.parse().map_err(|_| Error::invalid("--epochs", &v, "expects a whole number"))?,
             "--seeds" => seeds = Some(v.parse::<usize>().map_err(|_| Error::invalid("--seeds", &v, "expects a whole number"))?),
             "--seed" => exp.seed = v.parse().map_err(|_| Error::invalid("--seed", &v, "expects a whole number"))?,
+            "--peers" if command == "okdcr" => peers = Some(list(&v).iter().map(|a| a.parse()).collect::<Result<Vec<_>>>()?),
+            "--methods" if command == "okdcr" => methods = Some(list(&v).iter().map(|m| m.parse()).collect::<Result<Vec<_>>>()?),
             other => return Err(Error::invalid("flag", other, "unknown; see --help")),
         }
+    }
+    if command == "okdcr" {
+        let mut okdcr = OkdcrExperiment::new(exp.profile);
+        let defaults = okdcr.base.clone();
+        okdcr.base = exp;
+        if !args.iter().any(|a| a == "--out") {
+            okdcr.base.out = defaults.out;
+        }
+        if !args.iter().any(|a| a == "--epochs") {
+            okdcr.base.epochs = defaults.epochs;
+        }
+        okdcr.peers = peers.unwrap_or(okdcr.peers);
+        okdcr.methods = methods.unwrap_or(okdcr.methods);
+        if let Some(n) = seeds {
+            okdcr.seeds = n;
+        }
+        return Ok(Some(Command::Okdcr(okdcr)));
     }
     if command == "mgd" {
         let mut mgd = MgdExperiment::new(exp.profile);
@@ -225,6 +255,10 @@ fn main() {
         Command::Mgd(exp) => exp.run(&device).map(|comparison| {
             println!("\n{}", comparison.table("test_acc").markdown());
             println!("wrote {0}/summary.md, {0}/records/*.json, {0}/mgd-bars.svg", exp.base.out.display());
+        }),
+        Command::Okdcr(exp) => exp.run(&device).map(|report| {
+            println!("\n{}", report.table().markdown());
+            println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/okdcr-bars.svg", exp.base.out.display());
         }),
         Command::Dsa(exp) => exp.run(&device).map(|report| {
             println!("\n{}", report.table().markdown());

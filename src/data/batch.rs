@@ -20,12 +20,15 @@ pub struct Batch {
     pub classes: usize,
     /// Indices of the samples in their split.
     pub indices: Vec<usize>,
+    /// Further views of the same samples, each augmented by its own random draws (never mixed),
+    /// when the loader was asked for more than one ([`Loader::with_views`]).
+    pub views: Vec<Vec<f32>>,
 }
 
 impl Batch {
     /// A batch without samples (the steps of methods that do not read training batches).
     pub fn empty(classes: usize) -> Batch {
-        Batch { images: Vec::new(), shape: [0; 4], labels: Vec::new(), mixed: None, classes, indices: Vec::new() }
+        Batch { images: Vec::new(), shape: [0; 4], labels: Vec::new(), mixed: None, classes, indices: Vec::new(), views: Vec::new() }
     }
     /// Number of samples.
     pub fn len(&self) -> usize {
@@ -38,6 +41,15 @@ impl Batch {
     /// Images as a tensor on `device`.
     pub fn images(&self, device: &Device) -> Tensor<4> {
         Tensor::from_data(TensorData::new(self.images.clone(), self.shape), device)
+    }
+    /// View `v` of the images on `device`: view 0 is [`Batch::images`], views 1.. are the extra
+    /// augmented views (an error-free fallback to view 0 when the batch has fewer views, so that
+    /// a batch built by hand still runs a multi-view method).
+    pub fn view(&self, v: usize, device: &Device) -> Tensor<4> {
+        match v.checked_sub(1).and_then(|i| self.views.get(i)) {
+            Some(images) => Tensor::from_data(TensorData::new(images.clone(), self.shape), device),
+            None => self.images(device),
+        }
     }
     /// Labels as an int tensor on `device`.
     pub fn labels(&self, device: &Device) -> Tensor<1, Int> {
@@ -77,6 +89,7 @@ pub struct Loader {
     mean: Vec<f32>,
     std: Vec<f32>,
     prefetch: usize,
+    views: usize,
 }
 
 impl Loader {
@@ -100,7 +113,15 @@ impl Loader {
             mean: data.mean.clone(),
             std: data.std.clone(),
             prefetch: 2,
+            views: 1,
         }
+    }
+    /// Every batch also carries `views − 1` further views of its samples, each normalised and
+    /// augmented with independent draws (after the first view's, so view 0 is what a one-view
+    /// loader gives); Mixup/CutMix apply to view 0 only.
+    pub fn with_views(mut self, views: usize) -> Loader {
+        self.views = views.max(1);
+        self
     }
     /// Batches in one epoch (the last may be short).
     pub fn batches_per_epoch(&self) -> usize {
@@ -108,7 +129,7 @@ impl Loader {
     }
     /// A batch without samples (the steps of methods that do not read training batches).
     pub fn empty(classes: usize) -> Batch {
-        Batch { images: Vec::new(), shape: [0; 4], labels: Vec::new(), mixed: None, classes, indices: Vec::new() }
+        Batch { images: Vec::new(), shape: [0; 4], labels: Vec::new(), mixed: None, classes, indices: Vec::new(), views: Vec::new() }
     }
     /// Number of samples.
     pub fn len(&self) -> usize {
@@ -146,7 +167,20 @@ impl Loader {
         }
         let labels: Vec<usize> = idx.iter().map(|&i| self.split.label(i)).collect();
         let mixed = self.augment.mix.map(|m| augment::mix_batch(m, &mut images, shape, &labels, self.classes, rng));
-        Batch { images, shape: [idx.len(), shape[0], shape[1], shape[2]], labels, mixed, classes: self.classes, indices: idx.to_vec() }
+        // the extra views draw from their own stream, so view 0 stays what a one-view loader gives
+        let mut view_rng = Rng::derive(rng.state() ^ 0x5EED_0F_7E35, b as u64);
+        let views = (1..self.views)
+            .map(|_| {
+                let mut view = vec![0f32; idx.len() * per];
+                for (k, &i) in idx.iter().enumerate() {
+                    let dst = &mut view[k * per..(k + 1) * per];
+                    super::normalise_image(self.split.image(i), hw, &self.mean, &self.std, dst);
+                    self.augment.apply_sample(dst, shape, &mut view_rng);
+                }
+                view
+            })
+            .collect();
+        Batch { images, shape: [idx.len(), shape[0], shape[1], shape[2]], labels, mixed, classes: self.classes, indices: idx.to_vec(), views }
     }
 
     /// The batches of `epoch`, prepared on a background thread `prefetch` batches ahead.

@@ -2,8 +2,10 @@
 //! data when the data root has it, else on the embedded generated shapes. Prints a results
 //! table and writes records, checkpoints and SVG curves under the output folder.
 pub mod dsa;
+pub mod okdcr;
 
 pub use dsa::{DsaExperiment, DsaReport};
+pub use okdcr::{OkdcrExperiment, OkdcrReport};
 
 use crate::data::{Augment, DataRoot, Dataset};
 use crate::device::{Device, DeviceExt};

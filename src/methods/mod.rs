@@ -13,6 +13,6 @@ pub mod supervised;
 
 pub use feature::{FitNet, MaskKind, Mgd};
 pub use kd::Kd;
-pub use online::Dml;
+pub use online::{Dml, Online, OnlineKind};
 pub use options::{Fit, RunBuilder, RunOptions};
 pub use supervised::Supervised;

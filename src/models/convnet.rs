@@ -49,20 +49,26 @@ impl ConvNet {
 }
 
 impl super::Backbone for ConvNet {
-    /// Output of every block.
-    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+    /// Output of every block from block `from` on.
+    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
         let mut out = Vec::with_capacity(self.convs.len());
         let mut x = x;
-        for (conv, norm) in self.convs.iter().zip(&self.norms) {
+        for (conv, norm) in self.convs.iter().zip(&self.norms).skip(from) {
             x = self.pool.forward(relu(norm.forward(conv.forward(x))));
             out.push(x.clone());
         }
         out
     }
 
-    /// Logits from the last block's output.
-    fn head(&self, last: Tensor<4>) -> Tensor<2> {
-        self.fc.forward(last.flatten(1, 3))
+    /// The last block's map, flattened (the official head reads every position).
+    fn embed(&self, last: Tensor<4>) -> Tensor<2> {
+        last.flatten(1, 3)
+    }
+    fn classifier(&self) -> &Linear {
+        &self.fc
+    }
+    fn classifier_mut(&mut self) -> &mut Linear {
+        &mut self.fc
     }
 }
 

@@ -19,11 +19,11 @@ impl Mlp {
 }
 
 impl super::Backbone for Mlp {
-    /// Hidden activations as `[N, width, 1, 1]`.
-    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+    /// Hidden activations as `[N, width, 1, 1]`, from layer `from` on.
+    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
         let mut h: Tensor<2> = x.flatten(1, 3);
         let mut out = Vec::new();
-        for layer in &self.hidden {
+        for layer in self.hidden.iter().skip(from) {
             h = relu(layer.forward(h));
             let [n, c] = h.dims();
             out.push(h.clone().reshape([n, c, 1, 1]));
@@ -35,9 +35,15 @@ impl super::Backbone for Mlp {
         out
     }
 
-    /// Logits from the last hidden layer.
-    fn head(&self, last: Tensor<4>) -> Tensor<2> {
-        self.out.forward(last.flatten(1, 3))
+    /// The last hidden layer as a vector.
+    fn embed(&self, last: Tensor<4>) -> Tensor<2> {
+        last.flatten(1, 3)
+    }
+    fn classifier(&self) -> &Linear {
+        &self.out
+    }
+    fn classifier_mut(&mut self) -> &mut Linear {
+        &mut self.out
     }
 }
 

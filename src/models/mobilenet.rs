@@ -1,7 +1,7 @@
 //! MobileNetV2 (Sandler et al. 2018) for 32×32 inputs: stem and the second bottleneck group use
 //! stride 1 instead of 2 (the usual CIFAR adaptation), inverted residuals with ReLU6, a final
 //! 1×1 conv to 1280 channels. Stages are the outputs at each resolution (32, 16, 8, 4 px).
-use super::blocks::{ConvBn, depthwise, global_pool};
+use super::blocks::{ConvBn, depthwise};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
@@ -88,11 +88,11 @@ impl MobileNetV2 {
 }
 
 impl super::Backbone for MobileNetV2 {
-    /// Output of every resolution stage; the last one after the final 1×1 conv.
-    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
-        let mut x = relu6(self.stem.forward(x));
+    /// Output of every resolution stage from stage `from` on; the last one after the final 1×1 conv.
+    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
+        let mut x = if from > 0 { x } else { relu6(self.stem.forward(x)) };
         let mut out = Vec::with_capacity(self.stages.len());
-        for (i, stage) in self.stages.iter().enumerate() {
+        for (i, stage) in self.stages.iter().enumerate().skip(from) {
             for block in &stage.blocks {
                 x = block.forward(x);
             }
@@ -104,9 +104,11 @@ impl super::Backbone for MobileNetV2 {
         out
     }
 
-    /// Logits from the last stage.
-    fn head(&self, last: Tensor<4>) -> Tensor<2> {
-        self.fc.forward(global_pool(last))
+    fn classifier(&self) -> &Linear {
+        &self.fc
+    }
+    fn classifier_mut(&mut self) -> &mut Linear {
+        &mut self.fc
     }
 }
 

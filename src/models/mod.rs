@@ -123,12 +123,28 @@ pub trait Staged {
     fn forward_features(&self, x: Tensor<4>) -> Features;
 }
 
-/// What every network of the zoo provides: its stages and a head on the last one.
+/// What every network of the zoo provides: its stages and a linear classifier on the last one.
 pub trait Backbone {
-    /// Output of every stage, shallow to deep (token stages through [`tokens_to_map`]).
-    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>>;
+    /// Output of stages `from..`, shallow to deep (token stages through [`tokens_to_map`]);
+    /// `x` is the image when `from` = 0, else the output of stage `from − 1`.
+    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>>;
+    /// The vector the classifier reads from the last stage (global average pool unless the
+    /// network says otherwise).
+    fn embed(&self, last: Tensor<4>) -> Tensor<2> {
+        blocks::global_pool(last)
+    }
+    /// The final linear classifier.
+    fn classifier(&self) -> &burn::nn::Linear;
+    /// The final linear classifier, to be replaced.
+    fn classifier_mut(&mut self) -> &mut burn::nn::Linear;
+    /// Output of every stage.
+    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        self.stages_from(x, 0)
+    }
     /// Logits from the last stage's output.
-    fn head(&self, last: Tensor<4>) -> Tensor<2>;
+    fn head(&self, last: Tensor<4>) -> Tensor<2> {
+        self.classifier().forward(self.embed(last))
+    }
 }
 
 /// What every architecture description provides: checks, the network it builds, its name, and
@@ -165,6 +181,11 @@ macro_rules! zoo {
 
         impl Net {
             fn backbone(&self) -> &dyn Backbone {
+                match self {
+                    $(Net::$net(m) => m),*
+                }
+            }
+            fn backbone_mut(&mut self) -> &mut dyn Backbone {
                 match self {
                     $(Net::$net(m) => m),*
                 }
@@ -232,6 +253,34 @@ impl Staged for Net {
 }
 
 impl Net {
+    /// Number of stages.
+    pub fn num_stages(&self, input: [usize; 3], device: &Device) -> usize {
+        let [c, h, w] = input;
+        self.backbone().stages(Tensor::zeros([1, c, h, w], device)).len()
+    }
+    /// Output of stages `from..` given the output of stage `from − 1` (the image when `from` =
+    /// 0): the upper part of a network whose lower part is shared (ONE's branches).
+    pub fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
+        self.backbone().stages_from(x, from)
+    }
+    /// The vector the classifier reads, from the last stage's output.
+    pub fn embed(&self, last: Tensor<4>) -> Tensor<2> {
+        self.backbone().embed(last)
+    }
+    /// Logits from the last stage's output.
+    pub fn head(&self, last: Tensor<4>) -> Tensor<2> {
+        self.backbone().head(last)
+    }
+    /// The final linear classifier.
+    pub fn classifier(&self) -> &burn::nn::Linear {
+        self.backbone().classifier()
+    }
+    /// The same network with another final classifier (same shape).
+    pub fn with_classifier(mut self, fc: burn::nn::Linear) -> Net {
+        *self.backbone_mut().classifier_mut() = fc;
+        self
+    }
+
     /// Checks that the network takes `[N, c, h, w]` images and predicts `classes` logits (one
     /// probe image through the network); a misfit is an [`Error::Shape`] naming `what` and both
     /// shapes, instead of a panic inside burn later.

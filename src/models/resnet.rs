@@ -3,7 +3,7 @@
 //! - CIFAR ResNet-(6n+2): widths 16/32/64 (He et al. 2016, §4.2); the ×4 variants use 32 for
 //!   the stem and 64/128/256 for the stages (RepDistiller's `resnet8x4`, `resnet32x4`).
 //! - ResNet-18/34 with a CIFAR stem: widths 64–512, blocks `[2,2,2,2]` / `[3,4,6,3]`.
-use super::blocks::{ConvBn, global_pool};
+use super::blocks::ConvBn;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, activation::relu};
@@ -71,11 +71,11 @@ impl ResNet {
 }
 
 impl super::Backbone for ResNet {
-    /// Output of every stage (the stem is not a stage).
-    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
-        let mut x = self.stem.forward_relu(x);
+    /// Output of every stage from stage `from` on (the stem is not a stage).
+    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
+        let mut x = if from > 0 { x } else { self.stem.forward_relu(x) };
         let mut out = Vec::with_capacity(self.stages.len());
-        for stage in &self.stages {
+        for stage in self.stages.iter().skip(from) {
             for block in &stage.blocks {
                 x = block.forward(x);
             }
@@ -84,9 +84,11 @@ impl super::Backbone for ResNet {
         out
     }
 
-    /// Logits from the last stage.
-    fn head(&self, last: Tensor<4>) -> Tensor<2> {
-        self.fc.forward(global_pool(last))
+    fn classifier(&self) -> &Linear {
+        &self.fc
+    }
+    fn classifier_mut(&mut self) -> &mut Linear {
+        &mut self.fc
     }
 }
 

@@ -1,7 +1,7 @@
 //! Wide ResNet WRN-d-k (Zagoruyko & Komodakis 2016): pre-activation blocks
 //! BN → ReLU → Conv3×3 → BN → ReLU → Conv3×3, (d−4)/6 blocks per stage, widths 16k/32k/64k,
 //! 1×1 conv shortcut where the width changes; BN → ReLU → pool → Linear at the end.
-use super::blocks::{conv, global_pool};
+use super::blocks::conv;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
@@ -82,11 +82,11 @@ impl WideResNet {
 }
 
 impl super::Backbone for WideResNet {
-    /// Output of every stage (pre-activation; the last one after the final BN → ReLU).
-    fn stages(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
-        let mut x = self.stem.forward(x);
+    /// Output of every stage from stage `from` on (pre-activation; the last one after the final BN → ReLU).
+    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
+        let mut x = if from > 0 { x } else { self.stem.forward(x) };
         let mut out = Vec::with_capacity(self.stages.len());
-        for (i, stage) in self.stages.iter().enumerate() {
+        for (i, stage) in self.stages.iter().enumerate().skip(from) {
             for block in &stage.blocks {
                 x = block.forward(x);
             }
@@ -98,9 +98,11 @@ impl super::Backbone for WideResNet {
         out
     }
 
-    /// Logits from the last stage.
-    fn head(&self, last: Tensor<4>) -> Tensor<2> {
-        self.fc.forward(global_pool(last))
+    fn classifier(&self) -> &Linear {
+        &self.fc
+    }
+    fn classifier_mut(&mut self) -> &mut Linear {
+        &mut self.fc
     }
 }
 

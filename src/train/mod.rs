@@ -176,6 +176,11 @@ pub trait Method: Send {
     }
     /// Registers optimisers other than the recipe's SGD (called before any step or resume).
     fn configure(&self, _optim: &mut Optimizers) {}
+    /// Differently augmented views of every training batch the method reads (OKDCR: 2, KDCL:
+    /// one per peer); views 1.. arrive in [`Batch::views`].
+    fn views(&self) -> usize {
+        1
+    }
     /// Steps per epoch when the method does not iterate over training batches (condensation:
     /// outer iterations); `None` = one step per training batch.
     fn steps_per_epoch(&self, _epoch: usize) -> Option<usize> {
@@ -347,7 +352,7 @@ impl Trainer {
             record.status = Status::Running;
             self.log(format_args!("resuming `{}` from {} (epoch {}/{})", self.name, ckpt.display(), record.epochs.len(), cfg.epochs));
         }
-        let train = Loader::train(data, cfg.batch_size, cfg.augment.clone(), cfg.seed);
+        let train = Loader::train(data, cfg.batch_size, cfg.augment.clone(), cfg.seed).with_views(method.views());
         let test = Loader::test(data, cfg.eval_batch_size);
         let per_epoch = |e: usize| method.steps_per_epoch(e).unwrap_or_else(|| train.batches_per_epoch());
         let first_step: Vec<usize> = (0..=cfg.epochs)

@@ -1,0 +1,172 @@
+//! The OKDCR table (paper 2): 1C, 2C, DML, ONE, FFL, KDCL and OKDCR on the same peers, data and
+//! recipe, over several seeds; "Avg" (mean peer top-1) and "Ens" (ensemble top-1) per method.
+//! Every run checkpoints under `out/ckpt`, keyed by everything that changes its numbers, so a
+//! rerun reads finished runs back instead of training them again (`fresh` deletes them).
+use super::KdExperiment;
+use crate::data::{Augment, Dataset};
+use crate::device::{Device, DeviceExt};
+use crate::error::{ensure, Result};
+use crate::methods::online::{Online, OnlineKind};
+use crate::methods::RunBuilder;
+use crate::models::Arch;
+use crate::plot::{self, Bar, Figure};
+use crate::profile::Profile;
+use crate::table::Table;
+use crate::train::{Comparison, Schedule, TrainConfig};
+use std::path::PathBuf;
+
+/// Settings of the OKDCR comparison (every CLI flag maps to a field).
+#[derive(Clone, Debug)]
+pub struct OkdcrExperiment {
+    /// Profile, data, output folder, epochs, `fresh` (the KD experiment's teacher/student
+    /// fields are unused here).
+    pub base: KdExperiment,
+    /// The peers every method trains.
+    pub peers: Vec<Arch>,
+    /// The rows of the table.
+    pub methods: Vec<OnlineKind>,
+    /// Seeds per method.
+    pub seeds: usize,
+}
+
+/// The paper's peers per profile: `gpu` two ResNet-32 (its first CIFAR pair); `cpu` two
+/// ConvNet-3 of width 16 (three stages, so ONE can branch the last; a 2-core CPU trains a pair
+/// in about a minute per method at 12 epochs on 5 000 images); `smoke` two ConvNet-2 of width 4.
+pub fn default_peers(profile: Profile) -> Vec<Arch> {
+    match profile {
+        Profile::Gpu => vec![Arch::resnet(32); 2],
+        Profile::Cpu => vec![Arch::convnet(16, 3); 2],
+        Profile::Smoke => vec![Arch::convnet(4, 2); 2],
+    }
+}
+
+impl OkdcrExperiment {
+    /// Profile defaults: [`default_peers`], every method, 3 seeds (1 on smoke), epochs scaled
+    /// from the paper's 300, output `out/okdcr`.
+    pub fn new(profile: Profile) -> OkdcrExperiment {
+        let mut base = KdExperiment::new(profile);
+        base.epochs = profile.epochs(300);
+        base.out = PathBuf::from("out/okdcr");
+        OkdcrExperiment { base, peers: default_peers(profile), methods: OnlineKind::all(), seeds: if profile == Profile::Smoke { 1 } else { 3 } }
+    }
+
+    /// The paper's recipe at the profile's scale: SGD with Nesterov momentum 0.9, weight decay
+    /// 1e-4, lr 0.1 ÷10 at 50 % and 75 %, batch 128 (profile-capped), pad-4 crop (+ flip when
+    /// the dataset allows it).
+    pub fn train_config(&self, data: &Dataset) -> TrainConfig {
+        TrainConfig::new()
+            .with_epochs(self.base.epochs)
+            .with_batch_size(self.base.profile.batch(128))
+            .with_lr(0.1)
+            .with_nesterov(true)
+            .with_weight_decay(1e-4)
+            .with_schedule(Schedule::steps_half_three_quarters())
+            .with_augment(Augment::standard(data.flippable))
+            .with_verbose(false)
+    }
+
+    /// Trains (or reads back) every method for every seed.
+    pub fn run(&self, device: &Device) -> Result<OkdcrReport> {
+        let b = &self.base;
+        ensure(self.seeds > 0, "seeds", self.seeds, "must be at least 1")?;
+        ensure(!self.methods.is_empty(), "methods", "[]", "name at least one method")?;
+        ensure(b.epochs > 0, "epochs", b.epochs, "must be at least 1")?;
+        for m in &self.methods {
+            Online::method(*m).peers(self.peers.clone()).config().validate()?;
+        }
+        b.clear_if_fresh()?;
+        let data = b.load_data()?;
+        let train = self.train_config(&data);
+        let pair: Vec<String> = self.peers.iter().map(|a| a.to_string()).collect();
+        println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  peers: {}", data.describe(), device.describe(), b.profile, b.epochs, self.seeds, pair.join(" & "));
+        let title = format!("Online KD on {} ({}, {} profile)", data.name, pair.join(" & "), b.profile);
+        let mut spec = Comparison::of(title).seeds(0..self.seeds as u64).records_to(b.out.join("records"));
+        for &kind in &self.methods {
+            let (data, train, peers) = (&data, &train, &self.peers);
+            spec = spec.method(kind.label(), move |seed| {
+                let key = (&b.dataset, &b.profile, train, kind, peers, seed);
+                Online::method(kind)
+                    .peers(peers.clone())
+                    .train(train.clone().with_seed(seed))
+                    .name(kind.label())
+                    .profile(b.profile)
+                    .checkpoint_dir(b.ckpt(&kind.name(), &key))
+                    .fit(data, device)
+            });
+        }
+        let comparison = spec.run()?;
+        let report = OkdcrReport { comparison };
+        report.comparison.save(b.out.join("comparison.json"))?;
+        report.bars().save_svg(b.out.join("okdcr-bars.svg"))?;
+        crate::record::write_atomic(&b.out.join("summary.md"), report.table().markdown().as_bytes())?;
+        Ok(report)
+    }
+}
+
+/// The finished comparison and its views.
+#[derive(Clone, Debug)]
+pub struct OkdcrReport {
+    /// Every method × seed (records hold `avg_acc`, `ens_acc`, `peer{k}_acc`, OKDCR's `w{k}`,
+    /// `intra{k}`, `inter`).
+    pub comparison: Comparison,
+}
+
+impl OkdcrReport {
+    /// Method, Avg and Ens (mean ± std over seeds, %), Avg − DML's Avg, and every seed's Avg.
+    pub fn table(&self) -> Table {
+        let c = &self.comparison;
+        let mut t = Table::new(c.title.clone(), &["method", "Avg (%)", "Ens (%)", "Avg − DML", "seeds", "Avg per seed"]);
+        let dml = c.mean("DML", "avg_acc");
+        let ms = |v: Vec<f64>| plot::bars::mean_std(&v.iter().map(|x| x * 100.0).collect::<Vec<_>>());
+        for row in &c.rows {
+            let (a, sa) = ms(row.values("avg_acc"));
+            let (e, se) = ms(row.values("ens_acc"));
+            let gain = if dml.is_nan() { "–".into() } else { format!("{:+.2}", a - dml * 100.0) };
+            let per: Vec<String> = row.values("avg_acc").iter().map(|x| format!("{:.2}", x * 100.0)).collect();
+            t.push(vec![row.label.clone(), format!("{a:.2} ± {sa:.2}"), format!("{e:.2} ± {se:.2}"), gain, row.seeds.len().to_string(), per.join(", ")]);
+        }
+        t
+    }
+
+    /// Avg and Ens bars side by side per method (mean ± std over seeds).
+    pub fn bars(&self) -> Figure {
+        let bars: Vec<Bar> = self
+            .comparison
+            .rows
+            .iter()
+            .flat_map(|r| {
+                let pct = |m: &str| r.values(m).iter().map(|x| x * 100.0).collect::<Vec<_>>();
+                [Bar::from_values(format!("{} Avg", r.label), &pct("avg_acc")), Bar::from_values(format!("{} Ens", r.label), &pct("ens_acc"))]
+            })
+            .collect();
+        plot::bars(&self.comparison.title, "test accuracy (%)", &bars)
+    }
+
+    /// Test accuracy of every peer and of the ensemble over epochs, for `label`'s first seed.
+    pub fn peer_curves(&self, label: &str) -> Option<Figure> {
+        let rec = self.comparison.row(label)?.records.first()?;
+        let keys: Vec<&str> = rec.epochs.last()?.metrics.keys().filter(|k| k.starts_with("peer") || *k == "ens_acc").map(|k| k.as_str()).collect();
+        Some(plot::curves(&format!("{label}: every peer and the ensemble"), &keys, &[rec]))
+    }
+
+    /// OKDCR's mean adaptive weight of every peer per epoch (first seed).
+    pub fn weight_curves(&self) -> Option<Figure> {
+        self.okdcr_curves("adaptive ensemble weights (batch mean)", |k| k.starts_with('w') && k[1..].parse::<usize>().is_ok())
+    }
+
+    /// OKDCR's intra-model (per peer) and inter-model consistency distances per epoch.
+    pub fn consistency_curves(&self) -> Option<Figure> {
+        self.okdcr_curves("consistency distances (lower = more consistent)", |k| k.starts_with("intra") || k == "inter")
+    }
+
+    fn okdcr_curves(&self, what: &str, pick: impl Fn(&str) -> bool) -> Option<Figure> {
+        let rec = self.comparison.row("OKDCR")?.records.first()?;
+        let keys: Vec<&str> = rec.epochs.last()?.metrics.keys().filter(|k| pick(k)).map(|k| k.as_str()).collect();
+        Some(plot::curves(&format!("OKDCR: {what}"), &keys, &[rec]))
+    }
+
+    /// Table, bars and the Avg curves of every method, inline.
+    pub fn evcxr_display(&self) {
+        crate::notebook::Panel::new().figure(self.bars()).figure(self.comparison.curves("avg_acc")).table(self.table()).evcxr_display();
+    }
+}
