@@ -12,6 +12,10 @@ data:
 run *ARGS:
     cargo run --release -- {{ARGS}}
 
+# The OKDCR table (1C, 2C, DML, ONE, FFL, KDCL, OKDCR × 3 seeds; cached under out/okdcr), e.g. `just okdcr --profile smoke`
+okdcr *ARGS:
+    cargo run --release -- okdcr {{ARGS}}
+
 # The test suite (the README's test command)
 test:
     cargo test --release

@@ -44,7 +44,7 @@ OPTIONS:
 OKDCR OPTIONS (distillery okdcr; also --profile, --data, --dataset, --out [default out/okdcr],
 --epochs [default: the paper's 300 scaled by the profile], --seeds, --fresh):
     --peers <LIST>              peer architectures, comma list of 2 or more
-                                [default: gpu resnet32,resnet32; cpu convnet-3-w16 ×2; smoke convnet-2-w4 ×2]
+                                [default: gpu resnet32,resnet32; cpu convnet-3-w8 ×2; smoke convnet-2-w4 ×2]
     --methods <LIST>            1c,2c,dml,one,ffl,kdcl,okdcr [default: all]
     Finished runs are read back from out/okdcr/ckpt on a rerun; --fresh trains them again.
 

@@ -30,13 +30,24 @@ pub struct OkdcrExperiment {
 }
 
 /// The paper's peers per profile: `gpu` two ResNet-32 (its first CIFAR pair); `cpu` two
-/// ConvNet-3 of width 16 (three stages, so ONE can branch the last; a 2-core CPU trains a pair
-/// in about a minute per method at 12 epochs on 5 000 images); `smoke` two ConvNet-2 of width 4.
+/// ConvNet-3 of width 8 (three stages, so ONE can branch the last; a 2-core CPU trains a pair
+/// in one to three minutes per method at 12 epochs on 5 000 images); `smoke` two ConvNet-2 of
+/// width 4.
 pub fn default_peers(profile: Profile) -> Vec<Arch> {
     match profile {
         Profile::Gpu => vec![Arch::resnet(32); 2],
-        Profile::Cpu => vec![Arch::convnet(16, 3); 2],
+        Profile::Cpu => vec![Arch::convnet(8, 3); 2],
         Profile::Smoke => vec![Arch::convnet(4, 2); 2],
+    }
+}
+
+/// A heterogeneous pair per profile: `gpu` WRN-16-2 & ResNet-32 (the paper's); `cpu` ConvNet-3
+/// w8 & ConvNet-2 w16 (different depth, width and map size); `smoke` ConvNet-2 w4 & ConvNet-3 w4.
+pub fn mixed_peers(profile: Profile) -> Vec<Arch> {
+    match profile {
+        Profile::Gpu => vec![Arch::wrn(16, 2), Arch::resnet(32)],
+        Profile::Cpu => vec![Arch::convnet(8, 3), Arch::convnet(16, 2)],
+        Profile::Smoke => vec![Arch::convnet(4, 2), Arch::convnet(4, 3)],
     }
 }
 

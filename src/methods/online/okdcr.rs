@@ -6,9 +6,10 @@
 //! augmented twice (views x′, x″, shared by all peers); z_k¹ = h_k¹(f_k(x′)), z_k² = h_k²(f_k(x″)),
 //! p = softmax(z/T). With D a distribution distance at temperature T (symmetric KL by default):
 //!
-//! - (Eq. 1) L_ce    = Σ_k Σ_j CE(y, z_k^j)
+//! - (Eq. 1) L_ce    = Σ_k ½ Σ_j CE(y, z_k^j) (the mean over a peer's classifiers: summing them
+//!   would double the step size of every extractor against a one-classifier peer at the same lr)
 //! - (Eq. 2) L_cons  = λ · (L_intra + L_inter),  L_intra = Σ_k T²·D(z_k¹, z_k²),
-//!   L_inter = Σ_j Σ_k 1/(K−1) Σ_{l≠k} T²·D(z_k^j, z_l^j); λ = 1 (< 100 classes) / 100 (the
+//!   L_inter = ½ Σ_j Σ_k 1/(K−1) Σ_{l≠k} T²·D(z_k^j, z_l^j); λ = 1 (< 100 classes) / 100 (the
 //!   paper's 1 and 100 for CIFAR-10 and CIFAR-100/ImageNet). Nothing is detached: both terms
 //!   update the extractors and the classifiers.
 //! - (Eq. 4–5) adaptive weights per sample i: d_k,i = D(z_k¹, z_k²)_i (detached);
@@ -16,7 +17,7 @@
 //!   peer weighs more; dividing by the mean keeps the weights from collapsing to uniform when
 //!   every distance is small (late in training) and makes them independent of T.
 //!   Ensemble q_i = Σ_k w_k,i · ½(p_k¹ + p_k²)_i, detached.
-//! - (Eq. 3, 6) L_ens = γ · min(1, 1.25·s/S) · Σ_k Σ_j T²·KL(q ‖ p_k^j), T = 3.
+//! - (Eq. 3, 6) L_ens = γ · min(1, 1.25·s/S) · Σ_k ½ Σ_j T²·KL(q ‖ p_k^j), T = 3.
 //!
 //! Total: L = L_ce + L_cons + L_ens. At test time (one clean view) peer k predicts with the mean
 //! of its two classifiers' logits (one linear layer: the returned network's classifier is the
@@ -193,8 +194,10 @@ impl Method for Okdcr {
         let d = self.config.distance;
         let logits = self.logits(batch, &ctx.device);
         let k = logits.len();
-        // Eq. 1: CE on every classifier, classifier j on view j
-        let ce = sum(logits.iter().flat_map(|zs| zs.iter().enumerate().map(|(j, z)| view_loss(ctx, z.clone(), batch, j)))).expect("a classifier");
+        // Eq. 1: CE on every classifier, classifier j on view j, averaged over a peer's
+        // classifiers (so an extractor gets the step size of a one-classifier peer)
+        let per = 1.0 / self.classifiers as f64;
+        let ce = sum(logits.iter().flat_map(|zs| zs.iter().enumerate().map(|(j, z)| view_loss(ctx, z.clone(), batch, j).mul_scalar(per)))).expect("a classifier");
         let mut out_total = ce.clone();
         let mut terms = vec![("ce".to_string(), ce)];
         let intra_rows = self.intra_rows(&logits);
@@ -209,10 +212,10 @@ impl Method for Okdcr {
             let intra = sum(intra_rows.iter().map(|r| r.clone().mean().mul_scalar(t * t))).expect("two or more peers");
             let inter = sum((0..self.classifiers).flat_map(|j| {
                 let logits = &logits;
-                (0..k).flat_map(move |a| (0..k).filter(move |b| *b != a).map(move |b| distance_rows(logits[a][j].clone(), logits[b][j].clone(), t, d).mean().mul_scalar(t * t / (k - 1) as f64)))
+                (0..k).flat_map(move |a| (0..k).filter(move |b| *b != a).map(move |b| distance_rows(logits[a][j].clone(), logits[b][j].clone(), t, d).mean().mul_scalar(t * t * per / (k - 1) as f64)))
             }))
             .expect("two or more peers");
-            metrics.push(("inter".into(), crate::train::scalar(&inter) / (t * t * self.classifiers as f64 * k as f64)));
+            metrics.push(("inter".into(), crate::train::scalar(&inter) / (t * t * k as f64)));
             out_total = out_total + (intra.clone() + inter.clone()).mul_scalar(self.lambda);
             terms.push(("intra".into(), intra));
             terms.push(("inter".into(), inter));
@@ -225,7 +228,7 @@ impl Method for Okdcr {
         if self.gamma > 0.0 {
             // Eq. 3, 6: every classifier distils from the detached adaptive ensemble
             let q = ensemble(w, &logits, t).detach();
-            let ens = sum(logits.iter().flatten().map(|z| distill_towards(q.clone(), z.clone(), t))).expect("a classifier");
+            let ens = sum(logits.iter().flatten().map(|z| distill_towards(q.clone(), z.clone(), t).mul_scalar(per))).expect("a classifier");
             out_total = out_total + ens.clone().mul_scalar(gain);
             terms.push(("ens_kd".into(), ens));
         }
