@@ -120,3 +120,27 @@ fn dsa_bad_flags_are_named() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn okdcr_command_writes_its_table_and_reads_finished_runs_back() {
+    let out = common::tmp_dir("cli-okdcr");
+    let args = ["okdcr", "--profile", "smoke", "--dataset", "shapes", "--epochs", "1", "--methods", "1c,dml,okdcr", "--out"];
+    let run = cli().args(args).arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    for row in ["| 1C |", "| DML |", "| OKDCR |", "Avg (%)", "Ens (%)"] {
+        assert!(stdout.contains(row), "{row} missing: {stdout}");
+    }
+    assert!(std::fs::read_to_string(out.join("okdcr-bars.svg")).unwrap().contains("<svg"));
+    // a rerun reads the checkpoints back: same table, no training
+    let again = cli().args(args).arg(&out).output().unwrap();
+    assert!(again.status.success());
+    let table = |s: &str| s.lines().filter(|l| l.starts_with('|')).map(String::from).collect::<Vec<_>>();
+    assert_eq!(table(&String::from_utf8_lossy(&again.stdout)), table(&stdout));
+    assert!(out.join("comparison.json").exists() && out.join("summary.md").exists());
+    for (flag, value, field) in [("--peers", "convnet-2-w4", "peers"), ("--methods", "dml,abc", "abc"), ("--peers", "convnet-2-w4,nonsense", "nonsense")] {
+        let bad = cli().args(["okdcr", "--profile", "smoke", "--dataset", "shapes", flag, value, "--out"]).arg(&out).output().unwrap();
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(!bad.status.success() && err.contains(field), "{flag} {value}: {err}");
+    }
+}

@@ -17,9 +17,14 @@
 //!   peer weighs more; dividing by the mean keeps the weights from collapsing to uniform when
 //!   every distance is small (late in training) and makes them independent of T.
 //!   Ensemble q_i = Σ_k w_k,i · ½(p_k¹ + p_k²)_i, detached.
-//! - (Eq. 3, 6) L_ens = γ · min(1, 1.25·s/S) · Σ_k ½ Σ_j T²·KL(q ‖ p_k^j), T = 3.
+//! - (Eq. 3) L_ens = γ · Σ_k ½ Σ_j T²·KL(q ‖ p_k^j), T = 3, γ = 1.
 //!
-//! Total: L = L_ce + L_cons + L_ens. At test time (one clean view) peer k predicts with the mean
+//! Total (Eq. 6): L = L_ce + r(s)·(L_cons + L_ens), r(s) = min(1, 1.25·s/S). The text says only
+//! that "the weighting factor of Eq. 6" follows this ramp "to make learning stable"; we read Eq. 6
+//! as the total objective and put the ramp on every term but CE. Ramping the ensemble term alone
+//! is not enough: with the consistency terms at full weight from step 0, small peers collapse to
+//! one constant prediction on which every consistency is zero (measured: smoke profile, both
+//! peers at chance with intra = inter = 0.000 after 16 steps; `docs/okdcr.md`). At test time (one clean view) peer k predicts with the mean
 //! of its two classifiers' logits (one linear layer: the returned network's classifier is the
 //! average of h_k¹ and h_k²); the ensemble weighs the peers by the same d on the test image.
 //! The vanilla rows are this model with λ = γ = 0: "2C" (two classifiers, two views) and "1C"
@@ -201,6 +206,8 @@ impl Method for Okdcr {
         let mut out_total = ce.clone();
         let mut terms = vec![("ce".to_string(), ce)];
         let intra_rows = self.intra_rows(&logits);
+        // Eq. 6's weighting factor, on every term but CE (module doc)
+        let gain = ramp(self.config.ramp, ctx.step, ctx.total_steps);
         let mut metrics: Vec<(String, f64)> = Vec::new();
         if self.classifiers == 2 {
             for (i, r) in intra_rows.iter().enumerate() {
@@ -216,7 +223,7 @@ impl Method for Okdcr {
             }))
             .expect("two or more peers");
             metrics.push(("inter".into(), crate::train::scalar(&inter) / (t * t * k as f64)));
-            out_total = out_total + (intra.clone() + inter.clone()).mul_scalar(self.lambda);
+            out_total = out_total + (intra.clone() + inter.clone()).mul_scalar(self.lambda * gain);
             terms.push(("intra".into(), intra));
             terms.push(("inter".into(), inter));
         }
@@ -224,12 +231,11 @@ impl Method for Okdcr {
         for (i, m) in w.clone().mean_dim(0).into_data().iter::<f32>().enumerate() {
             metrics.push((format!("w{i}"), m as f64));
         }
-        let gain = self.gamma * ramp(self.config.ramp, ctx.step, ctx.total_steps);
         if self.gamma > 0.0 {
             // Eq. 3, 6: every classifier distils from the detached adaptive ensemble
             let q = ensemble(w, &logits, t).detach();
             let ens = sum(logits.iter().flatten().map(|z| distill_towards(q.clone(), z.clone(), t).mul_scalar(per))).expect("a classifier");
-            out_total = out_total + ens.clone().mul_scalar(gain);
+            out_total = out_total + ens.clone().mul_scalar(self.gamma * gain);
             terms.push(("ens_kd".into(), ens));
         }
         let acc = ctx.batch_accuracy(logits[0][0].clone(), batch);
