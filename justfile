@@ -20,7 +20,7 @@ okdcr *ARGS:
 test:
     cargo test --release
 
-# Training-step and DSA matching-step time vs PyTorch on this CPU (installs torch into .venv on first use)
+# Training-step and DSA matching-step time vs PyTorch on this CPU, and one step of every online method vs DML (installs torch into .venv on first use)
 bench:
     test -x .venv/bin/python || python3 -m venv .venv
     .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu || .venv/bin/pip install --quiet torch
@@ -30,6 +30,7 @@ bench:
     cat target/bench/torch.json target/bench/torch-dsa.json
     cargo bench --bench step
     cargo bench --bench dsa
+    cargo bench --bench online
 
 # API documentation (opens nothing; see target/doc/distillery/index.html)
 doc:

@@ -231,3 +231,60 @@ fn every_online_method_learns_and_records_avg_and_ens() {
         }
     }
 }
+
+/// Rows of a logit tensor as f64 vectors.
+fn matrix(t: Tensor<2>) -> Vec<Vec<f64>> {
+    let [_, c] = t.dims();
+    t.into_data().iter::<f32>().map(|v| v as f64).collect::<Vec<_>>().chunks(c).map(|r| r.to_vec()).collect()
+}
+
+#[test]
+fn okdcr_loss_terms_equal_hand_values_on_the_peers_own_logits() {
+    // the step's intra, inter, ensemble-KD terms and mean weights, recomputed in f64 from the
+    // logits the peers give on the batch's two views (docs/okdcr.md, Eq. 2–5)
+    let data = fashion(4);
+    let config = OnlineConfig { peers: vec![Arch::convnet(4, 2), Arch::convnet(6, 2)], ..OnlineConfig::new(OnlineKind::Okdcr) };
+    let mut m = Okdcr::new(&config, &data, &cpu(), 3).unwrap();
+    let batch = Loader::train(&data, 12, Augment::standard(false), 0).with_views(2).epoch(0).next().unwrap();
+    let (plain, device) = devices(&cpu());
+    let ctx = StepCtx { lr: 0.1, epoch: 0, step: 3, total_steps: 10, device, plain, label_smoothing: 0.0 };
+    let z: Vec<Vec<Vec<Vec<f64>>>> = m.model().iter().map(|p| p.forward_views(batch.view(0, &ctx.device), batch.view(1, &ctx.device)).into_iter().map(matrix).collect()).collect();
+    let out = m.losses(&batch, &ctx).unwrap();
+    let t = 3.0;
+    let n = z[0][0].len();
+    let d = |a: &[f64], b: &[f64]| {
+        let (p, q) = (soft(a, t), soft(b, t));
+        0.5 * (kl(&p, &q) + kl(&q, &p))
+    };
+    let mean = |f: &dyn Fn(usize) -> f64| (0..n).map(f).sum::<f64>() / n as f64;
+    // intra: Σ_k T²·mean_i D(z_k¹, z_k²)
+    let intra_k: Vec<Vec<f64>> = z.iter().map(|zk| (0..n).map(|i| d(&zk[0][i], &zk[1][i])).collect()).collect();
+    let intra: f64 = intra_k.iter().map(|r| t * t * r.iter().sum::<f64>() / n as f64).sum();
+    // inter (K = 2): ½ Σ_j Σ_k Σ_{l≠k} T²·D(z_k^j, z_l^j) = Σ_j T²·D(z_0^j, z_1^j)
+    let inter: f64 = (0..2).map(|j| t * t * mean(&|i| d(&z[0][j][i], &z[1][j][i]))).sum();
+    // weights: softmax_k(−d_k / mean_k d_k) per sample; ensemble q = Σ_k w_k · ½(p_k¹ + p_k²)
+    let w: Vec<[f64; 2]> = (0..n)
+        .map(|i| {
+            let (d0, d1) = (intra_k[0][i], intra_k[1][i]);
+            let m = (d0 + d1) / 2.0 + 1e-8;
+            let (e0, e1) = ((-d0 / m).exp(), (-d1 / m).exp());
+            [e0 / (e0 + e1), e1 / (e0 + e1)]
+        })
+        .collect();
+    let q: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            let p: Vec<Vec<f64>> = (0..2).map(|k| soft(&z[k][0][i], t).iter().zip(soft(&z[k][1][i], t)).map(|(a, b)| 0.5 * (a + b)).collect()).collect();
+            p[0].iter().zip(&p[1]).map(|(a, b)| w[i][0] * a + w[i][1] * b).collect()
+        })
+        .collect();
+    // ensemble KD: Σ_k ½ Σ_j T²·mean_i KL(q ‖ p_k^j)
+    let ens: f64 = (0..2).flat_map(|k| (0..2).map(move |j| (k, j))).map(|(k, j)| 0.5 * t * t * mean(&|i| kl(&q[i], &soft(&z[k][j][i], t)))).sum();
+    for (name, hand) in [("intra", intra), ("inter", inter), ("ens_kd", ens), ("w0", mean(&|i| w[i][0])), ("w1", mean(&|i| w[i][1]))] {
+        let got = out.log.get(name).unwrap();
+        assert!((got - hand).abs() <= 1e-4 * hand.abs().max(1.0), "{name}: step {got} vs hand {hand}");
+    }
+    // total = CE + ramp·(λ(intra + inter) + ens), ramp = min(1, 1.25·3/10) = 0.375, λ = 1
+    let ce = out.log.get("ce").unwrap();
+    let total = out.log.get("loss").unwrap();
+    assert!((total - (ce + 0.375 * (intra + inter + ens))).abs() < 1e-4, "total {total}");
+}
