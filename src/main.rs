@@ -42,10 +42,12 @@ OPTIONS:
     -h, --help                  print this help
 
 OKDCR OPTIONS (distillery okdcr; also --profile, --data, --dataset, --out [default out/okdcr],
---epochs [default: the paper's 300 scaled by the profile], --seeds, --fresh):
+--epochs [default: gpu 300, cpu 30, smoke 2], --seeds, --fresh):
     --peers <LIST>              peer architectures, comma list of 2 or more
-                                [default: gpu resnet32,resnet32; cpu convnet-3-w8 ×2; smoke convnet-2-w4 ×2]
+                                [default: gpu resnet32,resnet32; cpu convnet-3-w16 ×2; smoke convnet-2-w4 ×2]
     --methods <LIST>            1c,2c,dml,one,ffl,kdcl,okdcr [default: all]
+    --train-per-class <N>       keep N training images per class, 0 = the profile's whole
+                                training set [default: cpu 100 (peers that can overfit), else 0]
     Finished runs are read back from out/okdcr/ckpt on a rerun; --fresh trains them again.
 
 DSA OPTIONS (distillery dsa; also --profile, --data, --out [default out/dsa], --seed, --fresh):
@@ -173,7 +175,7 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
         }
     }
     let mut exp = KdExperiment::new(device_profile(profile)?);
-    let (mut peers, mut methods) = (None, None);
+    let (mut peers, mut methods, mut per_class) = (None, None, None);
     for (flag, value) in rest {
         let v = value.unwrap_or_default();
         let num = |field: &str| v.parse::<f64>().map_err(|_| Error::invalid(field, &v, "expects a number"));
@@ -191,6 +193,7 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
             "--seed" => exp.seed = v.parse().map_err(|_| Error::invalid("--seed", &v, "expects a whole number"))?,
             "--peers" if command == "okdcr" => peers = Some(list(&v).iter().map(|a| a.parse()).collect::<Result<Vec<_>>>()?),
             "--methods" if command == "okdcr" => methods = Some(list(&v).iter().map(|m| m.parse()).collect::<Result<Vec<_>>>()?),
+            "--train-per-class" if command == "okdcr" => per_class = Some(v.parse::<usize>().map_err(|_| Error::invalid("--train-per-class", &v, "expects a whole number"))?),
             other => return Err(Error::invalid("flag", other, "unknown; see --help")),
         }
     }
@@ -206,6 +209,9 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
         }
         okdcr.peers = peers.unwrap_or(okdcr.peers);
         okdcr.methods = methods.unwrap_or(okdcr.methods);
+        if let Some(n) = per_class {
+            okdcr.train_per_class = (n > 0).then_some(n);
+        }
         if let Some(n) = seeds {
             okdcr.seeds = n;
         }

@@ -138,7 +138,11 @@ fn okdcr_command_writes_its_table_and_reads_finished_runs_back() {
     let table = |s: &str| s.lines().filter(|l| l.starts_with('|')).map(String::from).collect::<Vec<_>>();
     assert_eq!(table(&String::from_utf8_lossy(&again.stdout)), table(&stdout));
     assert!(out.join("comparison.json").exists() && out.join("summary.md").exists());
-    for (flag, value, field) in [("--peers", "convnet-2-w4", "peers"), ("--methods", "dml,abc", "abc"), ("--peers", "convnet-2-w4,nonsense", "nonsense")] {
+    // --train-per-class cuts the training split (shapes at smoke: 24 per class)
+    let few = cli().args(["okdcr", "--profile", "smoke", "--dataset", "shapes", "--epochs", "1", "--methods", "1c", "--train-per-class", "3", "--out"]).arg(&out).output().unwrap();
+    let few_out = String::from_utf8_lossy(&few.stdout);
+    assert!(few.status.success() && few_out.contains("(30 train"), "{few_out}\n{}", String::from_utf8_lossy(&few.stderr));
+    for (flag, value, field) in [("--peers", "convnet-2-w4", "peers"), ("--methods", "dml,abc", "abc"), ("--peers", "convnet-2-w4,nonsense", "nonsense"), ("--train-per-class", "many", "--train-per-class")] {
         let bad = cli().args(["okdcr", "--profile", "smoke", "--dataset", "shapes", flag, value, "--out"]).arg(&out).output().unwrap();
         let err = String::from_utf8_lossy(&bad.stderr);
         assert!(!bad.status.success() && err.contains(field), "{flag} {value}: {err}");
