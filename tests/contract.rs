@@ -139,7 +139,7 @@ fn a_dml_run_returns_every_peer_and_its_headline_is_the_returned_model() {
 }
 
 #[test]
-fn resume_refuses_another_dataset_or_profile_but_not_another_verbosity() {
+fn resume_refuses_another_dataset_or_profile_but_not_another_verbosity_or_data_folder() {
     let data = fashion_small();
     let mnist = Dataset::mnist_full(&data_root()).unwrap().subset(Some(20), Some(10), 0).unwrap();
     let dir = tmp_dir("identity");
@@ -149,9 +149,19 @@ fn resume_refuses_another_dataset_or_profile_but_not_another_verbosity() {
     assert!(matches!(&err, Error::Checkpoint { reason, .. } if reason.contains("dataset")), "{err}");
     let err = build().profile(Profile::Smoke).fit(&data, &cpu()).unwrap_err();
     assert!(matches!(&err, Error::Checkpoint { reason, .. } if reason.contains("profile")), "{err}");
-    // progress lines change no number: a quiet (spawned) run resumes a verbose one's checkpoint
-    let run = build().spawn(&data, &cpu()).wait().unwrap();
+    // progress lines change no number, nor does the folder the same files were read from: a
+    // quiet (spawned) run on the data under another path resumes a verbose one's checkpoint
+    let mut moved = data.clone();
+    moved.source = "/elsewhere/fashion-mnist".into();
+    let run = build().spawn(&moved, &cpu()).wait().unwrap();
     assert_eq!(run.record.epochs.len(), 2);
+    // a checkpoint from before the identity dropped the folder ("…, from DIR)") still resumes
+    let state = std::fs::read_dir(dir.join("ckpt")).unwrap().flatten().map(|e| e.path().join("state.json")).find(|p| p.exists()).unwrap();
+    let mut saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let old = format!("{}, from {})", saved["config"]["dataset"].as_str().unwrap().trim_end_matches(')'), data.source);
+    saved["config"]["dataset"] = old.into();
+    std::fs::write(&state, saved.to_string()).unwrap();
+    assert_eq!(build().fit(&data, &cpu()).unwrap().record.epochs.len(), 2, "the legacy checkpoint was not read back");
 }
 
 #[test]

@@ -314,13 +314,14 @@ impl Trainer {
     }
 
     /// What a checkpoint must match to be resumed: the method's configuration, the recipe (less
-    /// `verbose`, which changes no number), the dataset and the profile.
+    /// `verbose`, which changes no number), the dataset (not the folder it was read from) and the
+    /// profile.
     fn identity(&self, method_config: serde_json::Value, data: &Dataset) -> serde_json::Value {
         let mut train = serde_json::to_value(&self.config).expect("the recipe serialises");
         if let Some(t) = train.as_object_mut() {
             t.remove("verbose");
         }
-        serde_json::json!({ "method": method_config, "train": train, "dataset": data.describe(), "profile": self.profile })
+        serde_json::json!({ "method": method_config, "train": train, "dataset": data.identity(), "profile": self.profile })
     }
 
     /// Trains `method` on `data` and returns the run (record and networks).
@@ -342,7 +343,7 @@ impl Trainer {
         if let Some(dir) = &self.checkpoint
             && let Some((ckpt, saved)) = checkpoint::latest(dir)?
         {
-            if let Some(diff) = differing_keys(&saved.config, &config) {
+            if let Some(diff) = differing_keys(&without_data_folder(saved.config.clone()), &config) {
                 return Err(Error::Checkpoint { path: ckpt, reason: format!("written by a run with another {diff}; delete the folder, use another checkpoint dir or `--fresh`") });
             }
             *method.model_mut() = checkpoint::load_module(method.model().clone(), &ckpt, MODEL_FILE)?;
@@ -462,6 +463,17 @@ fn differing_keys(saved: &serde_json::Value, now: &serde_json::Value) -> Option<
             .collect();
         if details.is_empty() { differ.join(", ") } else { format!("{} — {}", differ.join(", "), details.join("; ")) }
     })
+}
+
+/// A saved identity with its dataset's folder dropped: checkpoints written before the identity
+/// left the folder out ("…, 10 classes, from data/fashion-mnist)") still resume.
+fn without_data_folder(mut identity: serde_json::Value) -> serde_json::Value {
+    if let Some(d) = identity.get_mut("dataset")
+        && let Some(cut) = d.as_str().and_then(|s| s.rfind(", from ").map(|i| format!("{})", &s[..i])))
+    {
+        *d = serde_json::Value::String(cut);
+    }
+    identity
 }
 
 /// `1h02m`, `3m20s`, `12s`.
