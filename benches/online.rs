@@ -2,7 +2,7 @@
 //! two peers and batch, on the default backend: what OKDCR's second view and second classifiers
 //! cost against DML. `cargo bench --bench online` (also part of `just bench`).
 //! Env: `BENCH_STEPS` (timed steps, default 10), `BENCH_BATCH` (default 64), `BENCH_WIDTH`
-//! (ConvNet-3 width of both peers, default 8: the cpu profile's peers).
+//! (ConvNet-3 width of both peers, default 16: the cpu profile's peers).
 use distillery::data::{Augment, Dataset, Loader};
 use distillery::device::{Device, DeviceExt};
 use distillery::methods::online::{ffl, kdcl, okdcr, one, Dml, OnlineConfig, OnlineKind};
@@ -36,7 +36,7 @@ fn time_steps<M: Method>(mut method: M, data: &Dataset, batch: usize, steps: usi
 }
 
 fn main() {
-    let (steps, batch, width) = (env("BENCH_STEPS", 10), env("BENCH_BATCH", 64), env("BENCH_WIDTH", 8));
+    let (steps, batch, width) = (env("BENCH_STEPS", 10), env("BENCH_BATCH", 64), env("BENCH_WIDTH", 16));
     let device = Device::auto_quiet();
     let data = Dataset::shapes_sized(batch.div_ceil(10), 1, 0).unwrap();
     let peers = vec![Arch::convnet(width, 3); 2];
