@@ -382,14 +382,18 @@ impl Dataset {
 
     /// One-line description.
     pub fn describe(&self) -> String {
-        format!("{}, from {})", self.identity().trim_end_matches(')'), self.source)
+        format!("{}, from {})", self.sizes(), self.source)
     }
     /// What a checkpoint records of the data it was trained on: name, split sizes, image shape
     /// and classes, not the folder it was read from (the same files under another path, or the
     /// CLI and a notebook reading one data root by different relative paths, are the same data).
     pub fn identity(&self) -> String {
+        format!("{})", self.sizes())
+    }
+    /// `name (N train / M test, C×H×W, K classes` — the part `describe` and `identity` share.
+    fn sizes(&self) -> String {
         let [c, h, w] = self.shape();
-        format!("{} ({} train / {} test, {c}×{h}×{w}, {} classes)", self.name, self.train.len(), self.test.len(), self.num_classes())
+        format!("{} ({} train / {} test, {c}×{h}×{w}, {} classes", self.name, self.train.len(), self.test.len(), self.num_classes())
     }
 }
 
