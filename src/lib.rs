@@ -43,6 +43,7 @@ pub mod prelude {
     pub use crate::methods::condense::{Algorithm, Condense, Condensed, EvalConfig, Evaluation, Init, Strategy};
     pub use crate::methods::{Dml, FitNet, Kd, MaskKind, Mgd, Supervised};
     pub use crate::methods::online::{Distance, Online, OnlineKind};
+    pub use crate::methods::gan_patch::{Fill, FoldTeachers, GanKd, Labels, PatchGan, PatchGanConfig};
     pub use crate::models::{Arch, Net, Staged};
     pub use crate::data::Loader;
     pub use crate::plot::Figure;

@@ -2,7 +2,7 @@
 //! has it, else on the embedded generated shapes.
 use distillery::data::DataRoot;
 use distillery::device::{Device, DeviceExt};
-use distillery::experiment::{DsaExperiment, KdExperiment, MgdExperiment, OkdcrExperiment};
+use distillery::experiment::{DsaExperiment, GanKdExperiment, KdExperiment, MgdExperiment, OkdcrExperiment};
 use distillery::methods::condense::{Algorithm, Init};
 use distillery::profile::Profile;
 use distillery::{Error, Result};
@@ -16,6 +16,8 @@ USAGE:
     distillery mgd [OPTIONS]     MGD vs student, FitNet, Hinton KD, MGD + KD over --seeds seeds
     distillery dsa [OPTIONS]     dataset condensation: random, herding, DC, DM, DSA (see below)
     distillery okdcr [OPTIONS]   online KD: 1C, 2C, DML, ONE, FFL, KDCL, OKDCR over --seeds seeds
+    distillery gan-kd [OPTIONS]  GAN-patch augmentation with cross-validated KD labels vs Cutout,
+                                 CutMix, Mixup, label smoothing over --seeds seeds
 
 With no arguments, runs the Hinton-KD main job: a teacher, the student alone and the student
 distilled from the teacher, on Fashion-MNIST (or MNIST) when the data root has it, else on the
@@ -50,6 +52,19 @@ OKDCR OPTIONS (distillery okdcr; also --profile, --data, --dataset, --out [defau
                                 training set [default: cpu 100 (peers that can overfit), else 0]
     Finished runs are read back from out/okdcr/ckpt on a rerun; --fresh trains them again.
 
+GAN-KD OPTIONS (distillery gan-kd; also --profile, --data, --dataset, --out [default out/gan-kd],
+--epochs [default: gpu 200, cpu 30, smoke 2], --seeds, --fresh, --student, --teacher,
+--temperature [default 4], --train-per-class):
+    --methods <LIST>            none,cutout,cutmix,mixup,ls,cutout-kd,gan,gan-kd [default: all]
+    --folds <K>                 cross-validation folds = teachers, K ≥ 2 [default: 5, smoke 2]
+    --beta <B>                  weight of the teacher's soft label in the fused label [default 0.5]
+    --smoothing <E>             label smoothing ε (fused labels and the ls row) [default 0.1]
+    --patch <N>                 hole and patch side in pixels [default: 1/4 of 32 = 8]
+    --gan-epochs <N>            epochs of each seed's patch GAN [default: gpu 50, cpu 50, smoke 1]
+    Defaults: gpu ResNet-20 student, ResNet-56 teachers; cpu ConvNet-3 w16 student, ConvNet-3
+    w32 teachers, 100 training images per class; smoke ConvNet-2 w4. Finished runs are read
+    back from out/gan-kd/ckpt on a rerun; --fresh trains them again.
+
 DSA OPTIONS (distillery dsa; also --profile, --data, --out [default out/dsa], --seed, --fresh):
     --dataset <LIST>            comma list of mnist, fashion-mnist [default: both]
     --ipc <LIST>                images per class [default: 1,10]
@@ -69,6 +84,7 @@ enum Command {
     Mgd(MgdExperiment),
     Dsa(DsaExperiment),
     Okdcr(OkdcrExperiment),
+    GanKd(GanKdExperiment),
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -162,6 +178,7 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
             "kd" => command = "kd",
             "mgd" => command = "mgd",
             "okdcr" => command = "okdcr",
+            "gan-kd" => command = "gan-kd",
             "--fresh" => rest.push((a.clone(), None)),
             flag if flag.starts_with("--") => {
                 let value = it.next().ok_or_else(|| Error::invalid(flag, "nothing", "expects a value"))?;
@@ -176,6 +193,7 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
     }
     let mut exp = KdExperiment::new(device_profile(profile)?);
     let (mut peers, mut methods, mut per_class) = (None, None, None);
+    let mut gan = Vec::new();
     for (flag, value) in rest {
         let v = value.unwrap_or_default();
         let num = |field: &str| v.parse::<f64>().map_err(|_| Error::invalid(field, &v, "expects a number"));
@@ -193,6 +211,7 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
             "--seed" => exp.seed = v.parse().map_err(|_| Error::invalid("--seed", &v, "expects a whole number"))?,
             "--peers" if command == "okdcr" => peers = Some(list(&v).iter().map(|a| a.parse()).collect::<Result<Vec<_>>>()?),
             "--methods" if command == "okdcr" => methods = Some(list(&v).iter().map(|m| m.parse()).collect::<Result<Vec<_>>>()?),
+            "--methods" | "--folds" | "--beta" | "--smoothing" | "--patch" | "--gan-epochs" | "--train-per-class" if command == "gan-kd" => gan.push((flag.clone(), v.clone())),
             "--train-per-class" if command == "okdcr" => per_class = Some(v.parse::<usize>().map_err(|_| Error::invalid("--train-per-class", &v, "expects a whole number"))?),
             other => return Err(Error::invalid("flag", other, "unknown; see --help")),
         }
@@ -217,6 +236,9 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
         }
         return Ok(Some(Command::Okdcr(okdcr)));
     }
+    if command == "gan-kd" {
+        return parse_gan_kd(exp, args, &gan, seeds).map(Some);
+    }
     if command == "mgd" {
         let mut mgd = MgdExperiment::new(exp.profile);
         let (teacher, student, out) = (mgd.base.teacher.clone(), mgd.base.student.clone(), mgd.base.out.clone());
@@ -237,6 +259,45 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
         return Ok(Some(Command::Mgd(mgd)));
     }
     Ok(Some(Command::Kd(exp)))
+}
+
+/// The GAN-KD experiment: its profile defaults unless a flag names another value.
+fn parse_gan_kd(exp: KdExperiment, args: &[String], flags: &[(String, String)], seeds: Option<usize>) -> Result<Command> {
+    let mut g = GanKdExperiment::new(exp.profile);
+    let given = |f: &str| args.iter().any(|a| a == f);
+    let defaults = g.base.clone();
+    g.base = exp;
+    if !given("--out") {
+        g.base.out = defaults.out;
+    }
+    if !given("--epochs") {
+        g.base.epochs = defaults.epochs;
+    }
+    if given("--student") {
+        g.student = g.base.student.clone();
+    }
+    if given("--teacher") {
+        g.teacher = g.base.teacher.clone();
+    }
+    if given("--temperature") {
+        g.temperature = g.base.temperature;
+    }
+    if let Some(n) = seeds {
+        g.seeds = n;
+    }
+    for (flag, v) in flags {
+        let num = || v.parse::<f64>().map_err(|_| Error::invalid(flag, v, "expects a number"));
+        match flag.as_str() {
+            "--methods" => g.rows = list(v).iter().map(|m| m.parse()).collect::<Result<_>>()?,
+            "--folds" => g.folds = whole(flag, v)?,
+            "--beta" => g.beta = num()?,
+            "--smoothing" => g.smoothing = num()?,
+            "--patch" => g.gan.patch = Some(whole(flag, v)?),
+            "--gan-epochs" => g.gan_epochs = whole(flag, v)?,
+            _ => g.train_per_class = Some(whole(flag, v)?).filter(|&n| n > 0),
+        }
+    }
+    Ok(Command::GanKd(g))
 }
 
 fn main() {
@@ -265,6 +326,10 @@ fn main() {
         Command::Okdcr(exp) => exp.run(&device).map(|report| {
             println!("\n{}", report.table().markdown());
             println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/okdcr-bars.svg", exp.base.out.display());
+        }),
+        Command::GanKd(exp) => exp.run(&device).map(|report| {
+            println!("\n{}\n{}\n{}", report.table().markdown(), report.quality_table().markdown(), report.teacher_table().markdown());
+            println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/gan-kd-bars.svg", exp.base.out.display());
         }),
         Command::Dsa(exp) => exp.run(&device).map(|report| {
             println!("\n{}", report.table().markdown());

@@ -2,9 +2,11 @@
 //! data when the data root has it, else on the embedded generated shapes. Prints a results
 //! table and writes records, checkpoints and SVG curves under the output folder.
 pub mod dsa;
+pub mod gan_kd;
 pub mod okdcr;
 
 pub use dsa::{DsaExperiment, DsaReport};
+pub use gan_kd::{GanKdExperiment, GanKdReport};
 pub use okdcr::{OkdcrExperiment, OkdcrReport};
 
 use crate::data::{Augment, DataRoot, Dataset};

@@ -7,11 +7,13 @@
 pub mod condense;
 pub mod kd;
 pub mod feature;
+pub mod gan_patch;
 pub mod online;
 pub mod options;
 pub mod supervised;
 
 pub use feature::{FitNet, MaskKind, Mgd};
+pub use gan_patch::{FoldTeachers, GanKd, PatchGan};
 pub use kd::Kd;
 pub use online::{Dml, Online, OnlineKind};
 pub use options::{Fit, RunBuilder, RunOptions};
