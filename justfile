@@ -16,6 +16,10 @@ run *ARGS:
 okdcr *ARGS:
     cargo run --release -- okdcr {{ARGS}}
 
+# The GAN-KD augmentation table (8 rows × 3 seeds, a patch GAN and 5 fold teachers per seed; cached under out/gan-kd), e.g. `just gan-kd --profile smoke`
+gan-kd *ARGS:
+    cargo run --release -- gan-kd {{ARGS}}
+
 # The test suite (the README's test command)
 test:
     cargo test --release

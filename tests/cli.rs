@@ -148,3 +148,25 @@ fn okdcr_command_writes_its_table_and_reads_finished_runs_back() {
         assert!(!bad.status.success() && err.contains(field), "{flag} {value}: {err}");
     }
 }
+
+#[test]
+fn gan_kd_command_writes_its_tables_and_reads_finished_runs_back() {
+    let out = common::tmp_dir("cli-gan-kd");
+    let args = ["gan-kd", "--profile", "smoke", "--dataset", "shapes", "--epochs", "1", "--methods", "cutout,gan-kd", "--out"];
+    let run = cli().args(args).arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    for row in ["| Cutout |", "| GAN patch + KD labels |", "test acc (%)", "Fill quality", "Cross-validated teachers", "patch L1 to the true hole"] {
+        assert!(stdout.contains(row), "{row} missing: {stdout}");
+    }
+    assert!(std::fs::read_to_string(out.join("gan-kd-bars.svg")).unwrap().contains("<svg"));
+    let again = cli().args(args).arg(&out).output().unwrap();
+    assert!(again.status.success());
+    let table = |s: &str| s.lines().filter(|l| l.starts_with('|')).map(String::from).collect::<Vec<_>>();
+    assert_eq!(table(&String::from_utf8_lossy(&again.stdout)), table(&stdout), "a rerun reads every run back");
+    for (flag, value, field) in [("--beta", "2", "beta"), ("--smoothing", "-1", "smoothing"), ("--folds", "1", "folds"), ("--methods", "cutout,abc", "abc"), ("--patch", "100", "patch"), ("--temperature", "0", "temperature")] {
+        let bad = cli().args(["gan-kd", "--profile", "smoke", "--dataset", "shapes", "--epochs", "1", flag, value, "--out"]).arg(&out).output().unwrap();
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(!bad.status.success() && err.contains(field), "{flag} {value}: {err}");
+    }
+}

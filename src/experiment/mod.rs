@@ -25,7 +25,8 @@ use std::path::PathBuf;
 pub struct KdExperiment {
     /// Run scale.
     pub profile: Profile,
-    /// `auto` (Fashion-MNIST, else MNIST, else shapes) or a dataset name.
+    /// `auto` (Fashion-MNIST, else MNIST, fetched into the data root when neither is there, else
+    /// the embedded shapes) or a dataset name.
     pub dataset: String,
     /// Where real datasets live.
     pub data_root: DataRoot,
@@ -68,8 +69,16 @@ impl KdExperiment {
 
     /// Loads the dataset the settings name.
     pub fn load_data(&self) -> Result<Dataset> {
+        let available = |root: &DataRoot| ["fashion-mnist", "mnist"].into_iter().find(|n| Dataset::idx_available(root, n));
         let name = match self.dataset.as_str() {
-            "auto" => ["fashion-mnist", "mnist"].into_iter().find(|n| Dataset::idx_available(&self.data_root, n)).unwrap_or("shapes"),
+            "auto" if available(&self.data_root).is_none() => match self.data_root.fetch_if_missing() {
+                Ok(()) => available(&self.data_root).unwrap_or("shapes"),
+                Err(e) => {
+                    println!("no real data ({e}); training on the embedded shapes dataset instead");
+                    "shapes"
+                }
+            },
+            "auto" => available(&self.data_root).unwrap_or("shapes"),
             other => other,
         };
         Dataset::load(name, &self.data_root, &self.profile)

@@ -1,6 +1,6 @@
 //! Test helpers: the real data root. Uses `DISTILLERY_DATA`, else `../shared/datasets`, else
-//! fetches MNIST and Fashion-MNIST into `target/test-data` with `tools/fetch-data.sh` (the same
-//! script `just data` runs) — never skips.
+//! fetches MNIST and Fashion-MNIST into `data/` (the folder the CLI and the notebooks read too) with
+//! `tools/fetch-data.sh` (the same script `just data` runs) — never skips.
 #![allow(dead_code)]
 use distillery::data::{DataRoot, Dataset};
 use distillery::device::{Device, DeviceExt};
@@ -17,13 +17,13 @@ pub fn data_root() -> DataRoot {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     let root = ROOT.get_or_init(|| {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let candidates = std::env::var("DISTILLERY_DATA").ok().map(PathBuf::from).into_iter().chain([manifest.join("../shared/datasets"), manifest.join("target/test-data")]);
+        let candidates = std::env::var("DISTILLERY_DATA").ok().map(PathBuf::from).into_iter().chain([manifest.join("../shared/datasets"), manifest.join("data"), manifest.join("target/test-data")]);
         for c in candidates {
             if complete(&c) {
                 return c;
             }
         }
-        let dest = manifest.join("target/test-data");
+        let dest = manifest.join("data");
         let status = std::process::Command::new("bash")
             .arg(manifest.join("tools/fetch-data.sh"))
             .arg(&dest)
