@@ -328,7 +328,7 @@ fn main() {
             println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/okdcr-bars.svg", exp.base.out.display());
         }),
         Command::GanKd(exp) => exp.run(&device).map(|report| {
-            println!("\n{}\n{}\n{}", report.table().markdown(), report.quality_table().markdown(), report.teacher_table().markdown());
+            println!("\n{}", report.markdown());
             println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/gan-kd-bars.svg", exp.base.out.display());
         }),
         Command::Dsa(exp) => exp.run(&device).map(|report| {

@@ -170,3 +170,12 @@ fn gan_kd_command_writes_its_tables_and_reads_finished_runs_back() {
         assert!(!bad.status.success() && err.contains(field), "{flag} {value}: {err}");
     }
 }
+
+#[test]
+fn main_job_without_data_says_so_and_falls_back_to_shapes_when_it_cannot_fetch() {
+    let out = common::tmp_dir("cli-no-data");
+    let run = cli().env("DISTILLERY_NO_FETCH", "1").args(["--profile", "smoke", "--epochs", "1", "--data"]).arg(out.join("empty-root")).arg("--out").arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("no real data") && stdout.contains("DISTILLERY_NO_FETCH=1") && stdout.contains("data: shapes"), "{stdout}");
+}

@@ -234,8 +234,7 @@ impl GanKdExperiment {
         let report = GanKdReport { quality: report.patch_quality(&data)?, ..report };
         report.comparison.save(b.out.join("comparison.json"))?;
         report.bars().save_svg(b.out.join("gan-kd-bars.svg"))?;
-        let md = format!("{}\n{}\n{}", report.table().markdown(), report.quality_table().markdown(), report.teacher_table().markdown());
-        crate::record::write_atomic(&b.out.join("summary.md"), md.as_bytes())?;
+        crate::record::write_atomic(&b.out.join("summary.md"), report.markdown().as_bytes())?;
         Ok(report)
     }
 
@@ -342,6 +341,11 @@ impl GanKdReport {
             t.push(vec![row.label.clone(), format!("{m:.2} ± {s:.2}"), gain, entropy, v.len().to_string(), v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")]);
         }
         t
+    }
+
+    /// The three tables (results, fill quality, teachers) as markdown, each under its title.
+    pub fn markdown(&self) -> String {
+        [self.table(), self.quality_table(), self.teacher_table()].iter().map(|t| format!("### {}\n\n{}", t.title, t.markdown())).collect::<Vec<_>>().join("\n")
     }
 
     /// Test accuracy per row (mean ± std over seeds).

@@ -96,7 +96,8 @@ pub fn fuse_labels(soft: &[f32], labels: &[usize], classes: usize, beta: f64, sm
 pub fn mean_entropy(dists: &[f32], classes: usize) -> f64 {
     let n = dists.len() / classes.max(1);
     let h: f64 = dists.chunks_exact(classes).map(|row| row.iter().filter(|&&p| p > 0.0).map(|&p| -(p as f64) * (p as f64).ln()).sum::<f64>()).sum();
-    h / n.max(1) as f64
+    // a one-hot row sums −0.0: report it as 0
+    if h > 0.0 { h / n.max(1) as f64 } else { 0.0 }
 }
 
 /// Builder of the k fold teachers.
