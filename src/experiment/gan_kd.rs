@@ -206,7 +206,7 @@ impl GanKdExperiment {
         let data = self.load_data()?;
         self.validate(&data)?;
         let train = self.train_config(&data);
-        println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  student: {}  teachers: {} × {}", data.describe(), device.describe(), b.profile, b.epochs, self.seeds, self.student, self.folds, self.teacher);
+        println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  student: {}  teachers: {} × {}", data.identity(), device.describe(), b.profile, b.epochs, self.seeds, self.student, self.folds, self.teacher);
         let (mut gans, mut teachers) = (Vec::new(), Vec::new());
         for seed in 0..self.seeds as u64 {
             if self.rows.iter().any(Row::needs_gan) {
@@ -272,7 +272,10 @@ impl GanKdExperiment {
     fn fit_row(&self, row: Row, seed: u64, data: &Dataset, train: &TrainConfig, gans: &[PatchGanRun], teachers: &[Arc<FoldTeachers>], device: &Device) -> Result<Run> {
         let b = &self.base;
         let recipe = train.clone().with_seed(seed);
-        let ckpt = b.ckpt(row.name(), &((&b.dataset, &b.profile, &recipe, self.train_per_class), &self.student, &self.teacher, self.folds, self.beta.to_bits(), self.smoothing.to_bits(), self.temperature.to_bits(), &self.gan, self.gan_epochs));
+        // keyed by what changes this row's numbers only: a new GAN setting retrains the GAN rows
+        let teachers_key = row.needs_teachers().then(|| (&self.teacher, self.folds, self.beta.to_bits(), self.temperature.to_bits()));
+        let gan_key = row.needs_gan().then_some((&self.gan, self.gan_epochs));
+        let ckpt = b.ckpt(row.name(), &((&b.dataset, &b.profile, &recipe, self.train_per_class), &self.student, self.smoothing.to_bits(), teachers_key, gan_key));
         let supervised = |recipe: TrainConfig| Supervised::builder().model(self.student.clone()).train(recipe).name(row.label()).profile(b.profile).checkpoint_dir(ckpt.clone()).fit(data, device);
         let (fill, labels) = match row {
             Row::NoAug => return supervised(recipe),
