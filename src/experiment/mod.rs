@@ -1,5 +1,5 @@
 //! The CLI main job: a Hinton-KD experiment (teacher → student vs the student alone) on real
-//! data when the data root has it, else on the embedded generated shapes. Prints a results
+//! data (fetched into the data root when it has none), else on the embedded generated shapes. Prints a results
 //! table and writes records, checkpoints and SVG curves under the output folder.
 pub mod dsa;
 pub mod gan_kd;
