@@ -171,11 +171,7 @@ impl GanKdExperiment {
 
     /// The profile's dataset, its training split cut to `train_per_class` when set.
     pub fn load_data(&self) -> Result<Dataset> {
-        let mut data = self.base.load_data()?;
-        if let Some(n) = self.train_per_class {
-            data.train = data.train.per_class(data.classes.len(), n, 0)?;
-        }
-        Ok(data)
+        self.base.load_data_per_class(self.train_per_class)
     }
 
     fn builder(&self, fill: Fill, labels: Labels) -> crate::methods::gan_patch::GanKdBuilder {
@@ -230,8 +226,8 @@ impl GanKdExperiment {
             spec = spec.method(row.label(), move |seed| self.fit_row(row, seed, data, train, gans, teachers, device));
         }
         let comparison = spec.run()?;
-        let report = GanKdReport { comparison, gans, teachers, quality: Vec::new() };
-        let report = GanKdReport { quality: report.patch_quality(&data)?, ..report };
+        let quality = patch_quality(&gans, &teachers, &data);
+        let report = GanKdReport { comparison, gans, teachers, quality };
         report.comparison.save(b.out.join("comparison.json"))?;
         report.bars().save_svg(b.out.join("gan-kd-bars.svg"))?;
         crate::record::write_atomic(&b.out.join("summary.md"), report.markdown().as_bytes())?;
@@ -381,29 +377,6 @@ impl GanKdReport {
         t
     }
 
-    fn patch_quality(&self, data: &Dataset) -> Result<Vec<PatchQuality>> {
-        let mut out = Vec::new();
-        for (seed, (gan, teachers)) in self.gans.iter().zip(&self.teachers).enumerate() {
-            let teacher = &teachers.teachers[0].model;
-            let (images, shape, labels) = test_images(data, 1000);
-            let [n, _, h, w] = shape;
-            let mut rng = Rng::new(0x9A7C);
-            let holes: Vec<Hole> = (0..n).map(|_| Hole::random(h, w, gan.patch(), &mut rng)).collect();
-            let zero = crate::methods::gan_patch::holes::drop_holes(&images, shape, &holes);
-            let filled = gan.fill(&images, shape, &holes);
-            let device = &gan.device;
-            out.push(PatchQuality {
-                seed: seed as u64,
-                clean: accuracy_on(teacher, &images, shape, &labels, device),
-                zero: accuracy_on(teacher, &zero, shape, &labels, device),
-                generated: accuracy_on(teacher, &filled, shape, &labels, device),
-                patch_l1: gan.record.final_metric("patch_l1").unwrap_or(f64::NAN),
-                zero_l1: gan.record.final_metric("zero_l1").unwrap_or(f64::NAN),
-            });
-        }
-        Ok(out)
-    }
-
     /// The same test images three ways — original, Cutout's zeroed hole, the GAN's fill of the
     /// same hole (first seed's GAN).
     pub fn samples_figure(&self, data: &Dataset, n: usize) -> Result<Figure> {
@@ -417,6 +390,30 @@ impl GanKdReport {
     }
 }
 
+/// Fill quality per seed: seed i's first fold teacher on 1 000 test images, clean, with a zeroed
+/// hole and with seed i's GAN filling the same hole (the same holes for every seed).
+fn patch_quality(gans: &[PatchGanRun], teachers: &[Arc<FoldTeachers>], data: &Dataset) -> Vec<PatchQuality> {
+    let (images, shape, labels) = test_images(data, 1000);
+    let [n, _, h, w] = shape;
+    let mut out = Vec::new();
+    for (seed, (gan, teachers)) in gans.iter().zip(teachers).enumerate() {
+        let teacher = &teachers.teachers[0].model;
+        let holes = Hole::random_batch(n, h, w, gan.patch(), &mut Rng::new(0x9A7C));
+        let zero = crate::methods::gan_patch::holes::drop_holes(&images, shape, &holes);
+        let filled = gan.fill(&images, shape, &holes);
+        let device = &gan.device;
+        out.push(PatchQuality {
+            seed: seed as u64,
+            clean: accuracy_on(teacher, &images, shape, &labels, device),
+            zero: accuracy_on(teacher, &zero, shape, &labels, device),
+            generated: accuracy_on(teacher, &filled, shape, &labels, device),
+            patch_l1: gan.record.final_metric("patch_l1").unwrap_or(f64::NAN),
+            zero_l1: gan.record.final_metric("zero_l1").unwrap_or(f64::NAN),
+        });
+    }
+    out
+}
+
 /// The first `n` test images (normalised), their shape and labels.
 pub fn test_images(data: &Dataset, n: usize) -> (Vec<f32>, [usize; 4], Vec<usize>) {
     let loader = crate::data::Loader::test(data, n.min(data.test.len()).max(1));
@@ -428,8 +425,7 @@ pub fn test_images(data: &Dataset, n: usize) -> (Vec<f32>, [usize; 4], Vec<usize
 pub fn samples_figure(gan: &PatchGanRun, data: &Dataset, n: usize, seed: u64) -> Result<Figure> {
     let (images, shape, _) = test_images(data, n);
     let [n, c, h, w] = shape;
-    let mut rng = Rng::new(seed);
-    let holes: Vec<Hole> = (0..n).map(|_| Hole::random(h, w, gan.patch(), &mut rng)).collect();
+    let holes = Hole::random_batch(n, h, w, gan.patch(), &mut Rng::new(seed));
     let mut all = images.clone();
     all.extend(crate::methods::gan_patch::holes::drop_holes(&images, shape, &holes));
     all.extend(gan.fill(&images, shape, &holes));

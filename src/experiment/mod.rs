@@ -69,19 +69,31 @@ impl KdExperiment {
 
     /// Loads the dataset the settings name.
     pub fn load_data(&self) -> Result<Dataset> {
-        let available = |root: &DataRoot| ["fashion-mnist", "mnist"].into_iter().find(|n| Dataset::idx_available(root, n));
+        let available = || ["fashion-mnist", "mnist"].into_iter().find(|n| Dataset::idx_available(&self.data_root, n));
         let name = match self.dataset.as_str() {
-            "auto" if available(&self.data_root).is_none() => match self.data_root.fetch_if_missing() {
-                Ok(()) => available(&self.data_root).unwrap_or("shapes"),
-                Err(e) => {
-                    println!("no real data ({e}); training on the embedded shapes dataset instead");
-                    "shapes"
-                }
+            "auto" => match available() {
+                Some(name) => name,
+                None => match self.data_root.fetch_if_missing() {
+                    Ok(()) => available().unwrap_or("shapes"),
+                    Err(e) => {
+                        println!("no real data ({e}); training on the embedded shapes dataset instead");
+                        "shapes"
+                    }
+                },
             },
-            "auto" => available(&self.data_root).unwrap_or("shapes"),
             other => other,
         };
         Dataset::load(name, &self.data_root, &self.profile)
+    }
+
+    /// [`KdExperiment::load_data`] with the training split cut to `per_class` images per class
+    /// (drawn with seed 0) when set.
+    pub fn load_data_per_class(&self, per_class: Option<usize>) -> Result<Dataset> {
+        let mut data = self.load_data()?;
+        if let Some(n) = per_class {
+            data.train = data.train.per_class(data.classes.len(), n, 0)?;
+        }
+        Ok(data)
     }
 
     pub(crate) fn train_config(&self, data: &Dataset) -> TrainConfig {

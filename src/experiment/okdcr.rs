@@ -94,11 +94,7 @@ impl OkdcrExperiment {
 
     /// The profile's dataset, its training split cut to `train_per_class` when set.
     pub fn load_data(&self) -> Result<Dataset> {
-        let mut data = self.base.load_data()?;
-        if let Some(n) = self.train_per_class {
-            data.train = data.train.per_class(data.classes.len(), n, 0)?;
-        }
-        Ok(data)
+        self.base.load_data_per_class(self.train_per_class)
     }
 
     /// Trains (or reads back) every method for every seed.

@@ -122,7 +122,7 @@ impl PatchGanMethod {
 /// Fixed full-size holes for a batch of evaluation (the same every epoch).
 fn eval_holes(n: usize, h: usize, w: usize, side: usize, batch: usize) -> Vec<Hole> {
     let mut rng = Rng::derive(EVAL_HOLES, batch as u64);
-    (0..n).map(|_| Hole::inside(h, w, side, &mut rng)).collect()
+    Hole::inside_batch(n, h, w, side, &mut rng)
 }
 
 impl Method for PatchGanMethod {
@@ -140,10 +140,7 @@ impl Method for PatchGanMethod {
     fn losses(&mut self, batch: &Batch, ctx: &StepCtx) -> Result<StepOutput> {
         // only the generator's loss (what `step` minimises second), for a caller that asks
         let (holed, real) = self.holes(batch, ctx);
-        let fake = self.model.generator.forward(holed);
-        let adv = bce_logits(self.model.discriminator.logits(fake.clone()), true);
-        let rec = (fake - real).abs().mean();
-        let total = adv.clone() + rec.clone().mul_scalar(self.config.reconstruction);
+        let (total, adv, rec) = self.generator_loss(holed, real);
         Ok(StepOutput::new(total).loss("g_adv", &adv).loss("g_rec", &rec))
     }
     fn nets(&self) -> Vec<(String, crate::models::Net)> {
@@ -168,10 +165,7 @@ impl Method for PatchGanMethod {
         let d_value = scalar(&d_loss);
         optim.minimise(D, &mut self.model.discriminator, d_loss, ctx.lr);
 
-        let fake = self.model.generator.forward(holed);
-        let adv = bce_logits(self.model.discriminator.logits(fake.clone()), true);
-        let rec = (fake - real).abs().mean();
-        let g_loss = adv.clone() + rec.clone().mul_scalar(self.config.reconstruction);
+        let (g_loss, adv, rec) = self.generator_loss(holed, real);
         let (g_value, adv_value, rec_value) = (scalar(&g_loss), scalar(&adv), scalar(&rec));
         optim.minimise(G, &mut self.model.generator, g_loss, ctx.lr);
         Ok(StepLog {
@@ -222,12 +216,20 @@ impl Method for PatchGanMethod {
 }
 
 impl PatchGanMethod {
+    /// G's loss BCE(D(G(x̄)), 1) + λ_rec·|G(x̄) − real|₁ (mean over pixels): `(total, adv, rec)`.
+    fn generator_loss(&self, holed: Tensor<4>, real: Tensor<4>) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+        let fake = self.model.generator.forward(holed);
+        let adv = bce_logits(self.model.discriminator.logits(fake.clone()), true);
+        let rec = (fake - real).abs().mean();
+        (adv.clone() + rec.clone().mul_scalar(self.config.reconstruction), adv, rec)
+    }
+
     /// Full-size holes drawn for this step: the holed images and the true hole contents.
     fn holes(&self, batch: &Batch, ctx: &StepCtx) -> (Tensor<4>, Tensor<4>) {
         let [n, c, h, w] = batch.shape;
         let p = self.patch;
         let mut rng = Rng::derive(self.seed ^ HOLE_STREAM, ctx.step as u64);
-        let holes: Vec<Hole> = (0..n).map(|_| Hole::inside(h, w, p, &mut rng)).collect();
+        let holes = Hole::inside_batch(n, h, w, p, &mut rng);
         let holed = Tensor::from_data(TensorData::new(drop_holes(&batch.images, batch.shape, &holes), batch.shape), &ctx.device);
         let real = Tensor::from_data(TensorData::new(crop_holes(&batch.images, batch.shape, &holes, p), [n, c, p, p]), &ctx.device);
         (holed, real)

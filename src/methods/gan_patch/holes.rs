@@ -37,6 +37,14 @@ impl Hole {
         let x0 = rng.below(w - side + 1);
         Hole { y0, y1: y0 + side, x0, x1: x0 + side, py: 0, px: 0 }
     }
+    /// [`Hole::random`] for each of `n` images, drawn in order from `rng`.
+    pub fn random_batch(n: usize, h: usize, w: usize, side: usize, rng: &mut Rng) -> Vec<Hole> {
+        (0..n).map(|_| Hole::random(h, w, side, rng)).collect()
+    }
+    /// [`Hole::inside`] for each of `n` images, drawn in order from `rng`.
+    pub fn inside_batch(n: usize, h: usize, w: usize, side: usize, rng: &mut Rng) -> Vec<Hole> {
+        (0..n).map(|_| Hole::inside(h, w, side, rng)).collect()
+    }
     /// Pixels of the (clipped) hole per channel.
     pub fn area(&self) -> usize {
         (self.y1 - self.y0) * (self.x1 - self.x0)

@@ -131,7 +131,7 @@ impl GanKdMethod {
     pub fn dropped(&self, batch: &Batch, step: usize, plain: &Device) -> Vec<f32> {
         let [n, _, h, w] = batch.shape;
         let mut rng = Rng::derive(self.seed ^ HOLE_STREAM, step as u64);
-        let holes: Vec<Hole> = (0..n).map(|_| Hole::random(h, w, self.patch, &mut rng)).collect();
+        let holes = Hole::random_batch(n, h, w, self.patch, &mut rng);
         match &self.generator {
             Some(g) => super::gan::fill_generated(g, &batch.images, batch.shape, &holes, plain),
             None => drop_holes(&batch.images, batch.shape, &holes),

@@ -54,9 +54,11 @@ impl FoldTeachers {
     /// of its sample's fold (`indices` into the training split), row-major `[n, K]`.
     pub fn soft_labels(&self, images: &[f32], shape: [usize; 4], indices: &[usize], temperature: f64, device: &Device) -> Result<Vec<f32>> {
         let [n, c, h, w] = shape;
+        if let Some(&i) = indices.iter().find(|&&i| self.fold_of.get(i).is_none()) {
+            return Err(Error::invalid("sample index", i, format!("outside the {} training samples the teachers' folds cover", self.fold_of.len())));
+        }
         let per = c * h * w;
         let mut out: Vec<f32> = Vec::new();
-        let mut classes = 0;
         for (f, teacher) in self.teachers.iter().enumerate() {
             let rows: Vec<usize> = (0..n).filter(|&r| self.fold_of.get(indices[r]) == Some(&f)).collect();
             if rows.is_empty() {
@@ -65,16 +67,12 @@ impl FoldTeachers {
             let sub: Vec<f32> = rows.iter().flat_map(|&r| images[r * per..(r + 1) * per].iter().copied()).collect();
             let logits = teacher.model.forward(Tensor::from_data(TensorData::new(sub, [rows.len(), c, h, w]), device));
             let probs: Vec<f32> = softmax(logits.div_scalar(temperature), 1).into_data().try_to_vec::<f32>().expect("the teachers make f32 logits");
-            classes = probs.len() / rows.len();
+            let classes = probs.len() / rows.len();
             out.resize(n * classes, f32::NAN);
             for (j, &r) in rows.iter().enumerate() {
                 out[r * classes..(r + 1) * classes].copy_from_slice(&probs[j * classes..(j + 1) * classes]);
             }
         }
-        if let Some(r) = (0..n).find(|&r| self.fold_of.get(indices[r]).is_none()) {
-            return Err(Error::invalid("sample index", indices[r], format!("outside the {} training samples the teachers' folds cover", self.fold_of.len())));
-        }
-        debug_assert!(classes > 0 || n == 0);
         Ok(out)
     }
 }
