@@ -218,6 +218,10 @@ fn bad_settings_are_typed_errors() {
     assert_eq!(field(FoldTeachers::builder(Arch::convnet(4, 1)).folds(5).epochs(1).fit(&data, &device).unwrap_err()), "folds");
     assert_eq!(field(FoldTeachers::builder(Arch::convnet(4, 1)).folds(1).fit(&data, &device).unwrap_err()), "folds");
     assert_eq!(field(PatchGan::builder().patch(40).fit(&data, &device).unwrap_err()), "patch");
+    assert_eq!(field(PatchGan::builder().base(0).fit(&data, &device).unwrap_err()), "gan.base");
+    assert_eq!(field(PatchGan::builder().reconstruction(-1.0).fit(&data, &device).unwrap_err()), "gan.reconstruction");
+    let no_gan_epochs = distillery::methods::gan_patch::PatchGanConfig::default();
+    assert_eq!(field(short(GanKd::builder()).gan(no_gan_epochs, 0).fit(&data, &device).unwrap_err()), "gan_epochs");
     // teachers of another training set
     let other = fashion(4, 2);
     let t = Arc::new(FoldTeachers::builder(Arch::convnet(4, 1)).folds(2).epochs(1).verbose(false).fit(&other, &device).unwrap());
