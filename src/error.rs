@@ -37,6 +37,10 @@ pub enum Error {
     /// another number of classes, a plot fed the wrong array).
     #[error("{what}: expected shape {expected}, got {got}")]
     Shape { what: String, expected: String, got: String },
+    /// A weight file (PyTorch `.pth`, `.safetensors`) does not fit the network it is loaded into:
+    /// the tensor's key (in the file's own naming) and what is wrong, shapes included.
+    #[error("{path}: tensor `{key}`: {reason}")]
+    Weights { path: PathBuf, key: String, reason: String },
     /// A background run panicked; the message is the panic's.
     #[error("run `{run}` panicked: {message}")]
     Panicked { run: String, message: String },
@@ -66,6 +70,6 @@ impl Error {
 }
 
 /// Checks a condition on a config value, returning [`Error::Invalid`] when it fails.
-pub fn ensure(ok: bool, field: &str, value: impl std::fmt::Display, reason: &str) -> Result<()> {
+pub fn ensure(ok: bool, field: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Result<()> {
     if ok { Ok(()) } else { Err(Error::invalid(field, value, reason)) }
 }

@@ -45,6 +45,9 @@ pub mod prelude {
     pub use crate::methods::online::{Distance, Online, OnlineKind};
     pub use crate::methods::gan_patch::{Fill, FoldTeachers, GanKd, Labels, PatchGan, PatchGanConfig};
     pub use crate::models::{Arch, Net, Staged};
+    pub use crate::models::import::Import;
+    pub use crate::models::swin::SwinSpec;
+    pub use crate::methods::mksmt::{Distill, Mksmt, MksmtConfig, Scheme, Step2};
     pub use crate::data::Loader;
     pub use crate::plot::Figure;
     pub use crate::profile::Profile;

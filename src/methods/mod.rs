@@ -6,6 +6,7 @@
 //! [`Trainer`]: crate::train::Trainer
 pub mod condense;
 pub mod kd;
+pub mod mksmt;
 pub mod feature;
 pub mod gan_patch;
 pub mod online;
@@ -15,6 +16,7 @@ pub mod supervised;
 pub use feature::{FitNet, MaskKind, Mgd};
 pub use gan_patch::{FoldTeachers, GanKd, PatchGan};
 pub use kd::Kd;
+pub use mksmt::{Distill, Mksmt, Scheme, Step2};
 pub use online::{Dml, Online, OnlineKind};
 pub use options::{Fit, RunBuilder, RunOptions};
 pub use supervised::Supervised;

@@ -50,10 +50,10 @@ impl ConvNet {
 
 impl super::Backbone for ConvNet {
     /// Output of every block from block `from` on.
-    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
+    fn stages_between(&self, x: Tensor<4>, from: usize, to: usize) -> Vec<Tensor<4>> {
         let mut out = Vec::with_capacity(self.convs.len());
         let mut x = x;
-        for (conv, norm) in self.convs.iter().zip(&self.norms).skip(from) {
+        for (conv, norm) in self.convs.iter().zip(&self.norms).skip(from).take(to.saturating_sub(from)) {
             x = self.pool.forward(relu(norm.forward(conv.forward(x))));
             out.push(x.clone());
         }

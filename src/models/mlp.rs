@@ -20,10 +20,10 @@ impl Mlp {
 
 impl super::Backbone for Mlp {
     /// Hidden activations as `[N, width, 1, 1]`, from layer `from` on.
-    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
+    fn stages_between(&self, x: Tensor<4>, from: usize, to: usize) -> Vec<Tensor<4>> {
         let mut h: Tensor<2> = x.flatten(1, 3);
         let mut out = Vec::new();
-        for layer in self.hidden.iter().skip(from) {
+        for layer in self.hidden.iter().skip(from).take(to.saturating_sub(from)) {
             h = relu(layer.forward(h));
             let [n, c] = h.dims();
             out.push(h.clone().reshape([n, c, 1, 1]));

@@ -89,10 +89,10 @@ impl MobileNetV2 {
 
 impl super::Backbone for MobileNetV2 {
     /// Output of every resolution stage from stage `from` on; the last one after the final 1×1 conv.
-    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
+    fn stages_between(&self, x: Tensor<4>, from: usize, to: usize) -> Vec<Tensor<4>> {
         let mut x = if from > 0 { x } else { relu6(self.stem.forward(x)) };
         let mut out = Vec::with_capacity(self.stages.len());
-        for (i, stage) in self.stages.iter().enumerate().skip(from) {
+        for (i, stage) in self.stages.iter().enumerate().skip(from).take(to.saturating_sub(from)) {
             for block in &stage.blocks {
                 x = block.forward(x);
             }

@@ -2,10 +2,12 @@
 //! which feature-distillation methods (MGD, FitNet) and self-distillation (MKSMT) build on.
 pub mod blocks;
 pub mod convnet;
+pub mod import;
 pub mod mlp;
 pub mod mobilenet;
 pub mod norm;
 pub mod resnet;
+pub mod swin;
 pub mod wrn;
 
 use crate::error::{Error, Result};
@@ -47,6 +49,11 @@ impl Arch {
     /// The DC code's MLP (3 layers of 128 when `width` = 128, `layers` = 2).
     pub fn mlp(width: usize, layers: usize) -> Arch {
         Arch::Mlp(mlp::MlpSpec { width, layers })
+    }
+
+    /// A Swin Transformer (`SwinSpec::tiny()` … `large()`, or `micro(C)` for 28–32 px on a CPU).
+    pub fn swin(spec: swin::SwinSpec) -> Arch {
+        Arch::Swin(spec)
     }
 
     /// Checks that the description names a buildable network.
@@ -125,9 +132,14 @@ pub trait Staged {
 
 /// What every network of the zoo provides: its stages and a linear classifier on the last one.
 pub trait Backbone {
-    /// Output of stages `from..`, shallow to deep (token stages through [`tokens_to_map`]);
-    /// `x` is the image when `from` = 0, else the output of stage `from − 1`.
-    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>>;
+    /// Output of stages `from..to` (clipped to the stages there are), shallow to deep (token
+    /// stages through [`tokens_to_map`]); `x` is the image when `from` = 0, else the output of
+    /// stage `from − 1`. Stages from `to` on are not computed.
+    fn stages_between(&self, x: Tensor<4>, from: usize, to: usize) -> Vec<Tensor<4>>;
+    /// Output of stages `from..`, shallow to deep.
+    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
+        self.stages_between(x, from, usize::MAX)
+    }
     /// The vector the classifier reads from the last stage (global average pool unless the
     /// network says otherwise).
     fn embed(&self, last: Tensor<4>) -> Tensor<2> {
@@ -180,6 +192,12 @@ macro_rules! zoo {
         }
 
         impl Net {
+            /// The architecture family (`ResNet`, `Swin` …).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Net::$net(_) => stringify!($net)),*
+                }
+            }
             fn backbone(&self) -> &dyn Backbone {
                 match self {
                     $(Net::$net(m) => m),*
@@ -226,6 +244,8 @@ zoo! {
         MobileNet(mobilenet::MobileNetV2),
         /// MLP.
         Mlp(mlp::Mlp),
+        /// Swin Transformer.
+        Swin(swin::Swin),
     }
     archs {
         /// DC ConvNet: `depth` conv blocks of `width` channels with instance norm.
@@ -240,6 +260,8 @@ zoo! {
         MobileNetV2(mobilenet::MobileNetV2Spec),
         /// MLP with `layers` hidden layers of `width` units.
         Mlp(mlp::MlpSpec),
+        /// Swin Transformer (torchvision's v1 layout).
+        Swin(swin::SwinSpec),
     }
 }
 
@@ -262,6 +284,11 @@ impl Net {
     /// 0): the upper part of a network whose lower part is shared (ONE's branches).
     pub fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
         self.backbone().stages_from(x, from)
+    }
+    /// Output of stages `from..to` only (the stages after `to` are not computed): the lower part
+    /// of a network trained through an intermediate head (MKSMT's step 1).
+    pub fn stages_between(&self, x: Tensor<4>, from: usize, to: usize) -> Vec<Tensor<4>> {
+        self.backbone().stages_between(x, from, to)
     }
     /// The vector the classifier reads, from the last stage's output.
     pub fn embed(&self, last: Tensor<4>) -> Tensor<2> {
@@ -304,11 +331,11 @@ impl std::str::FromStr for Arch {
     type Err = Error;
 
     /// Parses `convnet` / `convnet-3` / `convnet-3-w64`, `resnet20`, `resnet8x4`, `resnet18`,
-    /// `resnet34`, `wrn-16-2`, `mobilenetv2`, `mlp` / `mlp-128` (each spec's own `parse`).
+    /// `resnet34`, `wrn-16-2`, `mobilenetv2`, `mlp` / `mlp-128`, `swin-t`, `swin-micro` (each spec's own `parse`).
     fn from_str(s: &str) -> Result<Arch> {
         let name = s.trim().to_ascii_lowercase().replace('_', "-");
         let arch = Arch::parse_name(&name).unwrap_or_else(|| {
-            Err(Error::invalid("arch", s, "expected convnet[-DEPTH[-wWIDTH]], resnetN, resnetNx4, resnet18, resnet34, wrn-D-K, mobilenetv2 or mlp[-WIDTH]"))
+            Err(Error::invalid("arch", s, "expected convnet[-DEPTH[-wWIDTH]], resnetN, resnetNx4, resnet18, resnet34, wrn-D-K, mobilenetv2, mlp[-WIDTH], swin-t/s/b/l or swin-micro[-wC]"))
         })?;
         arch.validate()?;
         Ok(arch)

@@ -72,10 +72,10 @@ impl ResNet {
 
 impl super::Backbone for ResNet {
     /// Output of every stage from stage `from` on (the stem is not a stage).
-    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
+    fn stages_between(&self, x: Tensor<4>, from: usize, to: usize) -> Vec<Tensor<4>> {
         let mut x = if from > 0 { x } else { self.stem.forward_relu(x) };
         let mut out = Vec::with_capacity(self.stages.len());
-        for stage in self.stages.iter().skip(from) {
+        for stage in self.stages.iter().skip(from).take(to.saturating_sub(from)) {
             for block in &stage.blocks {
                 x = block.forward(x);
             }

@@ -83,10 +83,10 @@ impl WideResNet {
 
 impl super::Backbone for WideResNet {
     /// Output of every stage from stage `from` on (pre-activation; the last one after the final BN → ReLU).
-    fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
+    fn stages_between(&self, x: Tensor<4>, from: usize, to: usize) -> Vec<Tensor<4>> {
         let mut x = if from > 0 { x } else { self.stem.forward(x) };
         let mut out = Vec::with_capacity(self.stages.len());
-        for (i, stage) in self.stages.iter().enumerate().skip(from) {
+        for (i, stage) in self.stages.iter().enumerate().skip(from).take(to.saturating_sub(from)) {
             for block in &stage.blocks {
                 x = block.forward(x);
             }
