@@ -15,6 +15,7 @@
 //! println!("{}", kd.summary());
 //! # Ok(()) }
 //! ```
+pub mod analysis;
 pub mod data;
 pub mod device;
 pub mod display;

@@ -2,7 +2,7 @@
 //! data root on first use), else on the embedded generated shapes.
 use distillery::data::DataRoot;
 use distillery::device::{Device, DeviceExt};
-use distillery::experiment::{DsaExperiment, GanKdExperiment, KdExperiment, MgdExperiment, OkdcrExperiment};
+use distillery::experiment::{DsaExperiment, GanKdExperiment, KdExperiment, MgdExperiment, MksmtExperiment, OkdcrExperiment};
 use distillery::methods::condense::{Algorithm, Init};
 use distillery::profile::Profile;
 use distillery::{Error, Result};
@@ -18,6 +18,8 @@ USAGE:
     distillery okdcr [OPTIONS]   online KD: 1C, 2C, DML, ONE, FFL, KDCL, OKDCR over --seeds seeds
     distillery gan-kd [OPTIONS]  GAN-patch augmentation with cross-validated KD labels vs Cutout,
                                  CutMix, Mixup, label smoothing over --seeds seeds
+    distillery mksmt [OPTIONS]   multi-level self-distillation with multi-step training on a Swin:
+                                 ablation rows, temperature sweep, flip robustness over --seeds seeds
 
 With no arguments, runs the Hinton-KD main job: a teacher, the student alone and the student
 distilled from the teacher, on Fashion-MNIST (or MNIST). When the data root has neither, both
@@ -35,7 +37,7 @@ OPTIONS:
     --teacher <ARCH>            teacher architecture [default: convnet-3-w<profile width>]
     --student <ARCH>            student architecture [default: convnet-1-w8]
                                 ARCH: convnet[-D[-wW]], resnetN, resnetNx4, resnet18, resnet34,
-                                wrn-D-K, mobilenetv2, mlp[-W]
+                                wrn-D-K, mobilenetv2, mlp[-W], swin-t/s/b/l, swin-micro[-wC]
     --temperature <T>           KD temperature, T > 0 [default: 4]
     --alpha <A>                 KD weight in [0, 1] [default: 0.9]
     --epochs <N>                epochs per run [default: from the profile]
@@ -66,6 +68,19 @@ GAN-KD OPTIONS (distillery gan-kd; also --profile, --data, --dataset, --out [def
     w32 teachers, 100 training images per class; smoke ConvNet-2 w4. Finished runs are read
     back from out/gan-kd/ckpt on a rerun; --fresh trains them again.
 
+MKSMT OPTIONS (distillery mksmt; also --profile, --data, --dataset, --out [default out/mksmt],
+--epochs [default: gpu 100, cpu 12, smoke 2], --seeds, --fresh):
+    --backbone <ARCH>           staged backbone [default: gpu swin-b, cpu swin-micro-w16,
+                                smoke swin-micro-w8]; any ARCH with ≥ 3 stages (resnet20 …)
+    --rows <LIST>               ablation rows by label prefix: baseline, multi-step, single-step,
+                                mksmt, two-step async, three-step, feature, or none [default: all]
+    --temperatures <LIST>       T sweep besides T = 1, or none [default: 2,3,4,7,10; smoke 4]
+    --pretrained <FILE>         start the backbone from a .pth/.safetensors (torchvision names
+                                for Swin), all but the classifier
+    --sgd                       SGD (lr 0.05) instead of AdamW (lr 1e-3, weight decay 0.05)
+    --train-per-class <N>       keep N training images per class, 0 = all [default: cpu 100]
+    Finished runs are read back from out/mksmt/ckpt on a rerun; --fresh trains them again.
+
 DSA OPTIONS (distillery dsa; also --profile, --data, --out [default out/dsa], --seed, --fresh):
     --dataset <LIST>            comma list of mnist, fashion-mnist [default: both]
     --ipc <LIST>                images per class [default: 1,10]
@@ -86,6 +101,7 @@ enum Command {
     Dsa(DsaExperiment),
     Okdcr(OkdcrExperiment),
     GanKd(GanKdExperiment),
+    Mksmt(MksmtExperiment),
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -180,7 +196,8 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
             "mgd" => command = "mgd",
             "okdcr" => command = "okdcr",
             "gan-kd" => command = "gan-kd",
-            "--fresh" => rest.push((a.clone(), None)),
+            "mksmt" => command = "mksmt",
+            "--fresh" | "--sgd" => rest.push((a.clone(), None)),
             flag if flag.starts_with("--") => {
                 let value = it.next().ok_or_else(|| Error::invalid(flag, "nothing", "expects a value"))?;
                 if flag == "--profile" {
@@ -213,6 +230,7 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
             "--peers" if command == "okdcr" => peers = Some(list(&v).iter().map(|a| a.parse()).collect::<Result<Vec<_>>>()?),
             "--methods" if command == "okdcr" => methods = Some(list(&v).iter().map(|m| m.parse()).collect::<Result<Vec<_>>>()?),
             "--methods" | "--folds" | "--beta" | "--smoothing" | "--patch" | "--gan-epochs" | "--train-per-class" if command == "gan-kd" => gan.push((flag.clone(), v.clone())),
+            "--backbone" | "--rows" | "--temperatures" | "--pretrained" | "--sgd" | "--train-per-class" if command == "mksmt" => gan.push((flag.clone(), v.clone())),
             "--train-per-class" if command == "okdcr" => per_class = Some(v.parse::<usize>().map_err(|_| Error::invalid("--train-per-class", &v, "expects a whole number"))?),
             other => return Err(Error::invalid("flag", other, "unknown; see --help")),
         }
@@ -239,6 +257,9 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
     }
     if command == "gan-kd" {
         return parse_gan_kd(exp, args, &gan, seeds).map(Some);
+    }
+    if command == "mksmt" {
+        return parse_mksmt(exp, args, &gan, seeds).map(Some);
     }
     if command == "mgd" {
         let mut mgd = MgdExperiment::new(exp.profile);
@@ -301,6 +322,35 @@ fn parse_gan_kd(exp: KdExperiment, args: &[String], flags: &[(String, String)], 
     Ok(Command::GanKd(g))
 }
 
+/// The MKSMT study: its profile defaults unless a flag names another value.
+fn parse_mksmt(exp: KdExperiment, args: &[String], flags: &[(String, String)], seeds: Option<usize>) -> Result<Command> {
+    let mut m = MksmtExperiment::new(exp.profile);
+    let given = |f: &str| args.iter().any(|a| a == f);
+    let defaults = m.base.clone();
+    m.base = exp;
+    if !given("--out") {
+        m.base.out = defaults.out;
+    }
+    if !given("--epochs") {
+        m.base.epochs = defaults.epochs;
+    }
+    if let Some(n) = seeds {
+        m.seeds = n;
+    }
+    for (flag, v) in flags {
+        match flag.as_str() {
+            "--backbone" => m.config.backbone = v.parse()?,
+            "--rows" => m.rows = Some(if v == "none" { Vec::new() } else { list(v) }),
+            "--temperatures" if v == "none" => m.temperatures.clear(),
+            "--temperatures" => m.temperatures = list(v).iter().map(|t| t.parse::<f64>().map_err(|_| Error::invalid(flag, t, "expects numbers"))).collect::<Result<_>>()?,
+            "--pretrained" => m.config.pretrained = Some(PathBuf::from(v)),
+            "--sgd" => m.config.adamw = None,
+            _ => m.train_per_class = Some(whole(flag, v)?).filter(|&n| n > 0),
+        }
+    }
+    Ok(Command::Mksmt(m))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match parse_args(&args) {
@@ -331,6 +381,10 @@ fn main() {
         Command::GanKd(exp) => exp.run(&device).map(|report| {
             println!("\n{}", report.markdown());
             println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/gan-kd-bars.svg", exp.base.out.display());
+        }),
+        Command::Mksmt(exp) => exp.run(&device).map(|report| {
+            println!("\n{}\n{}", report.table().markdown(), report.robustness_table().markdown());
+            println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/mksmt-*.svg", exp.base.out.display());
         }),
         Command::Dsa(exp) => exp.run(&device).map(|report| {
             println!("\n{}", report.table().markdown());

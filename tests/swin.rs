@@ -31,7 +31,7 @@ fn reference(name: &str) -> Reference {
 fn fixture_spec(c: &serde_json::Value) -> SwinSpec {
     let list = |k: &str| c[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
     let n = |k: &str| c[k].as_u64().unwrap() as usize;
-    SwinSpec { patch: n("patch"), window: n("window"), embed: n("embed"), depths: list("depths"), heads: list("heads"), mlp_ratio: c["mlp_ratio"].as_f64().unwrap() }
+    SwinSpec { patch: n("patch"), window: n("window"), embed: n("embed"), depths: list("depths"), heads: list("heads"), mlp_ratio: c["mlp_ratio"].as_f64().unwrap(), clip_windows: false }
 }
 
 fn fixture_swin() -> (Net, Reference) {
@@ -155,6 +155,8 @@ fn stages_have_the_documented_shapes_with_odd_maps_merged_and_small_maps_padded(
     assert_eq!(shapes, vec![[2, 8, 14, 14], [2, 16, 7, 7], [2, 32, 4, 4], [2, 64, 2, 2]]);
     assert_eq!(f.logits.dims(), [2, 10]);
     assert_eq!(SwinSpec::tiny().stage_sizes(224, 224), vec![[56, 56], [28, 28], [14, 14], [7, 7]]);
+    assert_eq!(SwinSpec::micro(8).stage_windows(28, 28), vec![7, 7, 4, 2], "clipped to the small maps");
+    assert_eq!(SwinSpec { clip_windows: false, ..SwinSpec::micro(8) }.stage_windows(28, 28), vec![7; 4], "torchvision pads instead");
 }
 
 #[test]

@@ -3,10 +3,12 @@
 //! table and writes records, checkpoints and SVG curves under the output folder.
 pub mod dsa;
 pub mod gan_kd;
+pub mod mksmt;
 pub mod okdcr;
 
 pub use dsa::{DsaExperiment, DsaReport};
 pub use gan_kd::{GanKdExperiment, GanKdReport};
+pub use mksmt::{MksmtExperiment, MksmtReport};
 pub use okdcr::{OkdcrExperiment, OkdcrReport};
 
 use crate::data::{Augment, DataRoot, Dataset};

@@ -100,13 +100,19 @@ pub struct MksmtConfig {
     pub lambda_kd: f64,
     /// Detach p₄ (or S4's vector) in the KD term (default; the paper does not say).
     pub detach_teacher: bool,
+    /// AdamW with this weight decay instead of the recipe's SGD (Swin's own recipe: 0.05, with a
+    /// learning rate around 1e-3); `None` = SGD.
+    pub adamw: Option<f64>,
+    /// A PyTorch `.pth` / `.safetensors` file to start the backbone from (everything but the
+    /// classifier: `models::import`), e.g. torchvision's ImageNet `swin_b` weights.
+    pub pretrained: Option<std::path::PathBuf>,
 }
 
 impl MksmtConfig {
     /// The paper's MKSMT on `backbone`: two-step, synchronous, decision distillation, T = 1,
     /// λ₁ = λ₂ = 1, p₄ detached.
     pub fn new(backbone: Arch) -> MksmtConfig {
-        MksmtConfig { backbone, scheme: Scheme::TwoStep, step2: Step2::Sync, distill: Distill::Decision, temperature: 1.0, lambda_ce: 1.0, lambda_kd: 1.0, detach_teacher: true }
+        MksmtConfig { backbone, scheme: Scheme::TwoStep, step2: Step2::Sync, distill: Distill::Decision, temperature: 1.0, lambda_ce: 1.0, lambda_kd: 1.0, detach_teacher: true, adamw: None, pretrained: None }
     }
 
     /// Checks every field, naming the bad one.
@@ -114,7 +120,11 @@ impl MksmtConfig {
         self.backbone.validate()?;
         ensure(self.temperature > 0.0 && self.temperature.is_finite(), "temperature", self.temperature, "must be > 0")?;
         ensure(self.lambda_ce >= 0.0 && self.lambda_ce.is_finite(), "lambda_ce", self.lambda_ce, "must be ≥ 0")?;
-        ensure(self.lambda_kd >= 0.0 && self.lambda_kd.is_finite(), "lambda_kd", self.lambda_kd, "must be ≥ 0")
+        ensure(self.lambda_kd >= 0.0 && self.lambda_kd.is_finite(), "lambda_kd", self.lambda_kd, "must be ≥ 0")?;
+        if let Some(wd) = self.adamw {
+            ensure(wd >= 0.0 && wd.is_finite(), "adamw", wd, "weight decay must be ≥ 0")?;
+        }
+        Ok(())
     }
 
     /// A short label of the switches (`two-step sync decision T=1`).
@@ -229,7 +239,10 @@ impl Mksmt {
         let (plain, train) = devices(device);
         let [c, h, w] = data.shape();
         let classes = data.num_classes();
-        let net = config.backbone.init_seeded(data.shape(), classes, &train, seed)?;
+        let mut net = config.backbone.init_seeded(data.shape(), classes, &train, seed)?;
+        if let Some(path) = &config.pretrained {
+            net = crate::models::import::load(net, path, crate::models::import::Import::except_classifier())?.0;
+        }
         let probe = net.clone().to_device(&plain);
         let maps = probe.stages_from(Tensor::zeros([1, c, h, w], &plain), 0);
         let taught = config.scheme.taught_stages();
@@ -284,6 +297,11 @@ impl Method for Mksmt {
     }
     fn model_mut(&mut self) -> &mut MksmtModel {
         &mut self.model
+    }
+    fn configure(&self, optim: &mut Optimizers) {
+        if let Some(wd) = self.config.adamw {
+            optim.insert(MAIN, burn::optim::AdamWConfig::new().with_weight_decay(wd as f32).init());
+        }
     }
     /// The backbone alone: the stage heads are training-only (their accuracies are recorded by
     /// [`Method::evaluate`]).
@@ -433,6 +451,17 @@ impl MksmtBuilder {
     /// Detach S4's output in the KD term (default true).
     pub fn detach_teacher(mut self, on: bool) -> Self {
         self.config.detach_teacher = on;
+        self
+    }
+    /// AdamW with weight decay `wd` instead of the recipe's SGD (give a learning rate ≈ 1e-3).
+    pub fn adamw(mut self, wd: f64) -> Self {
+        self.config.adamw = Some(wd);
+        self
+    }
+    /// Start the backbone from the weights in a PyTorch `.pth` or `.safetensors` file (all but
+    /// the classifier; torchvision names for Swin, RepDistiller's for CIFAR ResNets/WRNs).
+    pub fn pretrained(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.pretrained = Some(path.into());
         self
     }
     /// Replaces the whole configuration.

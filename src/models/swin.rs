@@ -11,7 +11,8 @@
 //! - LayerNorm, global average pool and a linear head.
 //!
 //! Like torchvision, a map smaller than the window is zero-padded to one window (the shift is
-//! then 0) and an odd map is zero-padded before merging. Unlike torchvision, an image the patch
+//! then 0) and an odd map is zero-padded before merging; with `clip_windows` (the original
+//! Microsoft code's rule, [`SwinSpec::micro`]) such a map is one window of its own size instead. Unlike torchvision, an image the patch
 //! size does not divide, or a stage map larger than the window that the window does not divide,
 //! is an error (torchvision silently drops or pads pixels there). Dropout and stochastic depth
 //! are left out (they are identity at inference; our CPU runs are small).
@@ -253,7 +254,8 @@ pub struct Swin {
 
 impl Swin {
     /// The network described by `spec` for `in_channels`-channel images and `classes` outputs.
-    pub fn new(spec: &SwinSpec, in_channels: usize, classes: usize, device: &Device) -> Swin {
+    pub fn new(spec: &SwinSpec, [in_channels, h, w]: [usize; 3], classes: usize, device: &Device) -> Swin {
+        let windows = spec.stage_windows(h, w);
         let p = spec.patch;
         let proj = Conv2dConfig::new([in_channels, spec.embed], [p, p]).with_stride([p, p]).init(device);
         let patch_embed = PatchEmbed { proj, norm: LayerNormConfig::new(spec.embed).init(device) };
@@ -269,7 +271,8 @@ impl Swin {
                     dim *= 2;
                     m
                 });
-                let blocks = (0..depth).map(|j| SwinBlock::new(dim, heads, spec.window, if j % 2 == 0 { 0 } else { spec.window / 2 }, spec.mlp_ratio, device)).collect();
+                let window = windows[i];
+                let blocks = (0..depth).map(|j| SwinBlock::new(dim, heads, window, if j % 2 == 0 { 0 } else { window / 2 }, spec.mlp_ratio, device)).collect();
                 SwinStage { merge, blocks }
             })
             .collect();
@@ -329,12 +332,17 @@ pub struct SwinSpec {
     pub heads: Vec<usize>,
     /// MLP hidden width / block width (4).
     pub mlp_ratio: f64,
+    /// A stage map no larger than the window becomes one window of its own size without shift
+    /// (the original Microsoft code's rule) instead of torchvision's zero-padded window — the same
+    /// network wherever the window divides every map (224-px inputs), far cheaper on small images.
+    #[serde(default)]
+    pub clip_windows: bool,
 }
 
 impl SwinSpec {
     /// Swin-T (28 M parameters at 224 px; torchvision `swin_t`).
     pub fn tiny() -> SwinSpec {
-        SwinSpec { patch: 4, window: 7, embed: 96, depths: vec![2, 2, 6, 2], heads: vec![3, 6, 12, 24], mlp_ratio: 4.0 }
+        SwinSpec { patch: 4, window: 7, embed: 96, depths: vec![2, 2, 6, 2], heads: vec![3, 6, 12, 24], mlp_ratio: 4.0, clip_windows: false }
     }
     /// Swin-S (torchvision `swin_s`).
     pub fn small() -> SwinSpec {
@@ -349,9 +357,15 @@ impl SwinSpec {
         SwinSpec { embed: 192, depths: vec![2, 2, 18, 2], heads: vec![6, 12, 24, 48], ..SwinSpec::tiny() }
     }
     /// A Swin that trains on 28–32 px images on a CPU: patch 2, window 7 (a 28-px image gives
-    /// 14×14, 7×7, 4×4, 2×2 token maps), width `embed`, 2/2/2/2 blocks, heads 1/2/4/8.
+    /// 14×14 maps of 2×2 shifted windows, then 7×7, 4×4 and 2×2 maps, each one window of its own
+    /// size: `clip_windows`), width `embed`, 2/2/2/2 blocks, heads 1/2/4/8.
     pub fn micro(embed: usize) -> SwinSpec {
-        SwinSpec { patch: 2, window: 7, embed, depths: vec![2; 4], heads: vec![1, 2, 4, 8], mlp_ratio: 4.0 }
+        SwinSpec { patch: 2, window: 7, embed, depths: vec![2; 4], heads: vec![1, 2, 4, 8], mlp_ratio: 4.0, clip_windows: true }
+    }
+
+    /// The window side of every stage for an `h × w` image.
+    pub fn stage_windows(&self, h: usize, w: usize) -> Vec<usize> {
+        self.stage_sizes(h, w).into_iter().map(|[sh, sw]| if self.clip_windows { self.window.min(sh).min(sw) } else { self.window }).collect()
     }
 
     /// Token-map side of every stage for an `h × w` image.
@@ -373,12 +387,12 @@ impl SwinSpec {
         if h % self.patch != 0 || w % self.patch != 0 {
             return Err(Error::invalid("swin.patch", self.patch, format!("does not divide the {h}×{w} image")));
         }
-        for (i, [sh, sw]) in self.stage_sizes(h, w).into_iter().enumerate() {
+        for (i, ([sh, sw], window)) in self.stage_sizes(h, w).into_iter().zip(self.stage_windows(h, w)).enumerate() {
             if sh == 0 || sw == 0 {
                 return Err(Error::invalid("swin.depths", self.depths.len(), format!("stage {} of a {h}×{w} image has no tokens left", i + 1)));
             }
             for side in [sh, sw] {
-                if side > self.window && side % self.window != 0 {
+                if side > window && side % window != 0 {
                     return Err(Error::invalid("swin.window", self.window, format!("does not divide stage {}'s {sh}×{sw} token map ({h}×{w} image, patch {})", i + 1, self.patch)));
                 }
             }
@@ -402,13 +416,13 @@ impl Spec for SwinSpec {
     }
     fn build(&self, input: [usize; 3], classes: usize, device: &Device) -> Result<Net> {
         self.check_input(input)?;
-        Ok(Net::Swin(Swin::new(self, input[0], classes, device)))
+        Ok(Net::Swin(Swin::new(self, input, classes, device)))
     }
     fn label(&self) -> String {
         let named = [("Swin-T", SwinSpec::tiny()), ("Swin-S", SwinSpec::small()), ("Swin-B", SwinSpec::base()), ("Swin-L", SwinSpec::large())];
         match named.iter().find(|(_, s)| s == self) {
             Some((name, _)) => name.to_string(),
-            None => format!("Swin (p{} w{} C{} {:?})", self.patch, self.window, self.embed, self.depths),
+            None => format!("Swin (p{} w{}{} C{} {:?})", self.patch, self.window, if self.clip_windows { " clipped" } else { "" }, self.embed, self.depths),
         }
     }
     /// `swin-t`, `swin-s`, `swin-b`, `swin-l`, `swin-micro` (width 24), `swin-micro-wC`.

@@ -1,0 +1,322 @@
+//! The MKSMT study (paper 3): the ablation rows (baseline, multi-step without KD, single-step,
+//! two-step sync/async, three-step, feature distillation), the temperature sweep and the flip
+//! robustness of the baseline and MKSMT, over several seeds on one backbone. Every run
+//! checkpoints under `out/mksmt/ckpt`, keyed by everything that changes its numbers, so a rerun
+//! reads finished runs back (`fresh` deletes them).
+use super::KdExperiment;
+use crate::analysis::{flip_accuracy, grad_cam_figure, Flip};
+use crate::data::{Augment, Dataset};
+use crate::device::{Device, DeviceExt};
+use crate::error::{ensure, Result};
+use crate::methods::mksmt::{Distill, Mksmt, MksmtConfig, Scheme, Step2};
+use crate::methods::RunBuilder;
+use crate::models::swin::SwinSpec;
+use crate::models::{Arch, Net};
+use crate::plot::{self, bars::mean_std, Bar, Figure, Series};
+use crate::profile::Profile;
+use crate::table::Table;
+use crate::train::{Comparison, Schedule, TrainConfig};
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The label of the paper's method row (two-step, sync, decision KD at T = 1).
+pub const MKSMT: &str = "MKSMT (two-step sync, T=1)";
+/// The label of the baseline row.
+pub const BASELINE: &str = "baseline (one head)";
+
+/// One row of the study: a label and the switches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Table label.
+    pub label: String,
+    /// The configuration.
+    pub config: MksmtConfig,
+}
+
+/// The ablation rows of the paper's Tables 6–8 on `backbone`.
+pub fn ablation_rows(backbone: &MksmtConfig) -> Vec<Row> {
+    let row = |label: &str, f: &dyn Fn(&mut MksmtConfig)| {
+        let mut c = backbone.clone();
+        f(&mut c);
+        Row { label: label.into(), config: c }
+    };
+    vec![
+        row(BASELINE, &|c| c.scheme = Scheme::Baseline),
+        row("multi-step, no KD", &|c| c.distill = Distill::None),
+        row("single-step", &|c| c.scheme = Scheme::SingleStep),
+        row(MKSMT, &|_| {}),
+        row("two-step async", &|c| c.step2 = Step2::Async),
+        row("three-step", &|c| c.scheme = Scheme::ThreeStep),
+        row("feature KD", &|c| c.distill = Distill::Feature),
+    ]
+}
+
+/// Settings of the MKSMT study (every CLI flag maps to a field).
+#[derive(Clone, Debug)]
+pub struct MksmtExperiment {
+    /// Profile, data, output folder, epochs, `fresh` (the KD experiment's teacher/student fields
+    /// are unused here).
+    pub base: KdExperiment,
+    /// The MKSMT configuration every row starts from (backbone, λ, optimiser).
+    pub config: MksmtConfig,
+    /// Ablation row labels to run (`None`: all of [`ablation_rows`]).
+    pub rows: Option<Vec<String>>,
+    /// Temperatures of the sweep besides T = 1 (the MKSMT row); empty = no sweep.
+    pub temperatures: Vec<f64>,
+    /// Seeds per row.
+    pub seeds: usize,
+    /// Keep only this many training images per class (drawn with seed 0); `None` = the
+    /// profile's training set.
+    pub train_per_class: Option<usize>,
+}
+
+/// The backbone per profile: `gpu` Swin-B (the paper's Swin-L does not fit most single GPUs;
+/// import ImageNet weights, `docs/mksmt.md`); `cpu` a micro Swin of width 16 (patch 2, window 7:
+/// 14×14 → 2×2 token maps on 28-px images; ≈ 300 images/s for one head on 2 cores); `smoke`
+/// width 8.
+pub fn default_backbone(profile: Profile) -> Arch {
+    match profile {
+        Profile::Gpu => Arch::swin(SwinSpec::base()),
+        Profile::Cpu => Arch::swin(SwinSpec::micro(16)),
+        Profile::Smoke => Arch::swin(SwinSpec::micro(8)),
+    }
+}
+
+/// Training images per class on the `cpu` profile.
+pub const CPU_TRAIN_PER_CLASS: usize = 100;
+/// Epochs on the `cpu` profile.
+pub const CPU_EPOCHS: usize = 12;
+
+impl MksmtExperiment {
+    /// Profile defaults: [`default_backbone`] with AdamW (weight decay 0.05, Swin's recipe), every
+    /// ablation row, the sweep T ∈ {2, 3, 4, 7, 10} (the paper's, T = 1 being the MKSMT row),
+    /// 3 seeds (1 on smoke), output `out/mksmt`.
+    pub fn new(profile: Profile) -> MksmtExperiment {
+        let mut base = KdExperiment::new(profile);
+        base.epochs = if profile == Profile::Cpu { CPU_EPOCHS } else { profile.epochs(100) };
+        base.out = PathBuf::from("out/mksmt");
+        let mut config = MksmtConfig::new(default_backbone(profile));
+        config.adamw = Some(0.05);
+        let temperatures = if profile == Profile::Smoke { vec![4.0] } else { vec![2.0, 3.0, 4.0, 7.0, 10.0] };
+        MksmtExperiment { base, config, rows: None, temperatures, seeds: if profile == Profile::Smoke { 1 } else { 3 }, train_per_class: (profile == Profile::Cpu).then_some(CPU_TRAIN_PER_CLASS) }
+    }
+
+    /// AdamW at lr 1e-3 (SGD at 0.05 when the configuration has no AdamW), cosine schedule,
+    /// batch 64 (profile-capped), pad-4 crop (+ flip when the dataset allows it; Fashion-MNIST
+    /// does not, so the flip study tests an unseen transformation).
+    pub fn train_config(&self, data: &Dataset) -> TrainConfig {
+        let lr = if self.config.adamw.is_some() { 1e-3 } else { 0.05 };
+        TrainConfig::new()
+            .with_epochs(self.base.epochs)
+            .with_batch_size(self.base.profile.batch(64))
+            .with_lr(lr)
+            .with_weight_decay(if self.config.adamw.is_some() { 0.0 } else { 5e-4 })
+            .with_schedule(Schedule::Cosine)
+            .with_augment(Augment::standard(data.flippable))
+            .with_verbose(false)
+    }
+
+    /// The rows this study runs: the ablation rows asked for, then the T sweep.
+    pub fn all_rows(&self) -> Result<Vec<Row>> {
+        let ablation = ablation_rows(&self.config);
+        let mut rows = match &self.rows {
+            None => ablation,
+            Some(labels) => labels
+                .iter()
+                .map(|l| ablation.iter().find(|r| r.label.eq_ignore_ascii_case(l) || r.label.to_lowercase().starts_with(&l.to_lowercase())).cloned().ok_or_else(|| crate::Error::invalid("rows", l, format!("expected one of: {}", ablation.iter().map(|r| r.label.as_str()).collect::<Vec<_>>().join("; ")))))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        for &t in &self.temperatures {
+            let mut c = self.config.clone();
+            c.temperature = t;
+            rows.push(Row { label: format!("MKSMT T={t}"), config: c });
+        }
+        Ok(rows)
+    }
+
+    /// The profile's dataset, its training split cut to `train_per_class` when set.
+    pub fn load_data(&self) -> Result<Dataset> {
+        self.base.load_data_per_class(self.train_per_class)
+    }
+
+    /// Trains (or reads back) every row for every seed, then the flip study.
+    pub fn run(&self, device: &Device) -> Result<MksmtReport> {
+        let b = &self.base;
+        ensure(self.seeds > 0, "seeds", self.seeds, "must be at least 1")?;
+        ensure(b.epochs > 0, "epochs", b.epochs, "must be at least 1")?;
+        let rows = self.all_rows()?;
+        rows.iter().try_for_each(|r| r.config.validate())?;
+        b.clear_if_fresh()?;
+        let data = self.load_data()?;
+        let train = self.train_config(&data);
+        println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  backbone: {}  rows: {}", data.describe(), device.describe(), b.profile, b.epochs, self.seeds, self.config.backbone, rows.len());
+        let title = format!("MKSMT on {} ({}, {} profile)", data.name, self.config.backbone, b.profile);
+        let mut spec = Comparison::of(title).seeds(0..self.seeds as u64).records_to(b.out.join("records"));
+        for row in &rows {
+            let (data, train) = (&data, &train);
+            spec = spec.method(row.label.clone(), move |seed| {
+                let ckpt = b.ckpt("mksmt", &(&b.dataset, &b.profile, train, &row.config, seed, self.train_per_class));
+                Mksmt::builder().config(row.config.clone()).train(train.clone().with_seed(seed)).name(row.label.clone()).profile(b.profile).checkpoint_dir(ckpt).fit(data, device)
+            });
+        }
+        let comparison = spec.run()?;
+        let robustness = flip_study(&comparison, &data, device);
+        let report = MksmtReport { comparison, robustness, temperatures: self.temperatures.clone() };
+        report.comparison.save(b.out.join("comparison.json"))?;
+        report.bars().save_svg(b.out.join("mksmt-bars.svg"))?;
+        if let Some(f) = report.temperature_plot() {
+            f.save_svg(b.out.join("mksmt-temperature.svg"))?;
+        }
+        report.robustness_bars().save_svg(b.out.join("mksmt-flips.svg"))?;
+        let md = format!("{}\n{}", report.table().markdown(), report.robustness_table().markdown());
+        crate::record::write_atomic(&b.out.join("summary.md"), md.as_bytes())?;
+        Ok(report)
+    }
+}
+
+/// Test accuracy on original / flipped images of the baseline and MKSMT rows, per seed.
+fn flip_study(c: &Comparison, data: &Dataset, device: &Device) -> Vec<(String, Flip, Vec<f64>)> {
+    let plain = device.clone().without_autodiff();
+    let mut out = Vec::new();
+    for label in [BASELINE, MKSMT] {
+        let Some(i) = c.rows.iter().position(|r| r.label == label) else { continue };
+        for flip in Flip::ALL {
+            let accs = c.models[i].iter().map(|net| flip_accuracy(net, data, flip, &plain)).collect();
+            out.push((label.to_string(), flip, accs));
+        }
+    }
+    out
+}
+
+/// The finished study and its views.
+#[derive(Clone, Debug)]
+pub struct MksmtReport {
+    /// Every row × seed (records hold `test_acc` = the last stage's head, `head_s{k}_acc` per
+    /// stage head, losses `ce_s{k}`, `ce_last`, `kd`).
+    pub comparison: Comparison,
+    /// `(row, flip, accuracy per seed)` for the baseline and MKSMT.
+    pub robustness: Vec<(String, Flip, Vec<f64>)>,
+    /// The sweep's temperatures (besides T = 1).
+    pub temperatures: Vec<f64>,
+}
+
+fn pct(v: &[f64]) -> (f64, f64) {
+    mean_std(&v.iter().map(|x| x * 100.0).collect::<Vec<_>>())
+}
+
+impl MksmtReport {
+    /// Row, last head (the inference model) and S3's head (mean ± std, %), the last head's gain
+    /// over the baseline, and every seed's value.
+    pub fn table(&self) -> Table {
+        let c = &self.comparison;
+        let mut t = Table::new(c.title.clone(), &["row", "S4 head = model (%)", "S3 head (%)", "− baseline", "seeds", "per seed"]);
+        let base = c.mean(BASELINE, "test_acc");
+        for row in &c.rows {
+            let (m, s) = pct(&row.values("test_acc"));
+            let s3 = row.records.first().and_then(|r| r.final_metrics.keys().filter(|k| k.starts_with("head_s")).max().cloned());
+            let s3 = s3.map(|k| pct(&row.values(&k))).map_or("–".into(), |(a, b)| format!("{a:.2} ± {b:.2}"));
+            let gain = if base.is_nan() { "–".into() } else { format!("{:+.2}", m - base * 100.0) };
+            let per: Vec<String> = row.values("test_acc").iter().map(|x| format!("{:.2}", x * 100.0)).collect();
+            t.push(vec![row.label.clone(), format!("{m:.2} ± {s:.2}"), s3, gain, row.seeds.len().to_string(), per.join(", ")]);
+        }
+        t
+    }
+
+    /// Bars of the last head's test accuracy per row (mean ± std over seeds).
+    pub fn bars(&self) -> Figure {
+        self.comparison.bars("test_acc")
+    }
+
+    /// Test accuracy of the last head against T (T = 1 is the MKSMT row), mean ± std, with the
+    /// baseline as a flat line.
+    pub fn temperature_plot(&self) -> Option<Figure> {
+        let c = &self.comparison;
+        let mut points: Vec<(f64, f64, f64)> = Vec::new();
+        if let Some(r) = c.row(MKSMT) {
+            let (m, s) = pct(&r.values("test_acc"));
+            points.push((1.0, m, s));
+        }
+        for &t in &self.temperatures {
+            if let Some(r) = c.row(&format!("MKSMT T={t}")) {
+                let (m, s) = pct(&r.values("test_acc"));
+                points.push((t, m, s));
+            }
+        }
+        if points.len() < 2 {
+            return None;
+        }
+        let mut series = vec![Series { name: "MKSMT (S4 head)".into(), points: points.clone() }];
+        if let Some(r) = c.row(BASELINE) {
+            let (m, s) = pct(&r.values("test_acc"));
+            series.push(Series { name: "baseline (no KD)".into(), points: points.iter().map(|p| (p.0, m, s)).collect() });
+        }
+        Some(plot::lines("MKSMT: temperature sweep", "temperature T", "test accuracy (%)", &series, false))
+    }
+
+    /// Test accuracy of S3's head and S4's head per epoch, one figure per row label given (first
+    /// seed).
+    pub fn head_curves(&self, label: &str) -> Option<Figure> {
+        let rec = self.comparison.row(label)?.records.first()?;
+        let keys: Vec<&str> = rec.epochs.last()?.metrics.keys().filter(|k| k.starts_with("head_s") || *k == "test_acc").map(|k| k.as_str()).collect();
+        Some(plot::curves(&format!("{label}: stage heads (test_acc = S4 head)"), &keys, &[rec]))
+    }
+
+    /// Accuracy on original / horizontally / vertically flipped test images (mean ± std, %).
+    pub fn robustness_table(&self) -> Table {
+        let mut t = Table::new("Flip robustness (test accuracy, %)", &["row", "original", "horizontal flip", "vertical flip", "vertical − original"]);
+        let labels: Vec<&String> = self.robustness.iter().map(|r| &r.0).fold(Vec::new(), |mut v, l| {
+            if !v.contains(&l) {
+                v.push(l);
+            }
+            v
+        });
+        for label in labels {
+            let get = |f: Flip| self.robustness.iter().find(|r| &r.0 == label && r.1 == f).map(|r| pct(&r.2)).unwrap_or((f64::NAN, 0.0));
+            let cells: Vec<String> = Flip::ALL.iter().map(|&f| get(f)).map(|(m, s)| format!("{m:.2} ± {s:.2}")).collect();
+            let drop = get(Flip::Vertical).0 - get(Flip::None).0;
+            t.push(vec![label.clone(), cells[0].clone(), cells[1].clone(), cells[2].clone(), format!("{drop:+.2}")]);
+        }
+        t
+    }
+
+    /// The flip study as bars (mean ± std over seeds).
+    pub fn robustness_bars(&self) -> Figure {
+        let bars: Vec<Bar> = self.robustness.iter().map(|(l, f, v)| Bar::from_values(format!("{} · {}", if l == MKSMT { "MKSMT" } else { "baseline" }, f.label()), &v.iter().map(|x| x * 100.0).collect::<Vec<_>>())).collect();
+        plot::bars("Flip robustness", "test accuracy (%)", &bars)
+    }
+
+    /// The network of `label`'s seed `k`.
+    pub fn model(&self, label: &str, k: usize) -> Option<&Net> {
+        self.comparison.model(label, k)
+    }
+
+    /// Grad-CAM of stages 2–4 for the baseline and MKSMT (seed 0) on the first `n` test images,
+    /// for their true classes.
+    pub fn grad_cams(&self, data: &Dataset, n: usize, device: &Device) -> Result<Figure> {
+        let plain = device.clone().without_autodiff();
+        let (base, ours) = match (self.model(BASELINE, 0), self.model(MKSMT, 0)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return Err(crate::Error::invalid("rows", "–", "Grad-CAM compares the baseline and MKSMT rows: run both")),
+        };
+        let stages = base.stages_from(Tensor::zeros([1, data.shape()[0], data.shape()[1], data.shape()[2]], &plain), 0).len();
+        let batch = crate::data::Loader::test(data, n).epoch(0).next().ok_or_else(|| crate::Error::invalid("data", "test", "empty test split"))?;
+        let images = batch.images(&plain);
+        let classes = batch.labels.clone();
+        let mut rows: Vec<(String, &Net, usize)> = Vec::new();
+        for s in stages.saturating_sub(3)..stages {
+            rows.push((format!("baseline S{}", s + 1), base, s));
+            rows.push((format!("MKSMT S{}", s + 1), ours, s));
+        }
+        grad_cam_figure("Grad-CAM per stage (true class), baseline vs MKSMT", &rows, images, &classes)
+    }
+
+    /// Table, bars, the temperature sweep and the flip study, inline.
+    pub fn evcxr_display(&self) {
+        let mut p = crate::notebook::Panel::new().figure(self.bars());
+        if let Some(f) = self.temperature_plot() {
+            p = p.figure(f);
+        }
+        p.figure(self.robustness_bars()).table(self.table()).table(self.robustness_table()).evcxr_display();
+    }
+}
