@@ -20,6 +20,10 @@ okdcr *ARGS:
 gan-kd *ARGS:
     cargo run --release -- gan-kd {{ARGS}}
 
+# The MKSMT study (ablation rows + temperature sweep × 3 seeds, flip robustness; cached under out/mksmt), e.g. `just mksmt --profile smoke`
+mksmt *ARGS:
+    cargo run --release -- mksmt {{ARGS}}
+
 # The test suite (the README's test command)
 test:
     cargo test --release
@@ -68,3 +72,9 @@ dsa-fixture:
     test -x .venv/bin/python || python3 -m venv .venv
     .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu || .venv/bin/pip install --quiet torch
     .venv/bin/python tools/dsa_fixture.py tests/fixtures/dsa_grad.json
+
+# Re-write the Swin / ResNet-8 weight-import fixtures from torchvision's own Swin (installs torch + torchvision into .venv)
+swin-fixture:
+    test -x .venv/bin/python || python3 -m venv .venv
+    .venv/bin/python -c "import torchvision, safetensors" 2>/dev/null || .venv/bin/pip install --quiet torch torchvision safetensors
+    .venv/bin/python tools/swin_fixture.py tests/fixtures

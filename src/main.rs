@@ -32,7 +32,8 @@ OPTIONS:
     --profile <smoke|cpu|gpu>   run scale [env DISTILLERY_PROFILE; default: gpu on a GPU, else cpu]
     --data <DIR>                data root with mnist/ and fashion-mnist/ IDX files
                                 [env DISTILLERY_DATA; default ./data, or ../shared/datasets]
-    --dataset <NAME>            auto | fashion-mnist | mnist | cifar10 | cifar100 | shapes [default: auto]
+    --dataset <NAME>            auto | fashion-mnist | mnist | cifar10 | cifar100 | shapes |
+                                folder:DIR[@SIZE] (ImageFolder DIR/{train,test}/<class>/*.jpg) [default: auto]
     --out <DIR>                 output folder [default: out]
     --teacher <ARCH>            teacher architecture [default: convnet-3-w<profile width>]
     --student <ARCH>            student architecture [default: convnet-1-w8]
@@ -69,15 +70,16 @@ GAN-KD OPTIONS (distillery gan-kd; also --profile, --data, --dataset, --out [def
     back from out/gan-kd/ckpt on a rerun; --fresh trains them again.
 
 MKSMT OPTIONS (distillery mksmt; also --profile, --data, --dataset, --out [default out/mksmt],
---epochs [default: gpu 100, cpu 12, smoke 2], --seeds, --fresh):
-    --backbone <ARCH>           staged backbone [default: gpu swin-b, cpu swin-micro-w16,
-                                smoke swin-micro-w8]; any ARCH with ≥ 3 stages (resnet20 …)
+--epochs [default: gpu 100, cpu 30, smoke 2], --seeds, --fresh):
+    --backbone <ARCH>           staged backbone [default: gpu swin-b, cpu convnet-4-w16,
+                                smoke swin-micro-w8]; any ARCH with ≥ 3 stages (swin-micro-w16,
+                                resnet20 …); a Swin trains with AdamW, others with SGD
     --rows <LIST>               ablation rows by label prefix: baseline, multi-step, single-step,
                                 mksmt, two-step async, three-step, feature, or none [default: all]
     --temperatures <LIST>       T sweep besides T = 1, or none [default: 2,3,4,7,10; smoke 4]
     --pretrained <FILE>         start the backbone from a .pth/.safetensors (torchvision names
                                 for Swin), all but the classifier
-    --sgd                       SGD (lr 0.05) instead of AdamW (lr 1e-3, weight decay 0.05)
+    --sgd                       SGD (lr 0.05) for a Swin instead of AdamW (lr 3e-3, wd 0.05)
     --train-per-class <N>       keep N training images per class, 0 = all [default: cpu 100]
     Finished runs are read back from out/mksmt/ckpt on a rerun; --fresh trains them again.
 
@@ -339,14 +341,17 @@ fn parse_mksmt(exp: KdExperiment, args: &[String], flags: &[(String, String)], s
     }
     for (flag, v) in flags {
         match flag.as_str() {
-            "--backbone" => m.config.backbone = v.parse()?,
+            "--backbone" => m.set_backbone(v.parse()?),
             "--rows" => m.rows = Some(if v == "none" { Vec::new() } else { list(v) }),
             "--temperatures" if v == "none" => m.temperatures.clear(),
             "--temperatures" => m.temperatures = list(v).iter().map(|t| t.parse::<f64>().map_err(|_| Error::invalid(flag, t, "expects numbers"))).collect::<Result<_>>()?,
             "--pretrained" => m.config.pretrained = Some(PathBuf::from(v)),
-            "--sgd" => m.config.adamw = None,
+            "--sgd" => {}
             _ => m.train_per_class = Some(whole(flag, v)?).filter(|&n| n > 0),
         }
+    }
+    if flags.iter().any(|(f, _)| f == "--sgd") {
+        m.config.adamw = None;
     }
     Ok(Command::Mksmt(m))
 }

@@ -179,3 +179,26 @@ fn main_job_without_data_says_so_and_falls_back_to_shapes_when_it_cannot_fetch()
     assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
     assert!(stdout.contains("no real data") && stdout.contains("DISTILLERY_NO_FETCH=1") && stdout.contains("data: shapes"), "{stdout}");
 }
+
+#[test]
+fn mksmt_command_writes_its_tables_and_reads_finished_runs_back() {
+    let out = common::tmp_dir("cli-mksmt");
+    let root = common::data_root().path().to_path_buf();
+    let args = ["mksmt", "--profile", "smoke", "--dataset", "fashion-mnist", "--epochs", "1", "--rows", "baseline,mksmt", "--temperatures", "none", "--data"];
+    let run = cli().args(args).arg(&root).arg("--out").arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    for row in ["| baseline (one head) |", "| MKSMT (two-step sync, T=1) |", "S3 head (%)", "vertical flip"] {
+        assert!(stdout.contains(row), "{row} missing: {stdout}");
+    }
+    assert!(std::fs::read_to_string(out.join("mksmt-flips.svg")).unwrap().contains("<svg"));
+    let again = cli().args(args).arg(&root).arg("--out").arg(&out).output().unwrap();
+    assert!(again.status.success());
+    let table = |s: &str| s.lines().filter(|l| l.starts_with('|')).map(String::from).collect::<Vec<_>>();
+    assert_eq!(table(&String::from_utf8_lossy(&again.stdout)), table(&stdout), "a rerun reads every run back");
+    for (flag, value, field) in [("--rows", "abc", "rows"), ("--temperatures", "0", "temperature"), ("--backbone", "swin-q", "arch"), ("--dataset", "shapes", "swin.window")] {
+        let bad = cli().args(["mksmt", "--profile", "smoke", "--epochs", "1", "--temperatures", "none", "--data"]).arg(&root).args([flag, value, "--out"]).arg(&out).output().unwrap();
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(!bad.status.success() && err.contains(field), "{flag} {value}: {err}");
+    }
+}

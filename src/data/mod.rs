@@ -275,9 +275,17 @@ impl Dataset {
         self.train.shape
     }
 
-    /// Loads a dataset by name (`mnist`, `fashion-mnist`, `cifar10`, `cifar100`, `shapes`) at the
-    /// profile's scale.
+    /// Loads a dataset by name (`mnist`, `fashion-mnist`, `cifar10`, `cifar100`, `shapes`, or
+    /// `folder:DIR[@SIZE]` for an ImageFolder such as CUB-200 resized to SIZE px, default 224)
+    /// at the profile's scale.
     pub fn load(name: &str, root: &DataRoot, profile: &Profile) -> Result<Dataset> {
+        if let Some(spec) = name.strip_prefix("folder:") {
+            let (dir, size) = match spec.rsplit_once('@') {
+                Some((dir, size)) => (dir, size.parse::<usize>().ok().filter(|&s| s > 0).ok_or_else(|| Error::invalid("dataset", name, "expected folder:DIR@SIZE with SIZE a whole number of pixels"))?),
+                None => (spec, 224),
+            };
+            return Dataset::image_folder(Path::new(dir), size)?.scaled(profile, 0);
+        }
         let full = match name {
             "mnist" => Dataset::mnist_full(root)?,
             "fashion-mnist" | "fashion" => Dataset::fashion_mnist_full(root)?,
@@ -285,7 +293,7 @@ impl Dataset {
             "cifar100" | "cifar-100" => Dataset::cifar_full(root, cifar::Cifar::Hundred)?,
             "shapes" => return Dataset::shapes(profile),
             other => {
-                return Err(Error::invalid("dataset", other, "expected mnist, fashion-mnist, cifar10, cifar100 or shapes"));
+                return Err(Error::invalid("dataset", other, "expected mnist, fashion-mnist, cifar10, cifar100, shapes or folder:DIR[@SIZE]"));
             }
         };
         full.scaled(profile, 0)
