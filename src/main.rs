@@ -70,9 +70,9 @@ GAN-KD OPTIONS (distillery gan-kd; also --profile, --data, --dataset, --out [def
     back from out/gan-kd/ckpt on a rerun; --fresh trains them again.
 
 MKSMT OPTIONS (distillery mksmt; also --profile, --data, --dataset, --out [default out/mksmt],
---epochs [default: gpu 100, cpu 30, smoke 2], --seeds, --fresh):
-    --backbone <ARCH>           staged backbone [default: gpu swin-b, cpu convnet-4-w16,
-                                smoke swin-micro-w8]; any ARCH with ≥ 3 stages (swin-micro-w16,
+--epochs [default: gpu 100, cpu 15, smoke 2], --seeds, --fresh):
+    --backbone <ARCH>           staged backbone [default: gpu swin-b, cpu swin-micro-w16,
+                                smoke swin-micro-w8]; any ARCH with ≥ 3 stages (convnet-4-w16,
                                 resnet20 …); a Swin trains with AdamW, others with SGD
     --rows <LIST>               ablation rows by label prefix: baseline, multi-step, single-step,
                                 mksmt, two-step async, three-step, feature, or none [default: all]

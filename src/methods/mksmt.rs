@@ -30,7 +30,7 @@ use crate::error::{ensure, Error, Result};
 use crate::losses;
 use crate::methods::options::{Fit, RunBuilder, RunOptions};
 use crate::models::{seeded, Arch, Net};
-use crate::train::{devices, Method, Optimizers, Run, StepCtx, StepLog, StepOutput, MAIN};
+use crate::train::{devices, scalar, Method, Optimizers, Run, StepCtx, StepLog, StepOutput, MAIN};
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, log_softmax};
@@ -279,10 +279,9 @@ impl Mksmt {
     fn head_step(&mut self, h: usize, batch: &Batch, ctx: &StepCtx, optim: &mut Optimizers) -> StepLog {
         let logits = self.model.forward_head(batch.images(&ctx.device), h);
         let ce = ctx.task_loss(logits, batch);
-        let name = format!("ce_s{}", self.model.stages[h] + 1);
-        let log = StepOutput::new(ce.clone()).log;
-        optim.minimise(MAIN, &mut self.model, ce.clone(), ctx.lr);
-        StepLog { losses: vec![(name, log.losses[0].1)], metrics: Vec::new() }
+        let logged = (format!("ce_s{}", self.model.stages[h] + 1), scalar(&ce));
+        optim.minimise(MAIN, &mut self.model, ce, ctx.lr);
+        StepLog { losses: vec![logged], metrics: Vec::new() }
     }
 }
 
@@ -348,17 +347,17 @@ impl Method for Mksmt {
         let acc = ctx.batch_accuracy(out.logits[last].clone(), batch);
         let ce = ctx.task_loss(out.logits[last].clone(), batch).mul_scalar(self.config.lambda_ce);
         let kd = self.kd(&out);
-        let mut step2 = StepLog { losses: vec![("ce_last".into(), crate::train::scalar(&ce))], metrics: vec![("train_acc".into(), acc)] };
+        let mut step2 = StepLog { losses: vec![("ce_last".into(), scalar(&ce))], metrics: vec![("train_acc".into(), acc)] };
         match (kd, self.config.step2) {
             (None, _) => optim.minimise(MAIN, &mut self.model, ce, ctx.lr),
             (Some(kd), Step2::Sync) => {
-                step2.losses.push(("kd".into(), crate::train::scalar(&kd)));
+                step2.losses.push(("kd".into(), scalar(&kd)));
                 optim.minimise(MAIN, &mut self.model, ce + kd, ctx.lr);
             }
             (Some(_), Step2::Async) => {
                 optim.minimise(MAIN, &mut self.model, ce, ctx.lr);
                 let kd = self.kd(&self.model.forward_all(batch.images(&ctx.device))).expect("distillation is on");
-                step2.losses.push(("kd".into(), crate::train::scalar(&kd)));
+                step2.losses.push(("kd".into(), scalar(&kd)));
                 optim.minimise(MAIN, &mut self.model, kd, ctx.lr);
             }
         }
@@ -379,7 +378,7 @@ impl Method for Mksmt {
             let labels = batch.labels(device);
             let out = model.forward_all(batch.images(device));
             let last = out.logits.len() - 1;
-            loss += crate::train::scalar(&losses::cross_entropy(out.logits[last].clone(), labels.clone(), 0.0)) * batch.len() as f64;
+            loss += scalar(&losses::cross_entropy(out.logits[last].clone(), labels.clone(), 0.0)) * batch.len() as f64;
             for (h, logits) in hits.iter_mut().zip(out.logits) {
                 *h += losses::correct(logits, labels.clone());
             }
