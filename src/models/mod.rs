@@ -285,6 +285,11 @@ impl Net {
     pub fn stages_from(&self, x: Tensor<4>, from: usize) -> Vec<Tensor<4>> {
         self.backbone().stages_from(x, from)
     }
+    /// The `[1, C, H, W]` shape of every stage's output for one `[C, H, W]` input.
+    pub fn stage_dims(&self, input: [usize; 3], device: &Device) -> Vec<[usize; 4]> {
+        let [c, h, w] = input;
+        self.backbone().stages(Tensor::zeros([1, c, h, w], device)).iter().map(|s| s.dims()).collect()
+    }
     /// Output of stages `from..to` only (the stages after `to` are not computed): the lower part
     /// of a network trained through an intermediate head (MKSMT's step 1).
     pub fn stages_between(&self, x: Tensor<4>, from: usize, to: usize) -> Vec<Tensor<4>> {

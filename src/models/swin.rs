@@ -410,7 +410,7 @@ impl Spec for SwinSpec {
         ensure(self.mlp_ratio > 0.0 && self.mlp_ratio.is_finite(), "swin.mlp_ratio", self.mlp_ratio, "must be > 0")?;
         for (i, &h) in self.heads.iter().enumerate() {
             let dim = self.embed << i;
-            ensure(h > 0 && dim % h == 0, "swin.heads", format!("{:?}", self.heads), format!("stage {} has width {dim}, which {h} heads do not divide", i + 1))?;
+            ensure(h > 0 && dim.is_multiple_of(h), "swin.heads", format!("{:?}", self.heads), format!("stage {} has width {dim}, which {h} heads do not divide", i + 1))?;
         }
         Ok(())
     }

@@ -75,7 +75,7 @@ impl Default for PatchGanConfig {
 /// A patch side must be at least 1 and no larger than the image.
 pub fn validate_patch(patch: usize, [_, h, w]: [usize; 3]) -> Result<()> {
     ensure(patch >= 1, "patch", patch, "must be at least 1 pixel")?;
-    ensure(patch <= h.min(w), "patch", patch, &format!("larger than the {h}×{w} images"))
+    ensure(patch <= h.min(w), "patch", patch, format!("larger than the {h}×{w} images"))
 }
 
 /// Binary cross-entropy of logits against an all-`target` label (0 or 1), batch mean, through
