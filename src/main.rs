@@ -74,8 +74,8 @@ MKSMT OPTIONS (distillery mksmt; also --profile, --data, --dataset, --out [defau
     --backbone <ARCH>           staged backbone [default: gpu swin-b, cpu swin-micro-w16,
                                 smoke swin-micro-w8]; any ARCH with ≥ 3 stages (convnet-4-w16,
                                 resnet20 …); a Swin trains with AdamW, others with SGD
-    --rows <LIST>               ablation rows by label prefix: baseline, multi-step, single-step,
-                                mksmt, two-step async, three-step, feature, or none [default: all]
+    --rows <LIST>               ablation rows by label prefix: baseline, no-kd, single-step, mksmt,
+                                async, three-step, feature, or none [default: all]
     --temperatures <LIST>       T sweep besides T = 1, or none [default: 2,3,4,7,10; smoke 4]
     --pretrained <FILE>         start the backbone from a .pth/.safetensors (torchvision names
                                 for Swin), all but the classifier

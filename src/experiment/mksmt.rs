@@ -20,10 +20,10 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// The label of the paper's method row (two-step, sync, decision KD at T = 1).
-pub const MKSMT: &str = "MKSMT (two-step sync, T=1)";
-/// The label of the baseline row.
-pub const BASELINE: &str = "baseline (one head)";
+/// The label of the paper's method row (two-step, step 2 synchronous, decision KD at T = 1).
+pub const MKSMT: &str = "MKSMT";
+/// The label of the baseline row (one head, CE).
+pub const BASELINE: &str = "baseline";
 
 /// One row of the study: a label and the switches.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,7 +34,9 @@ pub struct Row {
     pub config: MksmtConfig,
 }
 
-/// The ablation rows of the paper's Tables 6–8 on `backbone`.
+/// The ablation rows of the paper's Tables 6–8 on `backbone`, with short labels (they name bars):
+/// `baseline` (one head), `no KD` (two-step without self-distillation), `single-step`, `MKSMT`
+/// (two-step, sync, decision KD), `async` (step 2 as two updates), `three-step`, `feature KD`.
 pub fn ablation_rows(backbone: &MksmtConfig) -> Vec<Row> {
     let row = |label: &str, f: &dyn Fn(&mut MksmtConfig)| {
         let mut c = backbone.clone();
@@ -43,10 +45,10 @@ pub fn ablation_rows(backbone: &MksmtConfig) -> Vec<Row> {
     };
     vec![
         row(BASELINE, &|c| c.scheme = Scheme::Baseline),
-        row("multi-step, no KD", &|c| c.distill = Distill::None),
+        row("no KD", &|c| c.distill = Distill::None),
         row("single-step", &|c| c.scheme = Scheme::SingleStep),
         row(MKSMT, &|_| {}),
-        row("two-step async", &|c| c.step2 = Step2::Async),
+        row("async", &|c| c.step2 = Step2::Async),
         row("three-step", &|c| c.scheme = Scheme::ThreeStep),
         row("feature KD", &|c| c.distill = Distill::Feature),
     ]
@@ -143,13 +145,13 @@ impl MksmtExperiment {
             None => ablation,
             Some(labels) => labels
                 .iter()
-                .map(|l| ablation.iter().find(|r| r.label.eq_ignore_ascii_case(l) || r.label.to_lowercase().starts_with(&l.to_lowercase())).cloned().ok_or_else(|| crate::Error::invalid("rows", l, format!("expected one of: {}", ablation.iter().map(|r| r.label.as_str()).collect::<Vec<_>>().join("; ")))))
+                .map(|l| ablation.iter().find(|r| norm(&r.label).starts_with(&norm(l))).cloned().ok_or_else(|| crate::Error::invalid("rows", l, format!("expected one of: {}", ablation.iter().map(|r| r.label.as_str()).collect::<Vec<_>>().join("; ")))))
                 .collect::<Result<Vec<_>>>()?,
         };
         for &t in &self.temperatures {
             let mut c = self.config.clone();
             c.temperature = t;
-            rows.push(Row { label: format!("MKSMT T={t}"), config: c });
+            rows.push(Row { label: format!("T={t}"), config: c });
         }
         Ok(rows)
     }
@@ -192,6 +194,11 @@ impl MksmtExperiment {
         crate::record::write_atomic(&b.out.join("summary.md"), md.as_bytes())?;
         Ok(report)
     }
+}
+
+/// A row label or a `--rows` entry, compared case- and dash-insensitively (`no-kd` = `no KD`).
+fn norm(label: &str) -> String {
+    label.trim().to_lowercase().replace('-', " ")
 }
 
 /// Test accuracy on original / flipped images of the baseline and MKSMT rows, per seed.
@@ -257,7 +264,7 @@ impl MksmtReport {
             points.push((1.0, m, s));
         }
         for &t in &self.temperatures {
-            if let Some(r) = c.row(&format!("MKSMT T={t}")) {
+            if let Some(r) = c.row(&format!("T={t}")) {
                 let (m, s) = pct(&r.values("test_acc"));
                 points.push((t, m, s));
             }
@@ -301,7 +308,7 @@ impl MksmtReport {
 
     /// The flip study as bars (mean ± std over seeds).
     pub fn robustness_bars(&self) -> Figure {
-        let bars: Vec<Bar> = self.robustness.iter().map(|(l, f, v)| Bar::from_values(format!("{} · {}", if l == MKSMT { "MKSMT" } else { "baseline" }, f.label()), &v.iter().map(|x| x * 100.0).collect::<Vec<_>>())).collect();
+        let bars: Vec<Bar> = self.robustness.iter().map(|(l, f, v)| Bar::from_values(format!("{l} · {}", f.label()), &v.iter().map(|x| x * 100.0).collect::<Vec<_>>())).collect();
         plot::bars("Flip robustness", "test accuracy (%)", &bars)
     }
 
