@@ -20,9 +20,13 @@ okdcr *ARGS:
 gan-kd *ARGS:
     cargo run --release -- gan-kd {{ARGS}}
 
-# The MKSMT study (ablation rows + temperature sweep × 3 seeds, flip robustness; cached under out/mksmt), e.g. `just mksmt --profile smoke`
+# The MKSMT study (ablation rows × 3 seeds on the profile's Swin, the T sweep on gpu, flip robustness; cached under out/mksmt), e.g. `just mksmt --profile smoke`
 mksmt *ARGS:
     cargo run --release -- mksmt {{ARGS}}
+
+# The same MKSMT rows and the temperature sweep on a four-stage ConvNet (cpu profile: 36 runs, ≈ 40 min on 2 cores)
+mksmt-convnet *ARGS:
+    cargo run --release -- mksmt --backbone convnet-4-w16 --epochs 30 --temperatures 2,3,4,7,10 --out out/mksmt/convnet {{ARGS}}
 
 # The test suite (the README's test command)
 test:

@@ -76,7 +76,8 @@ MKSMT OPTIONS (distillery mksmt; also --profile, --data, --dataset, --out [defau
                                 resnet20 …); a Swin trains with AdamW, others with SGD
     --rows <LIST>               ablation rows by label prefix: baseline, no-kd, single-step, mksmt,
                                 async, three-step, feature, or none [default: all]
-    --temperatures <LIST>       T sweep besides T = 1, or none [default: 2,3,4,7,10; smoke 4]
+    --temperatures <LIST>       T sweep besides T = 1, or none [default: gpu 2,3,4,7,10; smoke 4;
+                                cpu none: `just mksmt-convnet` runs the sweep on a ConvNet-4]
     --pretrained <FILE>         start the backbone from a .pth/.safetensors (torchvision names
                                 for Swin), all but the classifier
     --sgd                       SGD (lr 0.05) for a Swin instead of AdamW (lr 3e-3, wd 0.05)
