@@ -181,7 +181,7 @@ impl MksmtExperiment {
         b.clear_if_fresh()?;
         let data = self.load_data()?;
         let train = self.train_config(&data);
-        println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  backbone: {}  rows: {}", data.describe(), device.describe(), b.profile, b.epochs, self.seeds, self.config.backbone, rows.len());
+        println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  backbone: {}  rows: {}", data.identity(), device.describe(), b.profile, b.epochs, self.seeds, self.config.backbone, rows.len());
         let title = format!("MKSMT on {} ({}, {} profile)", data.name, self.config.backbone, b.profile);
         let mut spec = Comparison::of(title).seeds(0..self.seeds as u64).records_to(b.out.join("records"));
         for row in &rows {
