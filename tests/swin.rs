@@ -76,6 +76,16 @@ fn a_resnet_loads_repdistiller_names_and_matches_pytorch() {
 }
 
 #[test]
+fn a_wrn_loads_repdistiller_names_and_matches_pytorch() {
+    let r = reference("wrn10_1_repdistiller.json");
+    let net = Arch::wrn(10, 1).init([3, 16, 16], 10, &common::cpu()).unwrap();
+    assert_eq!(trainable_params(&net), r.params);
+    let net = net.load_weights(fixture("wrn10_1_repdistiller.pth")).unwrap();
+    let err = max_abs_diff(&logits(&net, r.input), &r.logits);
+    assert!(err <= 1e-4, "max |Δlogit| = {err}");
+}
+
+#[test]
 fn a_wrong_shape_or_a_foreign_file_is_a_typed_error_naming_the_key() {
     // 7 classes where the file has 5: the head does not fit
     let (_, r) = fixture_swin();

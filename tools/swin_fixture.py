@@ -9,7 +9,8 @@
   parameter count;
 - resnet8_repdistiller.pth / .json: the same for a CIFAR ResNet-8 with RepDistiller's parameter
   names (conv1, bn1, layerK.J.{conv1,bn1,conv2,bn2,downsample.0/1}, fc), the names of the
-  pretrained CIFAR-100 teachers people reuse.
+  pretrained CIFAR-100 teachers people reuse; wrn10_1_repdistiller.*: a WRN-10-1 with its WRN
+  names (conv1, blockK.layer.J.{bn1,conv1,bn2,conv2,convShortcut}, bn1, fc).
 The 28-px input with patch 2 and window 7 gives 14x14 (shifted windows), 7x7 (one window, no
 shift), 4x4 (odd 7x7 map padded before merging, map padded to one window) and 2x2 token maps.
 """
@@ -105,4 +106,57 @@ with torch.no_grad():
 torch.save({k: v.contiguous() for k, v in resnet.state_dict().items()}, os.path.join(out, "resnet8_repdistiller.pth"))
 with open(os.path.join(out, "resnet8_repdistiller.json"), "w") as f:
     json.dump({"input_shape": list(x.shape), "input": x.flatten().tolist(), "logits": logits.flatten().tolist(), "params": count(resnet)}, f)
+
+
+# --- WRN-10-1 with RepDistiller's names -----------------------------------------------------------
+class WideBlock(nn.Module):
+    def __init__(self, c_in, c_out, stride):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.equal = c_in == c_out
+        self.convShortcut = None if self.equal else nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+
+    def forward(self, x):
+        pre = F.relu(self.bn1(x))
+        out = self.conv2(F.relu(self.bn2(self.conv1(pre))))
+        return out + (x if self.equal else self.convShortcut(pre))
+
+
+class Group(nn.Module):
+    def __init__(self, blocks):
+        super().__init__()
+        self.layer = nn.Sequential(*blocks)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+class Wrn10x1(nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.block1 = Group([WideBlock(16, 16, 1)])
+        self.block2 = Group([WideBlock(16, 32, 2)])
+        self.block3 = Group([WideBlock(32, 64, 2)])
+        self.bn1 = nn.BatchNorm2d(64)
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = self.block3(self.block2(self.block1(self.conv1(x))))
+        x = F.relu(self.bn1(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+wrn = Wrn10x1(10)
+randomise(wrn)
+wrn.eval()
+x = torch.randn(2, 3, 16, 16)
+with torch.no_grad():
+    logits = wrn(x)
+torch.save({k: v.contiguous() for k, v in wrn.state_dict().items()}, os.path.join(out, "wrn10_1_repdistiller.pth"))
+with open(os.path.join(out, "wrn10_1_repdistiller.json"), "w") as f:
+    json.dump({"input_shape": list(x.shape), "input": x.flatten().tolist(), "logits": logits.flatten().tolist(), "params": count(wrn)}, f)
 print("wrote", sorted(os.listdir(out)))
