@@ -29,6 +29,14 @@ impl Flip {
             Flip::Vertical => x.flip([2]),
         }
     }
+    /// `` (none), ` h-flip`, ` v-flip`: a suffix for bar labels.
+    pub fn short(&self) -> &'static str {
+        match self {
+            Flip::None => "",
+            Flip::Horizontal => " h-flip",
+            Flip::Vertical => " v-flip",
+        }
+    }
     /// `original`, `horizontal flip`, `vertical flip`.
     pub fn label(&self) -> &'static str {
         match self {

@@ -318,7 +318,7 @@ impl MksmtReport {
 
     /// The flip study as bars (mean ± std over seeds).
     pub fn robustness_bars(&self) -> Figure {
-        let bars: Vec<Bar> = self.robustness.iter().map(|(l, f, v)| Bar::from_values(format!("{l} · {}", f.label()), &v.iter().map(|x| x * 100.0).collect::<Vec<_>>())).collect();
+        let bars: Vec<Bar> = self.robustness.iter().map(|(l, f, v)| Bar::from_values(format!("{l}{}", f.short()), &v.iter().map(|x| x * 100.0).collect::<Vec<_>>())).collect();
         plot::bars("Flip robustness", "test accuracy (%)", &bars)
     }
 
