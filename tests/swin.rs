@@ -65,24 +65,21 @@ fn swin_matches_torchvision_logits_and_parameter_count_from_both_file_formats() 
     }
 }
 
-#[test]
-fn a_resnet_loads_repdistiller_names_and_matches_pytorch() {
-    let r = reference("resnet8_repdistiller.json");
-    let net = Arch::resnet(8).init([3, 16, 16], 10, &common::cpu()).unwrap();
-    assert_eq!(trainable_params(&net), r.params);
-    let net = net.load_weights(fixture("resnet8_repdistiller.pth")).unwrap();
+/// A RepDistiller-named network loaded from its fixture gives PyTorch's logits.
+fn matches_pytorch(arch: Arch, fixture_name: &str) {
+    let r = reference(&format!("{fixture_name}.json"));
+    let [_, c, h, w]: [usize; 4] = r.input.dims();
+    let net = arch.init([c, h, w], 10, &common::cpu()).unwrap();
+    assert_eq!(trainable_params(&net), r.params, "{arch}: parameter count vs PyTorch");
+    let net = net.load_weights(fixture(&format!("{fixture_name}.pth"))).unwrap();
     let err = max_abs_diff(&logits(&net, r.input), &r.logits);
-    assert!(err <= 1e-4, "max |Δlogit| = {err}");
+    assert!(err <= 1e-4, "{arch}: max |Δlogit| = {err}");
 }
 
 #[test]
-fn a_wrn_loads_repdistiller_names_and_matches_pytorch() {
-    let r = reference("wrn10_1_repdistiller.json");
-    let net = Arch::wrn(10, 1).init([3, 16, 16], 10, &common::cpu()).unwrap();
-    assert_eq!(trainable_params(&net), r.params);
-    let net = net.load_weights(fixture("wrn10_1_repdistiller.pth")).unwrap();
-    let err = max_abs_diff(&logits(&net, r.input), &r.logits);
-    assert!(err <= 1e-4, "max |Δlogit| = {err}");
+fn a_resnet_and_a_wrn_load_repdistiller_names_and_match_pytorch() {
+    matches_pytorch(Arch::resnet(8), "resnet8_repdistiller");
+    matches_pytorch(Arch::wrn(10, 1), "wrn10_1_repdistiller");
 }
 
 #[test]

@@ -97,15 +97,19 @@ class ResNet8(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-resnet = ResNet8(10)
-randomise(resnet)
-resnet.eval()
-x = torch.randn(2, 3, 16, 16)
-with torch.no_grad():
-    logits = resnet(x)
-torch.save({k: v.contiguous() for k, v in resnet.state_dict().items()}, os.path.join(out, "resnet8_repdistiller.pth"))
-with open(os.path.join(out, "resnet8_repdistiller.json"), "w") as f:
-    json.dump({"input_shape": list(x.shape), "input": x.flatten().tolist(), "logits": logits.flatten().tolist(), "params": count(resnet)}, f)
+def save_cifar_fixture(model, name):
+    """Randomises `model`, runs a 2×3×16×16 batch and writes NAME.pth + NAME.json."""
+    randomise(model)
+    model.eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        logits = model(x)
+    torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(out, name + ".pth"))
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump({"input_shape": list(x.shape), "input": x.flatten().tolist(), "logits": logits.flatten().tolist(), "params": count(model)}, f)
+
+
+save_cifar_fixture(ResNet8(10), "resnet8_repdistiller")
 
 
 # --- WRN-10-1 with RepDistiller's names -----------------------------------------------------------
@@ -150,13 +154,5 @@ class Wrn10x1(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-wrn = Wrn10x1(10)
-randomise(wrn)
-wrn.eval()
-x = torch.randn(2, 3, 16, 16)
-with torch.no_grad():
-    logits = wrn(x)
-torch.save({k: v.contiguous() for k, v in wrn.state_dict().items()}, os.path.join(out, "wrn10_1_repdistiller.pth"))
-with open(os.path.join(out, "wrn10_1_repdistiller.json"), "w") as f:
-    json.dump({"input_shape": list(x.shape), "input": x.flatten().tolist(), "logits": logits.flatten().tolist(), "params": count(wrn)}, f)
+save_cifar_fixture(Wrn10x1(10), "wrn10_1_repdistiller")
 print("wrote", sorted(os.listdir(out)))
