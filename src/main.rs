@@ -214,7 +214,8 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
     }
     let mut exp = KdExperiment::new(device_profile(profile)?);
     let (mut peers, mut methods, mut per_class) = (None, None, None);
-    let mut gan = Vec::new();
+    // flags a paper command reads itself (gan-kd, mksmt)
+    let mut command_flags = Vec::new();
     for (flag, value) in rest {
         let v = value.unwrap_or_default();
         let num = |field: &str| v.parse::<f64>().map_err(|_| Error::invalid(field, &v, "expects a number"));
@@ -232,22 +233,15 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
             "--seed" => exp.seed = v.parse().map_err(|_| Error::invalid("--seed", &v, "expects a whole number"))?,
             "--peers" if command == "okdcr" => peers = Some(list(&v).iter().map(|a| a.parse()).collect::<Result<Vec<_>>>()?),
             "--methods" if command == "okdcr" => methods = Some(list(&v).iter().map(|m| m.parse()).collect::<Result<Vec<_>>>()?),
-            "--methods" | "--folds" | "--beta" | "--smoothing" | "--patch" | "--gan-epochs" | "--train-per-class" if command == "gan-kd" => gan.push((flag.clone(), v.clone())),
-            "--backbone" | "--rows" | "--temperatures" | "--pretrained" | "--sgd" | "--train-per-class" if command == "mksmt" => gan.push((flag.clone(), v.clone())),
+            "--methods" | "--folds" | "--beta" | "--smoothing" | "--patch" | "--gan-epochs" | "--train-per-class" if command == "gan-kd" => command_flags.push((flag.clone(), v.clone())),
+            "--backbone" | "--rows" | "--temperatures" | "--pretrained" | "--sgd" | "--train-per-class" if command == "mksmt" => command_flags.push((flag.clone(), v.clone())),
             "--train-per-class" if command == "okdcr" => per_class = Some(v.parse::<usize>().map_err(|_| Error::invalid("--train-per-class", &v, "expects a whole number"))?),
             other => return Err(Error::invalid("flag", other, "unknown; see --help")),
         }
     }
     if command == "okdcr" {
         let mut okdcr = OkdcrExperiment::new(exp.profile);
-        let defaults = okdcr.base.clone();
-        okdcr.base = exp;
-        if !args.iter().any(|a| a == "--out") {
-            okdcr.base.out = defaults.out;
-        }
-        if !args.iter().any(|a| a == "--epochs") {
-            okdcr.base.epochs = defaults.epochs;
-        }
+        okdcr.base = command_base(exp, &okdcr.base, args);
         okdcr.peers = peers.unwrap_or(okdcr.peers);
         okdcr.methods = methods.unwrap_or(okdcr.methods);
         if let Some(n) = per_class {
@@ -259,10 +253,10 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
         return Ok(Some(Command::Okdcr(okdcr)));
     }
     if command == "gan-kd" {
-        return parse_gan_kd(exp, args, &gan, seeds).map(Some);
+        return parse_gan_kd(exp, args, &command_flags, seeds).map(Some);
     }
     if command == "mksmt" {
-        return parse_mksmt(exp, args, &gan, seeds).map(Some);
+        return parse_mksmt(exp, args, &command_flags, seeds).map(Some);
     }
     if command == "mgd" {
         let mut mgd = MgdExperiment::new(exp.profile);
@@ -286,18 +280,24 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
     Ok(Some(Command::Kd(exp)))
 }
 
+/// The flags' settings as the base of a paper command whose own defaults are `defaults`: the
+/// command's output folder and epochs unless the flags named them.
+fn command_base(mut exp: KdExperiment, defaults: &KdExperiment, args: &[String]) -> KdExperiment {
+    let given = |f: &str| args.iter().any(|a| a == f);
+    if !given("--out") {
+        exp.out = defaults.out.clone();
+    }
+    if !given("--epochs") {
+        exp.epochs = defaults.epochs;
+    }
+    exp
+}
+
 /// The GAN-KD experiment: its profile defaults unless a flag names another value.
 fn parse_gan_kd(exp: KdExperiment, args: &[String], flags: &[(String, String)], seeds: Option<usize>) -> Result<Command> {
     let mut g = GanKdExperiment::new(exp.profile);
     let given = |f: &str| args.iter().any(|a| a == f);
-    let defaults = g.base.clone();
-    g.base = exp;
-    if !given("--out") {
-        g.base.out = defaults.out;
-    }
-    if !given("--epochs") {
-        g.base.epochs = defaults.epochs;
-    }
+    g.base = command_base(exp, &g.base, args);
     if given("--student") {
         g.student = g.base.student.clone();
     }
@@ -328,15 +328,7 @@ fn parse_gan_kd(exp: KdExperiment, args: &[String], flags: &[(String, String)], 
 /// The MKSMT study: its profile defaults unless a flag names another value.
 fn parse_mksmt(exp: KdExperiment, args: &[String], flags: &[(String, String)], seeds: Option<usize>) -> Result<Command> {
     let mut m = MksmtExperiment::new(exp.profile);
-    let given = |f: &str| args.iter().any(|a| a == f);
-    let defaults = m.base.clone();
-    m.base = exp;
-    if !given("--out") {
-        m.base.out = defaults.out;
-    }
-    if !given("--epochs") {
-        m.base.epochs = defaults.epochs;
-    }
+    m.base = command_base(exp, &m.base, args);
     if let Some(n) = seeds {
         m.seeds = n;
     }
