@@ -25,8 +25,14 @@ pub fn soft_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
 /// The T² factor keeps gradient magnitudes independent of T (paper §2). The teacher logits are
 /// detached: no gradient reaches the teacher.
 pub fn kd_kl(student: Tensor<2>, teacher: Tensor<2>, t: f64) -> Tensor<1> {
+    soft_kl(student, teacher.detach(), t)
+}
+
+/// [`kd_kl`] without the detach: the gradient reaches the teacher's logits too (self-
+/// distillation inside one network, where the "teacher" is a stage being trained).
+pub fn soft_kl(student: Tensor<2>, teacher: Tensor<2>, t: f64) -> Tensor<1> {
     let log_ps = log_softmax(student.div_scalar(t), 1);
-    let log_pt = log_softmax(teacher.detach().div_scalar(t), 1);
+    let log_pt = log_softmax(teacher.div_scalar(t), 1);
     let pt = log_pt.clone().exp();
     (pt * (log_pt - log_ps)).sum_dim(1).mean().mul_scalar(t * t)
 }

@@ -33,7 +33,7 @@ use crate::models::{seeded, Arch, Net};
 use crate::train::{devices, scalar, Method, Optimizers, Run, StepCtx, StepLog, StepOutput, MAIN};
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, log_softmax};
+use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -220,10 +220,7 @@ impl MksmtModel {
 /// T²·KL(p_teacher ‖ p_student), p = softmax(z/T), batch mean — Eq. 2 with S4 as the teacher;
 /// the teacher's logits are detached when `detach`.
 pub fn self_kd(student: Tensor<2>, teacher: Tensor<2>, t: f64, detach: bool) -> Tensor<1> {
-    let teacher = if detach { teacher.detach() } else { teacher };
-    let log_pt = log_softmax(teacher.div_scalar(t), 1);
-    let log_ps = log_softmax(student.div_scalar(t), 1);
-    (log_pt.clone().exp() * (log_pt - log_ps)).sum_dim(1).mean().mul_scalar(t * t)
+    if detach { losses::kd_kl(student, teacher, t) } else { losses::soft_kl(student, teacher, t) }
 }
 
 /// The MKSMT method on the shared trainer.
@@ -237,21 +234,20 @@ impl Mksmt {
     pub fn new(config: &MksmtConfig, data: &Dataset, device: &Device, seed: u64) -> Result<Mksmt> {
         config.validate()?;
         let (plain, train) = devices(device);
-        let [c, h, w] = data.shape();
         let classes = data.num_classes();
         let mut net = config.backbone.init_seeded(data.shape(), classes, &train, seed)?;
         if let Some(path) = &config.pretrained {
             net = crate::models::import::load(net, path, crate::models::import::Import::except_classifier())?.0;
         }
-        let probe = net.clone().to_device(&plain);
-        let maps = probe.stages_from(Tensor::zeros([1, c, h, w], &plain), 0);
+        let maps = net.clone().to_device(&plain).stage_dims(data.shape(), &plain);
         let taught = config.scheme.taught_stages();
         if taught > maps.len() {
             return Err(Error::invalid("scheme", format!("{:?}", config.scheme), format!("needs {taught} stages, {} has {}", config.backbone, maps.len())));
         }
-        let k = probe.embed(maps.last().expect("a stage").clone()).dims()[1];
+        // K = the width of the vector S_last's classifier reads (burn's Linear weight is [in, out])
+        let k = net.classifier().weight.dims()[0];
         let stages: Vec<usize> = (maps.len() - taught..maps.len() - 1).collect();
-        let heads = seeded(&train, seed.wrapping_add(7919), || Ok(stages.iter().map(|&s| StageHead::new(maps[s].dims()[1], k, classes, &train)).collect::<Vec<_>>()))?;
+        let heads = seeded(&train, seed.wrapping_add(7919), || Ok(stages.iter().map(|&s| StageHead::new(maps[s][1], k, classes, &train)).collect::<Vec<_>>()))?;
         Ok(Mksmt { model: MksmtModel { net, heads, stages }, config: config.clone() })
     }
 
@@ -260,19 +256,23 @@ impl Mksmt {
         &self.model
     }
 
-    /// λ₂·Σ_k KD(head_k ← S_last) over the shallow heads (0-term: `None`).
+    /// λ₂·Σ_k KD(head_k ← S_last) over the shallow heads; `None` without distillation.
     fn kd(&self, out: &StageOutputs) -> Option<Tensor<1>> {
         let c = &self.config;
+        if c.distill == Distill::None {
+            return None;
+        }
         let last = out.logits.len() - 1;
-        let terms = (0..last).map(|k| match c.distill {
-            Distill::Decision => Some(self_kd(out.logits[k].clone(), out.logits[last].clone(), c.temperature, c.detach_teacher)),
-            Distill::Feature => {
-                let teacher = if c.detach_teacher { out.vectors[last].clone().detach() } else { out.vectors[last].clone() };
-                Some((out.vectors[k].clone() - teacher).square().mean())
+        let term = |k: usize| match c.distill {
+            Distill::Decision => self_kd(out.logits[k].clone(), out.logits[last].clone(), c.temperature, c.detach_teacher),
+            // Feature (None returned above)
+            Distill::Feature | Distill::None => {
+                let teacher = out.vectors[last].clone();
+                let teacher = if c.detach_teacher { teacher.detach() } else { teacher };
+                (out.vectors[k].clone() - teacher).square().mean()
             }
-            Distill::None => None,
-        });
-        terms.collect::<Option<Vec<_>>>().and_then(|t| t.into_iter().reduce(|a, b| a + b)).map(|t| t.mul_scalar(c.lambda_kd))
+        };
+        (0..last).map(term).reduce(|a, b| a + b).map(|t| t.mul_scalar(c.lambda_kd))
     }
 
     /// Step `h` of a multi-step scheme: CE through head `h`, only the stages up to its own.
@@ -346,15 +346,17 @@ impl Method for Mksmt {
         let last = out.logits.len() - 1;
         let acc = ctx.batch_accuracy(out.logits[last].clone(), batch);
         let ce = ctx.task_loss(out.logits[last].clone(), batch).mul_scalar(self.config.lambda_ce);
-        let kd = self.kd(&out);
         let mut step2 = StepLog { losses: vec![("ce_last".into(), scalar(&ce))], metrics: vec![("train_acc".into(), acc)] };
-        match (kd, self.config.step2) {
-            (None, _) => optim.minimise(MAIN, &mut self.model, ce, ctx.lr),
-            (Some(kd), Step2::Sync) => {
+        let distill = self.config.distill != Distill::None;
+        match (distill, self.config.step2) {
+            (false, _) => optim.minimise(MAIN, &mut self.model, ce, ctx.lr),
+            (true, Step2::Sync) => {
+                let kd = self.kd(&out).expect("distillation is on");
                 step2.losses.push(("kd".into(), scalar(&kd)));
                 optim.minimise(MAIN, &mut self.model, ce + kd, ctx.lr);
             }
-            (Some(_), Step2::Async) => {
+            (true, Step2::Async) => {
+                // the KD update reads the network as the CE update left it
                 optim.minimise(MAIN, &mut self.model, ce, ctx.lr);
                 let kd = self.kd(&self.model.forward_all(batch.images(&ctx.device))).expect("distillation is on");
                 step2.losses.push(("kd".into(), scalar(&kd)));

@@ -277,8 +277,7 @@ impl Staged for Net {
 impl Net {
     /// Number of stages.
     pub fn num_stages(&self, input: [usize; 3], device: &Device) -> usize {
-        let [c, h, w] = input;
-        self.backbone().stages(Tensor::zeros([1, c, h, w], device)).len()
+        self.stage_dims(input, device).len()
     }
     /// Output of stages `from..` given the output of stage `from − 1` (the image when `from` =
     /// 0): the upper part of a network whose lower part is shared (ONE's branches).
