@@ -2,7 +2,7 @@
 mod common;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData};
-use distillery::analysis::{flip_accuracy, grad_cam, Flip};
+use distillery::analysis::{flip_accuracy, grad_cam, grad_cam_per_image, Flip};
 use distillery::data::{Batch, Dataset, Loader};
 use distillery::methods::mksmt::{self_kd, Distill, Mksmt, Scheme, Step2};
 use distillery::methods::RunBuilder;
@@ -209,4 +209,25 @@ fn flips_change_the_images_and_the_identity_does_not() {
     let v = Flip::Vertical.apply(img).into_data().try_to_vec::<f32>().unwrap();
     assert_eq!(&h[..4], &[3.0, 2.0, 1.0, 0.0]);
     assert_eq!(&v[..4], &[12.0, 13.0, 14.0, 15.0]);
+}
+
+#[test]
+fn batched_grad_cam_gives_every_image_its_own_map() {
+    // one backward for the batch (one class per image) equals one Grad-CAM per image
+    let d = data(10);
+    let dev = common::cpu();
+    let batch = Loader::test(&d, 3).epoch(0).next().unwrap();
+    let images = batch.images(&dev);
+    let classes = [1usize, 4, 7];
+    for arch in [micro(), Arch::convnet(8, 3)] {
+        let net = arch.init_seeded(d.shape(), 10, &dev, 1).unwrap();
+        let together = grad_cam_per_image(&net, images.clone(), 1, &classes).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        for (i, &class) in classes.iter().enumerate() {
+            let alone = grad_cam(&net, images.clone().narrow(0, i, 1), 1, class).unwrap().into_data().try_to_vec::<f32>().unwrap();
+            let part = &together[i * alone.len()..(i + 1) * alone.len()];
+            let diff = part.iter().zip(&alone).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(diff < 1e-4, "{arch}, image {i}: {diff}");
+        }
+    }
+    assert!(matches!(grad_cam_per_image(&micro().init(d.shape(), 10, &dev).unwrap(), images, 1, &[1, 2]), Err(Error::Shape { .. })));
 }

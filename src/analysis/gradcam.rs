@@ -9,30 +9,41 @@ use crate::train::devices;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::module::Module;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 
 /// Grad-CAM of `class` at stage `stage` (0-based) for `images` `[N, C, H, W]` → `[N, H, W]` in
 /// [0, 1]. A stage index beyond the network's stages is an [`Error::Invalid`] naming `stage`.
 pub fn grad_cam(net: &Net, images: Tensor<4>, stage: usize, class: usize) -> Result<Tensor<3>> {
+    let n = images.dims()[0];
+    grad_cam_per_image(net, images, stage, &vec![class; n])
+}
+
+/// [`grad_cam`] with one class per image, in one backward pass: the network runs in inference
+/// mode, so the images do not interact and ∂(Σ_i y_i,class_i)/∂A_i is image i's own gradient.
+pub fn grad_cam_per_image(net: &Net, images: Tensor<4>, stage: usize, classes: &[usize]) -> Result<Tensor<3>> {
     let plain = images.device();
     let [n, _, h, w] = images.dims();
-    let stages = net.stages_from(images.clone(), 0).len();
-    if stage >= stages {
-        return Err(Error::invalid("stage", stage, format!("the network has stages 0..{stages}")));
+    if classes.len() != n {
+        return Err(Error::shape("grad_cam classes", [n], [classes.len()]));
     }
-    let classes = net.classifier().weight.dims()[1];
-    if class >= classes {
-        return Err(Error::invalid("class", class, format!("the network has {classes} classes")));
+    let k = net.classifier().weight.dims()[1];
+    if let Some(&class) = classes.iter().find(|&&class| class >= k) {
+        return Err(Error::invalid("class", class, format!("the network has {k} classes")));
     }
     let (_, ad) = devices(&plain);
     let net_ad = net.clone().to_device(&ad);
     let x = Tensor::<4>::from_data(images.into_data(), &ad);
     let below = net_ad.stages_between(x, 0, stage + 1);
+    if stage >= below.len() {
+        return Err(Error::invalid("stage", stage, format!("the network has stages 0..{}", below.len())));
+    }
     let act = below[stage].clone().detach().require_grad();
     let above = net_ad.stages_from(act.clone(), stage + 1);
     let last = above.last().cloned().unwrap_or_else(|| act.clone());
-    let score = net_ad.head(last).narrow(1, class, 1).sum();
-    let grads = score.backward();
+    let mut one_hot = vec![0.0f32; n * k];
+    classes.iter().enumerate().for_each(|(i, &class)| one_hot[i * k + class] = 1.0);
+    let one_hot = Tensor::<2>::from_data(TensorData::new(one_hot, [n, k]), &ad);
+    let grads = (net_ad.head(last) * one_hot).sum().backward();
     let grad = act.grad(&grads).map(|g| Tensor::<4>::from_data(g.into_data(), &plain)).unwrap_or_else(|| Tensor::zeros(act.dims(), &plain));
     let act = Tensor::<4>::from_data(act.into_data(), &plain);
     let alpha = grad.mean_dims(&[2, 3]);
@@ -42,8 +53,8 @@ pub fn grad_cam(net: &Net, images: Tensor<4>, stage: usize, class: usize) -> Res
     Ok((cam / peak).reshape([n, h, w]))
 }
 
-/// Grad-CAM overlays: one row per `(label, net)`, one column per image, for the predicted-or-
-/// true `classes` (one per image) at `stage`.
+/// Grad-CAM overlays: one row per `(label, net, stage)`, one column per image, each image's map
+/// for its entry of `classes`.
 pub fn grad_cam_figure(title: &str, rows: &[(String, &Net, usize)], images: Tensor<4>, classes: &[usize]) -> Result<Figure> {
     let [n, c, h, w] = images.dims();
     let mut pixels = Vec::new();
@@ -51,13 +62,8 @@ pub fn grad_cam_figure(title: &str, rows: &[(String, &Net, usize)], images: Tens
     let mut labels = Vec::new();
     let img: Vec<f32> = images.clone().into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| Error::invalid("images", "tensor", format!("{e:?}")))?;
     for (label, net, stage) in rows {
-        let mut row = Vec::with_capacity(n * h * w);
-        for (i, &class) in classes.iter().enumerate().take(n) {
-            let one = images.clone().narrow(0, i, 1);
-            let cam = grad_cam(net, one, *stage, class)?;
-            row.extend(cam.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| Error::invalid("cam", "tensor", format!("{e:?}")))?);
-        }
-        maps.extend(row);
+        let cam = grad_cam_per_image(net, images.clone(), *stage, classes)?;
+        maps.extend(cam.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| Error::invalid("cam", "tensor", format!("{e:?}")))?);
         pixels.extend_from_slice(&img);
         labels.push(label.clone());
     }

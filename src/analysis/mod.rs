@@ -3,5 +3,5 @@
 pub mod gradcam;
 pub mod robustness;
 
-pub use gradcam::{grad_cam, grad_cam_figure};
+pub use gradcam::{grad_cam, grad_cam_figure, grad_cam_per_image};
 pub use robustness::{flip_accuracy, Flip};
