@@ -93,6 +93,12 @@ pub const CPU_TRAIN_PER_CLASS: usize = 100;
 /// Epochs on the `cpu` profile (the micro Swin; [`convnet_check`] runs 30).
 pub const CPU_EPOCHS: usize = 15;
 
+/// The optimiser a backbone trains with: AdamW with weight decay 0.05 (Swin's recipe) for a Swin,
+/// SGD (`None`) for a convolutional network.
+pub fn adamw_for(backbone: &Arch) -> Option<f64> {
+    matches!(backbone, Arch::Swin(_)).then_some(0.05)
+}
+
 /// The same study on a four-stage ConvNet of width 16 (28-px images padded to 32: 16², 8², 4², 2²
 /// maps, S3/S4 where the paper puts them), SGD, 30 epochs on the `cpu` profile: MKSMT on a
 /// convolutional backbone, about 6× faster per image than the micro Swin, and where the cpu
@@ -123,16 +129,14 @@ impl MksmtExperiment {
             Profile::Cpu => Vec::new(),
             Profile::Gpu => PAPER_TEMPERATURES.to_vec(),
         };
-        let config = MksmtConfig::new(Arch::mlp(1, 1));
-        let mut e = MksmtExperiment { base, config, rows: None, temperatures, seeds: if profile == Profile::Smoke { 1 } else { 3 }, train_per_class: (profile == Profile::Cpu).then_some(CPU_TRAIN_PER_CLASS) };
-        e.set_backbone(default_backbone(profile));
-        e
+        let backbone = default_backbone(profile);
+        let config = MksmtConfig { adamw: adamw_for(&backbone), ..MksmtConfig::new(backbone) };
+        MksmtExperiment { base, config, rows: None, temperatures, seeds: if profile == Profile::Smoke { 1 } else { 3 }, train_per_class: (profile == Profile::Cpu).then_some(CPU_TRAIN_PER_CLASS) }
     }
 
-    /// Sets the backbone and its optimiser: AdamW (weight decay 0.05, Swin's recipe) for a
-    /// Swin, SGD for a convolutional network.
+    /// Sets the backbone and its optimiser ([`adamw_for`]).
     pub fn set_backbone(&mut self, arch: Arch) {
-        self.config.adamw = matches!(arch, Arch::Swin(_)).then_some(0.05);
+        self.config.adamw = adamw_for(&arch);
         self.config.backbone = arch;
     }
 

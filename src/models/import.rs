@@ -168,7 +168,10 @@ fn check(net: &Net, result: &ApplyResult, names: &BTreeMap<String, String>, path
             }
             return Err(err(file_key(p), format!("shape {:?} in the file, the network's `{p}` has {:?} (Linear weights compared as burn's [in, out])", found.to_vec(), expected.to_vec())));
         }
-        return Err(err(String::new(), e.to_string()));
+        let p = match e {
+            ApplyError::ShapeMismatch { path, .. } | ApplyError::DTypeMismatch { path, .. } | ApplyError::AdapterError { path, .. } | ApplyError::LoadError { path, .. } => path,
+        };
+        return Err(err(file_key(p), e.to_string()));
     }
     if let Some((p, _)) = result.missing.iter().find(|(p, _)| !(options.skip_classifier && is_classifier(net, p))) {
         return Err(err(p.clone(), "the network has this parameter, no tensor of the file maps to it".into()));
