@@ -1,9 +1,16 @@
 //! Picking the compute device at run time.
 //!
 //! Backends are cargo features: `flex` (default, pure-Rust CPU), `tch` (libtorch, CPU or CUDA),
-//! `cuda` (burn's CubeCL CUDA; needs network access at build time). [`DeviceExt::auto`] picks
-//! CUDA when a GPU backend is compiled in and a GPU is present, else the CPU backend.
+//! `cuda` (burn's CubeCL CUDA; needs network access at build time), `remote` (a device on
+//! another machine's `distillery serve`, through burn-remote). [`DeviceExt::auto`] picks the
+//! remote device `DISTILLERY_REMOTE` names when it is set, else CUDA when a GPU backend is
+//! compiled in and a GPU is present, else the CPU backend.
 pub use burn::tensor::Device;
+use crate::error::{Error, RemoteFailure, Result};
+use std::time::Duration;
+
+/// How long [`DeviceExt::remote`] waits for a server's answer before [`RemoteFailure::Timeout`].
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Constructors and descriptions added to burn's [`Device`].
 pub trait DeviceExt: Sized {
@@ -17,6 +24,20 @@ pub trait DeviceExt: Sized {
     fn describe(&self) -> String;
     /// Whether this device is a GPU.
     fn is_gpu(&self) -> bool;
+    /// Whether this device lives on another machine (a burn-remote device).
+    fn is_remote(&self) -> bool;
+    /// Device 0 of the `distillery serve` at `url` (`ws://host:port`), connected now, with the
+    /// server's `token` (`None` for a server started with `--no-token`). Waits at most
+    /// [`CONNECT_TIMEOUT`]; every failure is an [`Error::Remote`] naming the address and its
+    /// [`RemoteFailure`]. Needs the `remote` feature.
+    fn remote(url: &str, token: Option<&str>) -> Result<Self>;
+    /// Every device the server at `url` hosts, each connected now (see [`DeviceExt::remote`]).
+    fn remote_all(url: &str, token: Option<&str>) -> Result<Vec<Self>>;
+    /// The devices `DISTILLERY_REMOTE` names (a comma list of `ws://host:port`, every device of
+    /// each server, token from `DISTILLERY_REMOTE_TOKEN`), or this machine's
+    /// [`auto`](DeviceExt::auto_quiet) device alone when it is unset: the list to fan a sweep
+    /// out over.
+    fn fleet() -> Result<Vec<Self>>;
 }
 
 impl DeviceExt for Device {
@@ -28,6 +49,12 @@ impl DeviceExt for Device {
 
     #[allow(unreachable_code)]
     fn auto_quiet() -> Self {
+        if let Some(url) = remote_from_env().first() {
+            match Device::remote(url, remote_token().as_deref()) {
+                Ok(device) => return device,
+                Err(e) => eprintln!("distillery: DISTILLERY_REMOTE is set but {e}; using this machine instead"),
+            }
+        }
         #[cfg(feature = "tch")]
         if load_torch_cuda() && tch::Cuda::is_available() {
             #[allow(deprecated)]
@@ -56,6 +83,8 @@ impl DeviceExt for Device {
         let kind = if gpu { "GPU" } else { "CPU" };
         if raw.contains("Flex") {
             "flex (CPU)".into()
+        } else if self.is_remote() {
+            describe_remote(self)
         } else if raw.contains("LibTorch") {
             format!("libtorch {kind} ({raw})")
         } else {
@@ -66,6 +95,138 @@ impl DeviceExt for Device {
     fn is_gpu(&self) -> bool {
         let raw = format!("{:?}", self.as_dispatch());
         raw.contains("Cuda") || raw.contains("Rocm") || raw.contains("Wgpu") || raw.contains("Metal")
+    }
+
+    fn is_remote(&self) -> bool {
+        format!("{:?}", self.as_dispatch()).starts_with("Remote")
+    }
+
+    fn remote(url: &str, token: Option<&str>) -> Result<Self> {
+        connect_remote(url, token, 0, CONNECT_TIMEOUT)
+    }
+
+    fn remote_all(url: &str, token: Option<&str>) -> Result<Vec<Self>> {
+        let first = connect_remote(url, token, 0, CONNECT_TIMEOUT)?;
+        let count = remote::device_count(url, token, CONNECT_TIMEOUT)?;
+        let mut all = vec![first];
+        for index in 1..count {
+            all.push(connect_remote(url, token, index, CONNECT_TIMEOUT)?);
+        }
+        Ok(all)
+    }
+
+    fn fleet() -> Result<Vec<Self>> {
+        let urls = remote_from_env();
+        if urls.is_empty() {
+            return Ok(vec![Device::auto_quiet()]);
+        }
+        let token = remote_token();
+        let mut all = Vec::new();
+        for url in &urls {
+            all.extend(Device::remote_all(url, token.as_deref())?);
+        }
+        Ok(all)
+    }
+}
+
+/// Device `index` of the server at `url`, connected now, waiting at most `timeout` for its
+/// answer ([`DeviceExt::remote`] with a deadline of your choice).
+pub fn connect_remote(url: &str, token: Option<&str>, index: usize, timeout: Duration) -> Result<Device> {
+    let device = remote::connect(url, token, index, timeout)?;
+    let mut names = REMOTE_NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if !names.iter().any(|(d, _)| d == &device) {
+        names.push((device.clone(), format!("remote {url} device {index}")));
+    }
+    Ok(device)
+}
+
+/// The servers `DISTILLERY_REMOTE` lists (comma-separated `ws://host:port`).
+fn remote_from_env() -> Vec<String> {
+    std::env::var("DISTILLERY_REMOTE").unwrap_or_default().split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+/// `DISTILLERY_REMOTE_TOKEN`, when set and not empty.
+fn remote_token() -> Option<String> {
+    std::env::var("DISTILLERY_REMOTE_TOKEN").ok().filter(|t| !t.is_empty())
+}
+
+/// The address and index of every remote device connected through [`connect_remote`], so that
+/// [`DeviceExt::describe`] can name it (burn's own debug text hides the address in nested
+/// structs).
+static REMOTE_NAMES: std::sync::Mutex<Vec<(Device, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// `remote ws://host:port device N` for a device [`connect_remote`] made.
+fn describe_remote(device: &Device) -> String {
+    let names = REMOTE_NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    names.iter().find(|(d, _)| d == device).map(|(_, name)| name.clone()).unwrap_or_else(|| "remote device".into())
+}
+
+/// Connecting to burn-remote servers over WebSocket, with a deadline (tokio drives the wait).
+#[cfg(feature = "remote")]
+mod remote {
+    use super::*;
+    use burn::tensor::remote::{ConnectError, RemoteHost};
+
+    fn host(url: &str, token: Option<&str>) -> Result<RemoteHost> {
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(Error::Remote { url: url.into(), kind: RemoteFailure::Setup, reason: "expected ws://host:port".into() });
+        }
+        let host = RemoteHost::websocket(url);
+        Ok(match token {
+            Some(token) => host.with_credential(token),
+            None => host,
+        })
+    }
+
+    /// The typed error for one of burn-remote's connect errors.
+    fn failure(url: &str, e: ConnectError) -> Error {
+        let kind = match e {
+            ConnectError::Unauthorized => RemoteFailure::Unauthorized,
+            ConnectError::NoSuchDevice { .. } => RemoteFailure::NoSuchDevice,
+            ConnectError::IncompatibleProtocol { .. } | ConnectError::Handshake { .. } => RemoteFailure::Protocol,
+            ConnectError::Unreachable { .. } | ConnectError::Interrupted => RemoteFailure::Unreachable,
+            _ => RemoteFailure::Setup,
+        };
+        let reason = match kind {
+            RemoteFailure::Unauthorized => format!("{e} (give the token `distillery serve` prints, e.g. DISTILLERY_REMOTE_TOKEN)"),
+            _ => e.to_string(),
+        };
+        Error::Remote { url: url.into(), kind, reason }
+    }
+
+    /// Waits for `future` at most `timeout` on a small tokio runtime of its own.
+    fn within<T>(url: &str, timeout: Duration, future: impl std::future::Future<Output = std::result::Result<T, ConnectError>>) -> Result<T> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|e| Error::Remote { url: url.into(), kind: RemoteFailure::Setup, reason: format!("cannot start a tokio runtime: {e}") })?;
+        match runtime.block_on(async { tokio::time::timeout(timeout, future).await }) {
+            Ok(result) => result.map_err(|e| failure(url, e)),
+            Err(_) => Err(Error::Remote { url: url.into(), kind: RemoteFailure::Timeout, reason: format!("no answer within {:.1} s", timeout.as_secs_f64()) }),
+        }
+    }
+
+    pub(super) fn connect(url: &str, token: Option<&str>, index: usize, timeout: Duration) -> Result<Device> {
+        let options = Device::remote_options(&host(url, token)?).device_index(index);
+        within(url, timeout, options.init_async())
+    }
+
+    pub(super) fn device_count(url: &str, token: Option<&str>, timeout: Duration) -> Result<usize> {
+        let host = host(url, token)?;
+        within(url, timeout, async move { host.devices_async().await.map(|d| d.len()) })
+    }
+}
+
+/// Without the `remote` feature every remote call says how to turn it on.
+#[cfg(not(feature = "remote"))]
+mod remote {
+    use super::*;
+
+    fn missing(url: &str) -> Error {
+        Error::Remote { url: url.into(), kind: RemoteFailure::Setup, reason: "this build has no `remote` feature: add `features = [\"remote\"]` to the distillery dependency".into() }
+    }
+    pub(super) fn connect(url: &str, _token: Option<&str>, _index: usize, _timeout: Duration) -> Result<Device> {
+        Err(missing(url))
+    }
+    pub(super) fn device_count(url: &str, _token: Option<&str>, _timeout: Duration) -> Result<usize> {
+        Err(missing(url))
     }
 }
 

@@ -44,6 +44,39 @@ pub enum Error {
     /// A background run panicked; the message is the panic's.
     #[error("run `{run}` panicked: {message}")]
     Panicked { run: String, message: String },
+    /// A remote device could not be used: the server's address, what kind of failure, and why.
+    #[error("remote device {url}: {kind}: {reason}")]
+    Remote { url: String, kind: RemoteFailure, reason: String },
+}
+
+/// Why a remote device could not be used ([`Error::Remote`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteFailure {
+    /// Nothing answered at the address (no server, wrong port, network down).
+    Unreachable,
+    /// The server refused the token (none given, or a different one).
+    Unauthorized,
+    /// The server did not answer within the time allowed.
+    Timeout,
+    /// The server does not host the device index asked for.
+    NoSuchDevice,
+    /// The server speaks another protocol version, or the handshake broke off.
+    Protocol,
+    /// The address or the feature set cannot work (not `ws://…`, `remote` not compiled in).
+    Setup,
+}
+
+impl std::fmt::Display for RemoteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RemoteFailure::Unreachable => "unreachable",
+            RemoteFailure::Unauthorized => "unauthorized",
+            RemoteFailure::Timeout => "timed out",
+            RemoteFailure::NoSuchDevice => "no such device",
+            RemoteFailure::Protocol => "protocol mismatch",
+            RemoteFailure::Setup => "cannot connect",
+        })
+    }
 }
 
 /// Crate-wide result.

@@ -29,11 +29,13 @@ pub mod plot;
 pub mod profile;
 pub mod record;
 pub mod rng;
+#[cfg(feature = "remote-server")]
+pub mod serve;
 pub mod table;
 pub mod train;
 
 pub use burn;
-pub use error::{Error, Result};
+pub use error::{Error, RemoteFailure, Result};
 
 /// Everything a notebook needs in scope.
 pub mod prelude {

@@ -20,6 +20,8 @@ USAGE:
                                  CutMix, Mixup, label smoothing over --seeds seeds
     distillery mksmt [OPTIONS]   multi-level self-distillation with multi-step training on a Swin:
                                  ablation rows, temperature sweep, flip robustness over --seeds seeds
+    distillery serve [OPTIONS]   host this machine's devices for remote clients (feature
+                                 remote-server; clients set DISTILLERY_REMOTE, see below)
 
 With no arguments, runs the Hinton-KD main job: a teacher, the student alone and the student
 distilled from the teacher, on Fashion-MNIST (or MNIST). When the data root has neither, both
@@ -95,6 +97,19 @@ DSA OPTIONS (distillery dsa; also --profile, --data, --out [default out/dsa], --
     --cross-arch <LIST>         architectures for the DSA set's cross-architecture evaluation,
                                 or none [default: mlp,convnet-3-w<profile width>,resnet18]
     --cross-ipc <N>             IPC of the set evaluated across architectures [gpu 10, else 1]
+
+SERVE OPTIONS (distillery serve; build with --features remote-server, add cuda for GPUs):
+    --port <N>                  port to listen on, 0 = one the OS picks [default: 3000]
+    --bind <IP>                 address to listen on [default: 127.0.0.1, this machine only];
+                                the WebSocket transport is unencrypted: use a trusted network
+                                or an SSH tunnel (ssh -L 3000:localhost:3000 server)
+    --token <T>                 the token clients must give [env DISTILLERY_REMOTE_TOKEN;
+                                default: a random one, printed]
+    --no-token                  admit every client that can reach the port
+    --devices <LIST>            cpu, or cuda:0,cuda:1,… [default: every CUDA device, else cpu]
+    Clients: DISTILLERY_REMOTE=ws://server:3000 DISTILLERY_REMOTE_TOKEN=<T> makes
+    Device::auto() (and every command above) run on the server; a comma list of servers gives
+    Device::fleet() for sweeps fanned out over all of them.
 ";
 
 /// What the command line asks for.
@@ -105,6 +120,59 @@ enum Command {
     Okdcr(OkdcrExperiment),
     GanKd(GanKdExperiment),
     Mksmt(MksmtExperiment),
+    Serve(ServeArgs),
+}
+
+/// `distillery serve` flags, before the devices are made.
+struct ServeArgs {
+    bind: std::net::SocketAddr,
+    token: Option<String>,
+    no_token: bool,
+    devices: Option<Vec<String>>,
+}
+
+fn parse_serve(args: &[String]) -> Result<Option<Command>> {
+    let mut serve = ServeArgs { bind: ([127, 0, 0, 1], 3000).into(), token: std::env::var("DISTILLERY_REMOTE_TOKEN").ok().filter(|t| !t.is_empty()), no_token: false, devices: None };
+    let mut it = args.iter().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "-h" || flag == "--help" {
+            return Ok(None);
+        }
+        if flag == "--no-token" {
+            serve.no_token = true;
+            continue;
+        }
+        let Some(v) = it.next() else { return Err(Error::invalid(flag, "", "needs a value")) };
+        match flag.as_str() {
+            "--port" => serve.bind.set_port(v.parse().map_err(|_| Error::invalid("--port", v, "expects a port number, 0–65535"))?),
+            "--bind" => serve.bind.set_ip(v.parse().map_err(|_| Error::invalid("--bind", v, "expects an IP address such as 127.0.0.1 or 0.0.0.0"))?),
+            "--token" => serve.token = Some(v.clone()),
+            "--devices" => serve.devices = Some(list(v)),
+            other => return Err(Error::invalid("flag", other, "unknown for `serve`; see --help")),
+        }
+    }
+    Ok(Some(Command::Serve(serve)))
+}
+
+#[cfg(feature = "remote-server")]
+fn serve(args: &ServeArgs) -> Result<()> {
+    use distillery::serve::{ServeConfig, default_devices, random_token, run};
+    let devices = match &args.devices {
+        None => default_devices(),
+        Some(names) => names.iter().map(|name| match name.as_str() {
+            "cpu" => Ok(Device::cpu_default()),
+            #[cfg(feature = "cuda")]
+            cuda if cuda.starts_with("cuda:") => cuda[5..].parse().map(Device::cuda).map_err(|_| Error::invalid("--devices", cuda, "expects cuda:N")),
+            other => Err(Error::invalid("--devices", other, "expected cpu or cuda:N (cuda needs the `cuda` feature)")),
+        }).collect::<Result<_>>()?,
+    };
+    let token = if args.no_token { None } else { Some(args.token.clone().unwrap_or_else(random_token)) };
+    run(ServeConfig { bind: args.bind, token, devices })
+}
+
+#[cfg(not(feature = "remote-server"))]
+fn serve(_: &ServeArgs) -> Result<()> {
+    Err(Error::invalid("serve", "this build", "has no `remote-server` feature: `cargo run --release --features remote-server -- serve`"))
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -183,6 +251,9 @@ fn parse_dsa(args: &[String]) -> Result<Option<Command>> {
 }
 
 fn parse_args(args: &[String]) -> Result<Option<Command>> {
+    if args.first().map(String::as_str) == Some("serve") {
+        return parse_serve(args);
+    }
     if args.first().is_some_and(|a| a == "dsa") {
         return parse_dsa(args);
     }
@@ -362,8 +433,16 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Command::Serve(args) = &command {
+        if let Err(e) = serve(args) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let device = Device::auto();
     let result = match &command {
+        Command::Serve(_) => unreachable!("served above"),
         Command::Kd(exp) => exp.run(&device).map(|report| {
             println!("\n{}", report.table());
             println!("wrote {0}/summary.md, {0}/records/*.json, {0}/kd-test_acc.svg", exp.out.display());

@@ -364,11 +364,17 @@ pub fn seeded<M: Module>(device: &Device, seed: u64, build: impl FnOnce() -> Res
 }
 
 /// Runs `draw` on the device's generator seeded with `seed`, under the lock [`seeded`] uses.
+/// The draws are executed before the lock is released: a remote device runs them on its server
+/// later otherwise, where another thread's seed could come first (several servers in one
+/// process share one generator).
 pub fn with_seed<T>(device: &Device, seed: u64, draw: impl FnOnce() -> T) -> T {
     static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = INIT.lock().unwrap_or_else(|p| p.into_inner());
     device.seed(seed);
-    draw()
+    let drawn = draw();
+    // a local device has run them already; a failed sync surfaces on the next read instead
+    let _ = device.sync();
+    drawn
 }
 
 /// A number inside an architecture name, or an error naming the whole name.

@@ -15,7 +15,9 @@
 //!     .run()?;
 //! # Ok(()) }
 //! ```
+use super::fanout::{self, Outcome};
 use super::{Run, RunRecord};
+use crate::device::{Device, DeviceExt};
 use crate::models::Net;
 use crate::error::{Error, Result};
 use crate::plot::{self, Bar, Figure};
@@ -55,6 +57,10 @@ pub struct Comparison {
     /// The headline network of every run, by row then seed (empty after [`Comparison::load`]).
     #[serde(skip)]
     pub models: Vec<Vec<Net>>,
+    /// Runs that did not finish in a fanned-out comparison, `(method, seed, error)`: their seed
+    /// is missing from the method's row. A comparison on one device stops at its first error.
+    #[serde(default)]
+    pub failed: Vec<(String, u64, String)>,
 }
 
 impl PartialEq for Comparison {
@@ -64,7 +70,15 @@ impl PartialEq for Comparison {
     }
 }
 
-type Make<'a> = Box<dyn Fn(u64) -> Result<Run> + 'a>;
+/// A method that trains one seed on the device it is handed.
+type OnDevice<'a> = dyn Fn(u64, &Device) -> Result<Run> + Sync + 'a;
+
+/// How a method trains one seed: on the device its closure captured, or on the device the
+/// fan-out hands it.
+enum Make<'a> {
+    Here(Box<dyn Fn(u64) -> Result<Run> + 'a>),
+    On(Box<OnDevice<'a>>),
+}
 
 /// A comparison before it runs.
 pub struct ComparisonSpec<'a> {
@@ -74,12 +88,14 @@ pub struct ComparisonSpec<'a> {
     methods: Vec<(String, Make<'a>)>,
     records: Option<PathBuf>,
     verbose: bool,
+    devices: Vec<Device>,
+    retries: usize,
 }
 
 impl Comparison {
     /// Starts a comparison titled `title` (one seed, 0, until [`ComparisonSpec::seeds`]).
     pub fn of(title: impl Into<String>) -> ComparisonSpec<'static> {
-        ComparisonSpec { title: title.into(), seeds: vec![0], references: Vec::new(), methods: Vec::new(), records: None, verbose: true }
+        ComparisonSpec { title: title.into(), seeds: vec![0], references: Vec::new(), methods: Vec::new(), records: None, verbose: true, devices: Vec::new(), retries: super::sweep::DEFAULT_RETRIES }
     }
 
     /// The trained network of method `label` for its `k`-th seed (in memory only).
@@ -110,6 +126,9 @@ impl Comparison {
             let v: Vec<f64> = row.values(metric).iter().map(|x| x * scale).collect();
             let (m, s) = plot::bars::mean_std(&v);
             t.push(vec![row.label.clone(), format!("{m:.2} ± {s:.2}"), v.len().to_string(), v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")]);
+        }
+        for (label, seed, error) in &self.failed {
+            t.push(vec![label.clone(), "failed".into(), "0".into(), format!("seed {seed}: {error}")]);
         }
         t
     }
@@ -143,7 +162,7 @@ impl Comparison {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(Error::io(path))?;
         let c: Comparison = serde_json::from_slice(&bytes).map_err(|e| Error::format(path, format!("not a comparison: {e}")))?;
-        if c.rows.is_empty() || c.rows.iter().any(|r| r.records.is_empty() || r.records.len() != r.seeds.len()) {
+        if c.rows.is_empty() || c.rows.iter().any(|r| r.records.len() != r.seeds.len() || (r.records.is_empty() && !c.failed.iter().any(|f| f.0 == r.label))) {
             return Err(Error::format(path, "a comparison needs at least one method, each with one run per seed"));
         }
         Ok(c)
@@ -171,9 +190,37 @@ impl<'a> ComparisonSpec<'a> {
     where
         'a: 'b,
     {
-        let mut methods: Vec<(String, Make<'b>)> = self.methods.into_iter().map(|(l, m)| (l, m as Make<'b>)).collect();
-        methods.push((label.into(), Box::new(make)));
-        ComparisonSpec { title: self.title, seeds: self.seeds, references: self.references, methods, records: self.records, verbose: self.verbose }
+        self.with(label.into(), Make::Here(Box::new(make)))
+    }
+    /// A method that trains on the device it is handed: with [`devices`](ComparisonSpec::devices)
+    /// its seeds run concurrently, one per device, like every other `method_on` method's.
+    pub fn method_on<'b>(self, label: impl Into<String>, make: impl Fn(u64, &Device) -> Result<Run> + Sync + 'b) -> ComparisonSpec<'b>
+    where
+        'a: 'b,
+    {
+        self.with(label.into(), Make::On(Box::new(make)))
+    }
+    /// The devices [`method_on`](ComparisonSpec::method_on) methods fan out over (local GPUs,
+    /// remote devices from `Device::fleet()` …); this machine's `Device::auto()` device when
+    /// none are given. [`method`](ComparisonSpec::method) closures keep the device they captured
+    /// and run one after another first.
+    pub fn devices(mut self, devices: impl IntoIterator<Item = Device>) -> Self {
+        self.devices = devices.into_iter().collect();
+        self
+    }
+    /// How many other devices a run whose device died is retried on (default 2).
+    pub fn retries(mut self, retries: usize) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    fn with<'b>(self, label: String, make: Make<'b>) -> ComparisonSpec<'b>
+    where
+        'a: 'b,
+    {
+        let mut methods: Vec<(String, Make<'b>)> = self.methods.into_iter().map(|(l, m)| (l, m.shorten())).collect();
+        methods.push((label, make));
+        ComparisonSpec { title: self.title, seeds: self.seeds, references: self.references, methods, records: self.records, verbose: self.verbose, devices: self.devices, retries: self.retries }
     }
     /// Also write every run's record as `dir/<method>-seed<seed>.json`.
     pub fn records_to(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -186,30 +233,88 @@ impl<'a> ComparisonSpec<'a> {
         self
     }
 
-    /// Runs every method for every seed, in order.
+    /// Runs every method for every seed: [`method`](ComparisonSpec::method)s in order on this
+    /// thread, then every seed of the [`method_on`](ComparisonSpec::method_on)s fanned out over
+    /// the devices. Rows keep the order the methods were given.
     pub fn run(self) -> Result<Comparison> {
         crate::error::ensure(!self.seeds.is_empty(), "comparison.seeds", "[]", "needs at least one seed")?;
         crate::error::ensure(!self.methods.is_empty(), "comparison.methods", "[]", "add a method with .method(label, |seed| …)")?;
+        let mut results: Vec<Vec<Option<Run>>> = self.methods.iter().map(|_| self.seeds.iter().map(|_| None).collect()).collect();
+        for (m, (label, make)) in self.methods.iter().enumerate() {
+            if let Make::Here(make) = make {
+                for (k, &seed) in self.seeds.iter().enumerate() {
+                    let run = make(seed)?;
+                    finished(self.records.as_deref(), self.verbose, label, seed, &run, None)?;
+                    results[m][k] = Some(run);
+                }
+            }
+        }
+        let mut failed = Vec::new();
+        let jobs: Vec<(usize, usize)> = self.methods.iter().enumerate().filter(|(_, (_, make))| matches!(make, Make::On(_))).flat_map(|(m, _)| (0..self.seeds.len()).map(move |k| (m, k))).collect();
+        if !jobs.is_empty() {
+            let devices = if self.devices.is_empty() { vec![Device::auto_quiet()] } else { self.devices.clone() };
+            // only the device methods cross threads (a `method` closure need not be `Sync`)
+            let on_device: Vec<Option<(&str, &OnDevice)>> = self.methods.iter().map(|(label, make)| match make {
+                Make::On(f) => Some((label.as_str(), f.as_ref())),
+                Make::Here(_) => None,
+            }).collect();
+            let (seeds, records, verbose) = (&self.seeds, self.records.as_deref(), self.verbose);
+            let outcomes = fanout::fan_out(&jobs, &devices, self.retries, |&(m, k), device| {
+                let (label, make) = on_device[m].expect("only device methods are fanned out");
+                let mut run = make(seeds[k], device)?;
+                run.model = fanout::bring_home(run.model, device);
+                run.models = run.models.into_iter().map(|(name, net)| (name, fanout::bring_home(net, device))).collect();
+                finished(records, verbose, label, seeds[k], &run, Some(device))?;
+                Ok(run)
+            })?;
+            for (&(m, k), outcome) in jobs.iter().zip(outcomes) {
+                match outcome {
+                    Outcome::Done { value, .. } => results[m][k] = Some(value),
+                    Outcome::Failed { error, .. } => failed.push((self.methods[m].0.clone(), self.seeds[k], error)),
+                }
+            }
+        }
         let mut rows = Vec::with_capacity(self.methods.len());
         let mut models = Vec::with_capacity(self.methods.len());
-        for (label, make) in &self.methods {
-            let mut records = Vec::with_capacity(self.seeds.len());
-            let mut nets = Vec::with_capacity(self.seeds.len());
-            for &seed in &self.seeds {
-                let run = make(seed)?;
-                if let Some(dir) = &self.records {
-                    let stem: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
-                    run.record.save(&dir.join(format!("{stem}-seed{seed}.json")))?;
+        for ((label, _), runs) in self.methods.iter().zip(results) {
+            let (mut seeds, mut records, mut nets) = (Vec::new(), Vec::new(), Vec::new());
+            for (&seed, run) in self.seeds.iter().zip(runs) {
+                if let Some(run) = run {
+                    seeds.push(seed);
+                    records.push(run.record);
+                    nets.push(run.model);
                 }
-                if self.verbose {
-                    println!("{label} seed {seed}: test_acc {:.2}%", run.test_acc() * 100.0);
-                }
-                records.push(run.record);
-                nets.push(run.model);
             }
-            rows.push(ComparisonRow { label: label.clone(), seeds: self.seeds.clone(), records });
+            rows.push(ComparisonRow { label: label.clone(), seeds, records });
             models.push(nets);
         }
-        Ok(Comparison { title: self.title, references: self.references, rows, models })
+        Ok(Comparison { title: self.title, references: self.references, rows, models, failed })
+    }
+
+}
+
+/// Saves a finished run's record (with [`ComparisonSpec::records_to`]) and prints its line.
+fn finished(records: Option<&Path>, verbose: bool, label: &str, seed: u64, run: &Run, on: Option<&Device>) -> Result<()> {
+    if let Some(dir) = records {
+        let stem: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+        run.record.save(&dir.join(format!("{stem}-seed{seed}.json")))?;
+    }
+    if verbose {
+        let on = on.map(|d| format!(" on {}", d.describe())).unwrap_or_default();
+        println!("{label} seed {seed}{on}: test_acc {:.2}%", run.test_acc() * 100.0);
+    }
+    Ok(())
+}
+
+impl<'a> Make<'a> {
+    /// The same closure under a shorter lifetime.
+    fn shorten<'b>(self) -> Make<'b>
+    where
+        'a: 'b,
+    {
+        match self {
+            Make::Here(f) => Make::Here(f),
+            Make::On(f) => Make::On(f),
+        }
     }
 }

@@ -17,6 +17,7 @@
 pub mod checkpoint;
 pub mod comparison;
 pub mod config;
+pub mod fanout;
 pub mod job;
 pub mod optimizers;
 pub mod sweep;

@@ -1,13 +1,18 @@
 //! Sweeps: every point a full run with its record; one or two swept parameters, numeric or
 //! categorical (`Sweep::categories("mask", ["channel", "pixel"])`), seeds as an extra axis
 //! (mean ± std); serialisable, so a finished sweep reloads and re-plots without re-running.
+use super::fanout::{self, Outcome};
 use super::{Run, RunRecord};
+use crate::device::{Device, DeviceExt};
 use crate::error::{Error, Result};
 use crate::plot::{self, Figure, Series, bars::mean_std};
 use crate::record::write_json_atomic;
 use crate::table::Table;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+/// Default [`SweepSpec::retries`].
+pub const DEFAULT_RETRIES: usize = 2;
 
 /// One point of a sweep: parameter values, seed and the run's record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -18,6 +23,17 @@ pub struct SweepPoint {
     pub seed: u64,
     /// The run's record.
     pub record: RunRecord,
+}
+
+/// A point that did not finish (its device died and no other took it, or its own error).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailedPoint {
+    /// `(axis, value)` for every axis.
+    pub params: Vec<(String, f64)>,
+    /// Seed of this run.
+    pub seed: u64,
+    /// What went wrong, with the device it went wrong on.
+    pub error: String,
 }
 
 /// Parameter values of the point being run.
@@ -57,6 +73,7 @@ pub struct SweepSpec {
     labels: Vec<(String, Vec<String>)>,
     seeds: Vec<u64>,
     verbose: bool,
+    retries: usize,
 }
 
 /// A finished sweep.
@@ -69,23 +86,27 @@ pub struct Sweep {
     /// The labels of each categorical axis, `(axis, labels)`; a point's value is a label's index.
     #[serde(default)]
     pub labels: Vec<(String, Vec<String>)>,
+    /// Points that did not finish in a fanned-out sweep ([`SweepSpec::run_on`]); a local sweep
+    /// stops at its first error instead.
+    #[serde(default)]
+    pub failed: Vec<FailedPoint>,
 }
 
 impl Sweep {
     /// Sweeps one parameter.
     pub fn over(name: &str, values: impl IntoIterator<Item = f64>) -> SweepSpec {
-        SweepSpec { axes: vec![(name.into(), values.into_iter().collect())], labels: Vec::new(), seeds: vec![0], verbose: true }
+        SweepSpec { axes: vec![(name.into(), values.into_iter().collect())], labels: Vec::new(), seeds: vec![0], verbose: true, retries: DEFAULT_RETRIES }
     }
     /// Sweeps one categorical parameter (methods, mask kinds, architectures …): the closure gets
     /// each label through [`SweepSpec::run_labels`] or [`Point::label`].
     pub fn categories<S: Into<String>>(name: &str, labels: impl IntoIterator<Item = S>) -> SweepSpec {
         let labels: Vec<String> = labels.into_iter().map(Into::into).collect();
         let values = (0..labels.len()).map(|i| i as f64).collect();
-        SweepSpec { axes: vec![(name.into(), values)], labels: vec![(name.into(), labels)], seeds: vec![0], verbose: true }
+        SweepSpec { axes: vec![(name.into(), values)], labels: vec![(name.into(), labels)], seeds: vec![0], verbose: true, retries: DEFAULT_RETRIES }
     }
     /// A grid of two parameters.
     pub fn grid(a: (&str, Vec<f64>), b: (&str, Vec<f64>)) -> SweepSpec {
-        SweepSpec { axes: vec![(a.0.into(), a.1), (b.0.into(), b.1)], labels: Vec::new(), seeds: vec![0], verbose: true }
+        SweepSpec { axes: vec![(a.0.into(), a.1), (b.0.into(), b.1)], labels: Vec::new(), seeds: vec![0], verbose: true, retries: DEFAULT_RETRIES }
     }
 
     /// Writes the sweep as JSON (atomically).
@@ -98,7 +119,7 @@ impl Sweep {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(Error::io(path))?;
         let sweep: Sweep = serde_json::from_slice(&bytes).map_err(|e| Error::format(path, format!("not a sweep: {e}")))?;
-        if sweep.axes.is_empty() || sweep.points.is_empty() || sweep.points.iter().any(|p| p.params.len() != sweep.axes.len()) {
+        if sweep.axes.is_empty() || (sweep.points.is_empty() && sweep.failed.is_empty()) || sweep.points.iter().any(|p| p.params.len() != sweep.axes.len()) {
             return Err(Error::format(path, "a sweep needs at least one axis and one point, each point with a value per axis"));
         }
         Ok(sweep)
@@ -134,6 +155,12 @@ impl Sweep {
             let mut row: Vec<String> = params.iter().map(|p| self.show(&p.0, p.1)).collect();
             row.push(format!("{:.2} ± {:.2}", m * scale, s * scale));
             row.push(values.len().to_string());
+            t.push(row);
+        }
+        for f in &self.failed {
+            let mut row: Vec<String> = f.params.iter().map(|p| self.show(&p.0, p.1)).collect();
+            row.push(format!("failed (seed {}): {}", f.seed, f.error));
+            row.push("0".into());
             t.push(row);
         }
         t
@@ -208,25 +235,69 @@ impl SweepSpec {
         combos.into_iter().flat_map(|params| self.seeds.iter().map(move |&seed| Point { labels: labelled(&params), params: params.clone(), seed })).collect()
     }
 
-    /// Runs `f` at every point.
-    pub fn run_points(self, mut f: impl FnMut(&Point) -> Result<Run>) -> Result<Sweep> {
+    /// How many other devices a point whose device died is retried on in [`SweepSpec::run_on`]
+    /// (default 2).
+    pub fn retries(mut self, retries: usize) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Checks the spec before running.
+    fn check(&self) -> Result<()> {
         if let Some((name, _)) = self.axes.iter().find(|a| a.1.is_empty()) {
             return Err(Error::invalid(format!("sweep.{name}"), "[]", "needs at least one value"));
         }
-        if self.seeds.is_empty() {
-            return Err(Error::invalid("sweep.seeds", "[]", "needs at least one seed"));
+        crate::error::ensure(!self.seeds.is_empty(), "sweep.seeds", "[]", "needs at least one seed")
+    }
+
+    /// The finished-point line a verbose sweep prints.
+    fn progress(&self, i: usize, total: usize, p: &Point, run: &Run, on: Option<&Device>) -> String {
+        let params: Vec<String> = p.params.iter().map(|(n, v)| format!("{n}={}", label_of(&self.labels, n, *v).unwrap_or_else(|| v.to_string()))).collect();
+        let on = on.map(|d| format!(" on {}", d.describe())).unwrap_or_default();
+        format!("sweep {}/{total}: {} seed {}{on} → test_acc {:.2}%", i + 1, params.join(" "), p.seed, run.test_acc() * 100.0)
+    }
+
+    /// Runs `f(point, device)` at every point, concurrently over `devices` (one point per device
+    /// at a time: local GPUs, remote `distillery serve` devices from [`DeviceExt::fleet`] …).
+    /// The sweep is the one [`run_points`](SweepSpec::run_points) gives — same points, same
+    /// order, same records for the same seeds. A point whose device dies is retried on another
+    /// ([`retries`](SweepSpec::retries) times); one that still fails, or fails on its own, is
+    /// listed in [`Sweep::failed`] and the rest go on.
+    pub fn run_on(self, devices: &[Device], f: impl Fn(&Point, &Device) -> Result<Run> + Sync) -> Result<Sweep> {
+        self.check()?;
+        let points = self.points();
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let outcomes = fanout::fan_out(&points, devices, self.retries, |p, device| {
+            let run = f(p, device)?;
+            if self.verbose {
+                let i = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                println!("{}", self.progress(i, points.len(), p, &run, Some(device)));
+            }
+            Ok(run.record)
+        })?;
+        let mut sweep = Sweep { axes: self.axes.iter().map(|a| a.0.clone()).collect(), points: Vec::new(), labels: self.labels, failed: Vec::new() };
+        for (p, outcome) in points.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Done { value, .. } => sweep.points.push(SweepPoint { params: p.params, seed: p.seed, record: value }),
+                Outcome::Failed { error, .. } => sweep.failed.push(FailedPoint { params: p.params, seed: p.seed, error }),
+            }
         }
+        Ok(sweep)
+    }
+
+    /// Runs `f` at every point.
+    pub fn run_points(self, mut f: impl FnMut(&Point) -> Result<Run>) -> Result<Sweep> {
+        self.check()?;
         let points = self.points();
         let mut out = Vec::with_capacity(points.len());
         for (i, p) in points.iter().enumerate() {
             let run = f(p)?;
             if self.verbose {
-                let params: Vec<String> = p.params.iter().map(|(n, v)| format!("{n}={}", label_of(&self.labels, n, *v).unwrap_or_else(|| v.to_string()))).collect();
-                println!("sweep {}/{}: {} seed {} → test_acc {:.2}%", i + 1, points.len(), params.join(" "), p.seed, run.test_acc() * 100.0);
+                println!("{}", self.progress(i, points.len(), p, &run, None));
             }
             out.push(SweepPoint { params: p.params.clone(), seed: p.seed, record: run.record });
         }
-        Ok(Sweep { axes: self.axes.into_iter().map(|a| a.0).collect(), points: out, labels: self.labels })
+        Ok(Sweep { axes: self.axes.into_iter().map(|a| a.0).collect(), points: out, labels: self.labels, failed: Vec::new() })
     }
 
     /// One categorical axis, seeds through [`Point::seed`]: `f(label, seed)`.

@@ -1,0 +1,167 @@
+//! Remote devices over loopback (feature `remote-server`): flex servers on ports the OS picks,
+//! a sweep fanned out over them, a server killed mid-sweep, tokens, timeouts, `distillery serve`.
+#![cfg(feature = "remote-server")]
+mod common;
+use common::{cpu, data_root};
+use distillery::device::connect_remote;
+use distillery::burn::tensor::Tensor;
+use distillery::prelude::*;
+use distillery::serve::{ServeConfig, Server};
+use distillery::RemoteFailure;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "test-token";
+
+fn server() -> Server {
+    Server::start(ServeConfig { bind: ([127, 0, 0, 1], 0).into(), token: Some(TOKEN.into()), devices: vec![cpu()] }).unwrap()
+}
+
+fn device(server: &Server) -> Device {
+    Device::remote(&server.url, Some(TOKEN)).unwrap()
+}
+
+fn data() -> Dataset {
+    Dataset::fashion_mnist(&data_root(), &Profile::Smoke).unwrap()
+}
+
+fn train(data: &Dataset, lr: f64, seed: u64, device: &Device) -> distillery::Result<Run> {
+    let recipe = TrainConfig::new().with_epochs(1).with_batch_size(32).with_lr(lr).with_seed(seed).with_verbose(false);
+    Supervised::builder().model(Arch::mlp(32, 1)).train(recipe).fit(data, device)
+}
+
+/// `(params, seed, final test accuracy)` of every point, in order.
+type Accuracies = Vec<(Vec<(String, f64)>, u64, f64)>;
+
+fn accuracies(sweep: &Sweep) -> Accuracies {
+    sweep.points.iter().map(|p| (p.params.clone(), p.seed, p.record.final_metric("test_acc").unwrap())).collect()
+}
+
+fn spec() -> distillery::train::SweepSpec {
+    Sweep::over("lr", [0.01, 0.03, 0.05, 0.1]).verbose(false)
+}
+
+#[test]
+fn a_sweep_over_two_servers_gives_the_local_numbers() {
+    let data = data();
+    let local = spec().run(|lr| train(&data, lr, 0, &cpu())).unwrap();
+    let (a, b) = (server(), server());
+    let devices = [device(&a), device(&b)];
+    assert!(devices.iter().all(|d| d.is_remote() && d.describe().starts_with("remote ws://127.0.0.1:")), "{}", devices[0].describe());
+    let started = Instant::now();
+    let remote = spec().run_on(&devices, |p, device| train(&data, p.x(), p.seed, device)).unwrap();
+    println!("4-point sweep over 2 loopback servers: {:.1} s", started.elapsed().as_secs_f64());
+    assert!(remote.failed.is_empty(), "{:?}", remote.failed);
+    assert_eq!(accuracies(&remote), accuracies(&local));
+    assert!(remote.points.iter().all(|p| p.record.backend.starts_with("remote ws://")), "{}", remote.points[0].record.backend);
+    // a comparison's networks come home: they outlive the servers
+    let comparison = Comparison::of("remote").verbose(false).devices(devices.clone()).method_on("mlp", |seed, device| train(&data, 0.05, seed, device)).run().unwrap();
+    drop((a, b));
+    let net = comparison.model("mlp", 0).unwrap();
+    let logits = net.forward(Tensor::<4>::zeros([1, 1, 28, 28], &cpu()));
+    assert_eq!(logits.dims(), [1, 10]);
+}
+
+#[test]
+fn a_server_killed_mid_sweep_loses_no_point() {
+    let data = data();
+    let local = spec().run(|lr| train(&data, lr, 0, &cpu())).unwrap();
+    let servers: Vec<Mutex<Option<Server>>> = (0..3).map(|_| Mutex::new(Some(server()))).collect();
+    let devices: Vec<Device> = servers.iter().map(|s| device(s.lock().unwrap().as_ref().unwrap())).collect();
+    let victim = devices[1].clone();
+    let killed = Mutex::new(false);
+    let sweep = spec()
+        .retries(2)
+        .run_on(&devices, |p, device| {
+            if *device == victim {
+                // the first point handed to server 1 kills it, then tries to train there
+                if let Some(server) = servers[1].lock().unwrap().take() {
+                    server.stop();
+                    *killed.lock().unwrap() = true;
+                }
+            }
+            train(&data, p.x(), p.seed, device)
+        })
+        .unwrap();
+    assert!(*killed.lock().unwrap(), "server 1 was handed a point and killed");
+    assert!(sweep.failed.is_empty(), "the point was retried elsewhere: {:?}", sweep.failed);
+    assert_eq!(accuracies(&sweep), accuracies(&local), "all four points, in order, with the local numbers");
+    assert!(sweep.points.iter().all(|p| !p.record.backend.contains(&servers_url(&victim))), "no finished point claims the dead server");
+}
+
+fn servers_url(device: &Device) -> String {
+    device.describe().split(' ').nth(1).unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_server_killed_with_no_device_left_marks_its_point_failed() {
+    let data = data();
+    let only = Mutex::new(Some(server()));
+    let device = device(only.lock().unwrap().as_ref().unwrap());
+    let sweep = Sweep::over("lr", [0.05, 0.1])
+        .verbose(false)
+        .run_on(&[device], |p, device| {
+            if let Some(server) = only.lock().unwrap().take() {
+                server.stop();
+            }
+            train(&data, p.x(), p.seed, device)
+        })
+        .unwrap();
+    assert!(sweep.points.is_empty());
+    assert_eq!(sweep.failed.len(), 2, "both points listed, none lost: {:?}", sweep.failed);
+    assert!(sweep.failed[0].error.contains("no device left") && sweep.failed[0].error.contains("no longer answers"), "the first point's own failure is kept: {}", sweep.failed[0].error);
+    assert!(sweep.failed[1].error.contains("no device left"), "{}", sweep.failed[1].error);
+}
+
+#[test]
+fn a_wrong_or_missing_token_is_unauthorized() {
+    let s = server();
+    for token in [Some("wrong"), None] {
+        match Device::remote(&s.url, token) {
+            Err(Error::Remote { kind: RemoteFailure::Unauthorized, url, .. }) => assert_eq!(url, s.url),
+            other => panic!("token {token:?}: expected Unauthorized, got {other:?}"),
+        }
+    }
+    assert!(Device::remote(&s.url, Some(TOKEN)).is_ok());
+}
+
+#[test]
+fn a_server_that_never_answers_is_a_timeout_and_no_port_is_unreachable() {
+    // listening (the kernel completes the TCP handshake) but never accepting: no answer ever
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}", silent.local_addr().unwrap());
+    let started = Instant::now();
+    let err = connect_remote(&url, Some(TOKEN), 0, Duration::from_secs(2)).unwrap_err();
+    assert!(matches!(err, Error::Remote { kind: RemoteFailure::Timeout, .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "returned after {:?}", started.elapsed());
+    // a URL that is not ws:// is a setup error naming it
+    let err = Device::remote("http://example", None).unwrap_err();
+    assert!(matches!(err, Error::Remote { kind: RemoteFailure::Setup, ref url, .. } if url == "http://example"), "{err}");
+}
+
+#[test]
+fn distillery_serve_prints_how_to_connect_and_requires_its_token() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_distillery"))
+        .args(["serve", "--port", "0", "--token", "cli-token", "--devices", "cpu"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    let url = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(rest) = line.trim().strip_prefix("DISTILLERY_REMOTE=") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    assert!(printed.contains("on ws://127.0.0.1:") && printed.contains("DISTILLERY_REMOTE_TOKEN=cli-token"), "{printed}");
+    let refused = Device::remote(&url, Some("not-it"));
+    let sum = Device::remote(&url, Some("cli-token")).map(|device| Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device).sum().into_data().try_to_vec::<f32>().unwrap());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(matches!(refused, Err(Error::Remote { kind: RemoteFailure::Unauthorized, .. })), "{refused:?}");
+    assert_eq!(sum.unwrap(), vec![6.0], "the served device computes");
+}
