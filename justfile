@@ -44,6 +44,19 @@ bench:
     cargo bench --bench dsa
     cargo bench --bench online
 
+# Host this machine's devices for remote clients (prints the DISTILLERY_REMOTE line to give them), e.g. `just serve --port 3000`
+serve *ARGS:
+    cargo run --release --features remote-server -- serve {{ARGS}}
+
+# The loopback remote-device tests and the 06-scale-out notebook (feature remote-server)
+test-remote:
+    cargo test --release --features remote-server --test remote --test fanout
+    NOTEBOOKS_ONLY=06 cargo test --release --features remote-server --test notebooks
+
+# An 8-point sweep on the local device vs fanned out over 1–3 loopback servers, and the remote per-step overhead (docs/performance.md)
+bench-remote:
+    cargo bench --features remote-server --bench remote
+
 # API documentation (opens nothing; see target/doc/distillery/index.html)
 doc:
     cargo doc --no-deps

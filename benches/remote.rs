@@ -39,6 +39,11 @@ fn main() {
     let reference = Sweep::over("lr", lrs.clone()).verbose(false).run(|lr| train(&data, width, lr, &local)).unwrap();
     rows.push(("local flex, one point after another".into(), started.elapsed().as_secs_f64(), 1.0));
     let base = rows[0].1;
+    let started = Instant::now();
+    let sweep = Sweep::over("lr", lrs.clone()).verbose(false).run_on(&[local.clone(), local.clone()], |p, d| train(&data, width, p.x(), d)).unwrap();
+    assert_eq!(sweep.table("test_acc"), reference.table("test_acc"));
+    let s = started.elapsed().as_secs_f64();
+    rows.push(("local flex, two points at a time (run_on [cpu, cpu])".into(), s, base / s));
     for n in 1..=3 {
         let (_servers, devices) = servers(n);
         let started = Instant::now();

@@ -202,3 +202,21 @@ fn mksmt_command_writes_its_tables_and_reads_finished_runs_back() {
         assert!(!bad.status.success() && err.contains(field), "{flag} {value}: {err}");
     }
 }
+
+#[test]
+fn serve_says_how_to_get_it_or_rejects_bad_flags() {
+    let bad = cli().args(["serve", "--port", "99999"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--port"), "{}", String::from_utf8_lossy(&bad.stderr));
+    if cfg!(not(feature = "remote-server")) {
+        let run = cli().args(["serve", "--port", "0"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && stderr.contains("--features remote-server"), "{stderr}");
+    }
+    // a client that asks for a remote device in a build without the feature gets a typed error
+    if cfg!(not(feature = "remote")) {
+        use distillery::device::{Device, DeviceExt};
+        let err = Device::remote("ws://127.0.0.1:1", None).unwrap_err();
+        assert!(matches!(err, distillery::Error::Remote { kind: distillery::RemoteFailure::Setup, .. }) && err.to_string().contains("remote"), "{err}");
+    }
+}

@@ -54,7 +54,8 @@ struct Report<T> {
 /// Returns one [`Outcome`] per item, in the order of `items`.
 pub fn fan_out<I: Sync, T: Send>(items: &[I], devices: &[Device], retries: usize, f: impl Fn(&I, &Device) -> Result<T> + Sync) -> Result<Vec<Outcome<T>>> {
     crate::error::ensure(!devices.is_empty(), "devices", "[]", "fan-out needs at least one device")?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|e| Error::invalid("fan-out", "tokio runtime", e.to_string()))?;
+    quiet_panics_on_our_threads();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().thread_name(THREAD_PREFIX.to_string() + " check").build().map_err(|e| Error::invalid("fan-out", "tokio runtime", e.to_string()))?;
     let (done_tx, done_rx) = mpsc::unbounded_channel::<Report<T>>();
     let mut queues = Vec::with_capacity(devices.len());
     let f = &f;
@@ -75,7 +76,7 @@ pub fn fan_out<I: Sync, T: Send>(items: &[I], devices: &[Device], retries: usize
                     }
                 }
             };
-            std::thread::Builder::new().name(format!("distillery fan-out {worker}")).spawn_scoped(scope, work).expect("spawn a fan-out thread");
+            std::thread::Builder::new().name(format!("{THREAD_PREFIX} {worker}")).spawn_scoped(scope, work).expect("spawn a fan-out thread");
         }
         drop(done_tx);
         runtime.block_on(schedule(items.len(), devices, retries, queues, done_rx))
@@ -126,10 +127,10 @@ async fn schedule<T>(count: usize, devices: &[Device], retries: usize, mut queue
                 let healthy = answers(device.clone()).await;
                 let error = format!("{} ({}): {error}", device.describe(), if healthy { "device answers" } else { "device no longer answers" });
                 if healthy || attempts[report.item] > retries {
-                    eprintln!("fan-out: point {} failed on {error}", report.item + 1);
+                    println!("fan-out: point {} failed on {error}", report.item + 1);
                     outcomes[report.item] = Some(Outcome::Failed { error, attempts: attempts[report.item] });
                 } else {
-                    eprintln!("fan-out: point {} lost its device, {error}; retrying on another device", report.item + 1);
+                    println!("fan-out: point {} lost its device, {error}; retrying on another device", report.item + 1);
                     last_error[report.item] = Some(error);
                     pending.push_back(report.item);
                 }
@@ -143,6 +144,24 @@ async fn schedule<T>(count: usize, devices: &[Device], retries: usize, mut queue
     // closing the job queues ends the worker threads
     queues.clear();
     Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Failed { error: "never scheduled".into(), attempts: 0 })).collect())
+}
+
+/// The name every fan-out thread's name starts with.
+const THREAD_PREFIX: &str = "distillery fan-out";
+
+/// A panic on a fan-out thread is reported once, as the point's error (on stdout, with the
+/// device), not also by the default hook's stderr dump: the hook stays as it was for every
+/// other thread.
+fn quiet_panics_on_our_threads() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !std::thread::current().name().is_some_and(|n| n.starts_with(THREAD_PREFIX)) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// Whether `device` still computes and returns a one-element tensor within [`HEALTH_TIMEOUT`].
