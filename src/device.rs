@@ -132,12 +132,78 @@ impl DeviceExt for Device {
 /// Device `index` of the server at `url`, connected now, waiting at most `timeout` for its
 /// answer ([`DeviceExt::remote`] with a deadline of your choice).
 pub fn connect_remote(url: &str, token: Option<&str>, index: usize, timeout: Duration) -> Result<Device> {
-    let device = remote::connect(url, token, index, timeout)?;
-    let mut names = REMOTE_NAMES.lock().unwrap_or_else(|p| p.into_inner());
-    if !names.iter().any(|(d, _)| d == &device) {
-        names.push((device.clone(), format!("remote {url} device {index}")));
-    }
+    remote_here();
+    let session = Session { url: url.into(), token: token.map(String::from), index };
+    let mut known = KNOWN_HERE.lock().unwrap_or_else(|p| p.into_inner());
+    // burn-remote numbers an endpoint when it is asked for, before it connects: every attempt is
+    // recorded, failed ones too, so that replaying the list numbers the devices the same way
+    let connected = remote::connect(url, token, index, timeout);
+    record(&session);
+    *known += 1;
+    let device = connected?;
+    name(&device, &session);
     Ok(device)
+}
+
+/// One remote device as it was asked for: enough to number it again in another copy.
+#[derive(Clone, Debug, PartialEq)]
+struct Session {
+    url: String,
+    token: Option<String>,
+    index: usize,
+}
+
+/// Every remote device this process asked for, in order, as tab-separated lines `url\ttoken\tindex`.
+///
+/// Why the environment: evcxr links each notebook cell with its own copy of every dependency,
+/// and burn-remote keeps its device numbering in a static — a device connected in one cell is
+/// unknown to the next cell's copy. The environment is one per process (libc is shared), so
+/// [`remote_here`] can replay the list in a new copy and give every device its number back.
+const SESSIONS_ENV: &str = "DISTILLERY_REMOTE_SESSIONS";
+
+/// How many entries of [`SESSIONS_ENV`] this copy of the crate has numbered.
+static KNOWN_HERE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+fn sessions() -> Vec<Session> {
+    std::env::var(SESSIONS_ENV).unwrap_or_default().lines().filter_map(|line| {
+        let mut parts = line.split('\t');
+        let (url, token, index) = (parts.next()?, parts.next()?, parts.next()?.parse().ok()?);
+        Some(Session { url: url.into(), token: (!token.is_empty()).then(|| token.into()), index })
+    }).collect()
+}
+
+fn record(session: &Session) {
+    let mut all = std::env::var(SESSIONS_ENV).unwrap_or_default();
+    all.push_str(&format!("{}\t{}\t{}\n", session.url, session.token.as_deref().unwrap_or(""), session.index));
+    // SAFETY: written only here, at connect time, under KNOWN_HERE's lock; std serialises its own
+    // readers, and nothing in this process reads the environment from C concurrently with a
+    // connect.
+    unsafe { std::env::set_var(SESSIONS_ENV, all) };
+}
+
+fn name(device: &Device, session: &Session) {
+    let mut names = REMOTE_NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if !names.iter().any(|(d, _)| d == device) {
+        names.push((device.clone(), format!("remote {} device {}", session.url, session.index)));
+    }
+}
+
+/// Makes the remote devices this process connected usable from this copy of the crate: in a
+/// notebook, each cell links its own copy (see [`SESSIONS_ENV`]), and a copy that has not
+/// numbered the devices yet replays every connect, in order, opening its own sessions. Called
+/// where training starts ([`crate::train::devices`]) and by the fan-out; a no-op outside
+/// notebooks and without remote devices. Call it yourself before raw tensor operations on a
+/// remote device in a new cell.
+pub fn remote_here() {
+    let mut known = KNOWN_HERE.lock().unwrap_or_else(|p| p.into_inner());
+    let all = sessions();
+    for session in all.iter().skip(*known) {
+        // a server that is gone since keeps its number; its error surfaces where it is used
+        if let Ok(device) = remote::connect(&session.url, session.token.as_deref(), session.index, Duration::from_secs(5)) {
+            name(&device, session);
+        }
+    }
+    *known = all.len().max(*known);
 }
 
 /// The servers `DISTILLERY_REMOTE` lists (comma-separated `ws://host:port`).
@@ -157,6 +223,7 @@ static REMOTE_NAMES: std::sync::Mutex<Vec<(Device, String)>> = std::sync::Mutex:
 
 /// `remote ws://host:port device N` for a device [`connect_remote`] made.
 fn describe_remote(device: &Device) -> String {
+    remote_here();
     let names = REMOTE_NAMES.lock().unwrap_or_else(|p| p.into_inner());
     names.iter().find(|(d, _)| d == device).map(|(_, name)| name.clone()).unwrap_or_else(|| "remote device".into())
 }

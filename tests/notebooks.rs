@@ -91,6 +91,15 @@ fn missing_features(path: &Path) -> Vec<String> {
     list.split(',').map(|f| f.trim().trim_matches('"').to_string()).filter(|f| !f.is_empty() && !compiled(f)).collect()
 }
 
+/// `path` as seen from `from` (`../../shared/datasets`), both absolute.
+fn relative_to(path: &Path, from: &Path) -> PathBuf {
+    let (a, b): (Vec<_>, Vec<_>) = (path.components().collect(), from.components().collect());
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out: PathBuf = b[common..].iter().map(|_| "..").collect();
+    out.extend(&a[common..]);
+    out
+}
+
 fn run() -> Result<(), String> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = manifest.join("notebooks");
@@ -119,7 +128,10 @@ fn run() -> Result<(), String> {
     // SAFETY (edition 2024 set_var): single-threaded here, before any context or thread starts.
     unsafe {
         std::env::set_var("DISTILLERY_PROFILE", std::env::var("DISTILLERY_PROFILE").unwrap_or_else(|_| "smoke".into()));
-        std::env::set_var("DISTILLERY_DATA", common::data_root().path().canonicalize().map_err(|e| e.to_string())?);
+        // relative to notebooks/ (where the cells run), so that committed outputs name no folder of
+        // the machine that made them
+        let root = common::data_root().path().canonicalize().map_err(|e| e.to_string())?;
+        std::env::set_var("DISTILLERY_DATA", relative_to(&root, &dir.canonicalize().map_err(|e| e.to_string())?));
         let tmp = std::env::var("EVCXR_TMPDIR").map(PathBuf::from).unwrap_or_else(|_| manifest.join("target/evcxr-notebooks"));
         std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
         std::env::set_var("EVCXR_TMPDIR", tmp);

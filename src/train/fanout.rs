@@ -55,6 +55,7 @@ struct Report<T> {
 pub fn fan_out<I: Sync, T: Send>(items: &[I], devices: &[Device], retries: usize, f: impl Fn(&I, &Device) -> Result<T> + Sync) -> Result<Vec<Outcome<T>>> {
     crate::error::ensure(!devices.is_empty(), "devices", "[]", "fan-out needs at least one device")?;
     quiet_panics_on_our_threads();
+    crate::device::remote_here();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().thread_name(THREAD_PREFIX.to_string() + " check").build().map_err(|e| Error::invalid("fan-out", "tokio runtime", e.to_string()))?;
     let (done_tx, done_rx) = mpsc::unbounded_channel::<Report<T>>();
     let mut queues = Vec::with_capacity(devices.len());
@@ -126,11 +127,12 @@ async fn schedule<T>(count: usize, devices: &[Device], retries: usize, mut queue
                 let device = &devices[report.worker];
                 let healthy = answers(device.clone()).await;
                 let error = format!("{} ({}): {error}", device.describe(), if healthy { "device answers" } else { "device no longer answers" });
+                let first_line = error.lines().next().unwrap_or_default();
                 if healthy || attempts[report.item] > retries {
-                    println!("fan-out: point {} failed on {error}", report.item + 1);
+                    println!("fan-out: point {} failed on {first_line}", report.item + 1);
                     outcomes[report.item] = Some(Outcome::Failed { error, attempts: attempts[report.item] });
                 } else {
-                    println!("fan-out: point {} lost its device, {error}; retrying on another device", report.item + 1);
+                    println!("fan-out: point {} lost its device, {first_line} …; retrying on another device", report.item + 1);
                     last_error[report.item] = Some(error);
                     pending.push_back(report.item);
                 }

@@ -229,6 +229,9 @@ pub fn evaluate_nets(nets: &[(String, Net)], test: &Loader, device: &Device) -> 
 
 /// The plain (non-autodiff) and training (autodiff) versions of a device.
 pub fn devices(device: &Device) -> (Device, Device) {
+    if device.is_remote() {
+        crate::device::remote_here();
+    }
     let plain = device.clone().without_autodiff();
     (plain.clone(), plain.autodiff())
 }
