@@ -189,7 +189,7 @@ fn name(device: &Device, session: &Session) {
 }
 
 /// Makes the remote devices this process connected usable from this copy of the crate: in a
-/// notebook, each cell links its own copy (see [`SESSIONS_ENV`]), and a copy that has not
+/// notebook, each cell links its own copy of every dependency, and a copy that has not
 /// numbered the devices yet replays every connect, in order, opening its own sessions. Called
 /// where training starts ([`crate::train::devices`]) and by the fan-out; a no-op outside
 /// notebooks and without remote devices. Call it yourself before raw tensor operations on a
