@@ -12,6 +12,12 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+/// `mean ± std` over `n` runs with two decimals; one run has no spread to show, so it reads
+/// `mean (n = 1)` instead of a made-up `± 0.00`.
+pub fn mean_pm(mean: f64, std: f64, n: usize) -> String {
+    if n < 2 { format!("{mean:.2} (n = 1)") } else { format!("{mean:.2} ± {std:.2}") }
+}
+
 impl Table {
     /// An empty table.
     pub fn new(title: impl Into<String>, columns: &[&str]) -> Table {

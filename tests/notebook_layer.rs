@@ -54,6 +54,10 @@ fn a_seeded_sweep_reports_mean_and_std_and_reloads() {
     assert_eq!(table.rows.len(), 2);
     assert_eq!(table.rows[0][2], "2", "two seeds per point");
     assert!(table.rows[0][1].contains('±'));
+    // one seed has no spread: the table says n = 1 instead of a made-up ± 0.00
+    let single = Sweep::over("lr", [0.1]).verbose(false).run(|lr| Supervised::builder().model(Arch::mlp(16, 1)).train(quick(1)).lr(lr).fit(&data, &cpu())).unwrap();
+    let cell = &single.table("test_acc").rows[0][1];
+    assert!(cell.ends_with("(n = 1)") && !cell.contains('±'), "{cell}");
     assert!(sweep.plot("test_acc").svg.contains("<svg"));
     let path = tmp_dir("sweep").join("s.json");
     sweep.save(&path).unwrap();

@@ -337,7 +337,7 @@ impl GanKdReport {
             let gain = if cutout.is_nan() { "–".into() } else { format!("{:+.2}", m - cutout * 100.0) };
             let entropy = plot::bars::mean_std(&row.values("label_entropy")).0;
             let entropy = if entropy.is_nan() { "–".into() } else { format!("{entropy:.3}") };
-            t.push(vec![row.label.clone(), format!("{m:.2} ± {s:.2}"), gain, entropy, v.len().to_string(), v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")]);
+            t.push(vec![row.label.clone(), crate::table::mean_pm(m, s, v.len()), gain, entropy, v.len().to_string(), v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")]);
         }
         t
     }

@@ -255,10 +255,10 @@ impl MksmtReport {
         for row in &c.rows {
             let (m, s) = pct(&row.values("test_acc"));
             let s3 = row.records.first().and_then(|r| r.final_metrics.keys().filter(|k| k.starts_with("head_s")).max().cloned());
-            let s3 = s3.map(|k| pct(&row.values(&k))).map_or("–".into(), |(a, b)| format!("{a:.2} ± {b:.2}"));
+            let s3 = s3.map(|k| pct(&row.values(&k))).map_or("–".into(), |(a, b)| crate::table::mean_pm(a, b, row.seeds.len()));
             let gain = if base.is_nan() { "–".into() } else { format!("{:+.2}", m - base * 100.0) };
             let per: Vec<String> = row.values("test_acc").iter().map(|x| format!("{:.2}", x * 100.0)).collect();
-            t.push(vec![row.label.clone(), format!("{m:.2} ± {s:.2}"), s3, gain, row.seeds.len().to_string(), per.join(", ")]);
+            t.push(vec![row.label.clone(), crate::table::mean_pm(m, s, row.seeds.len()), s3, gain, row.seeds.len().to_string(), per.join(", ")]);
         }
         t
     }

@@ -159,7 +159,7 @@ impl OkdcrReport {
             let (e, se) = ms(row.values("ens_acc"));
             let gain = if dml.is_nan() { "–".into() } else { format!("{:+.2}", a - dml * 100.0) };
             let per: Vec<String> = row.values("avg_acc").iter().map(|x| format!("{:.2}", x * 100.0)).collect();
-            t.push(vec![row.label.clone(), format!("{a:.2} ± {sa:.2}"), format!("{e:.2} ± {se:.2}"), gain, row.seeds.len().to_string(), per.join(", ")]);
+            t.push(vec![row.label.clone(), crate::table::mean_pm(a, sa, row.seeds.len()), crate::table::mean_pm(e, se, row.seeds.len()), gain, row.seeds.len().to_string(), per.join(", ")]);
         }
         t
     }

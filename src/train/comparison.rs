@@ -125,7 +125,7 @@ impl Comparison {
         for row in &self.rows {
             let v: Vec<f64> = row.values(metric).iter().map(|x| x * scale).collect();
             let (m, s) = plot::bars::mean_std(&v);
-            t.push(vec![row.label.clone(), format!("{m:.2} ± {s:.2}"), v.len().to_string(), v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")]);
+            t.push(vec![row.label.clone(), crate::table::mean_pm(m, s, v.len()), v.len().to_string(), v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")]);
         }
         for (label, seed, error) in &self.failed {
             t.push(vec![label.clone(), "failed".into(), "0".into(), format!("seed {seed}: {error}")]);

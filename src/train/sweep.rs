@@ -153,7 +153,7 @@ impl Sweep {
         for (params, values) in self.groups(metric) {
             let (m, s) = mean_std(&values);
             let mut row: Vec<String> = params.iter().map(|p| self.show(&p.0, p.1)).collect();
-            row.push(format!("{:.2} ± {:.2}", m * scale, s * scale));
+            row.push(crate::table::mean_pm(m * scale, s * scale, values.len()));
             row.push(values.len().to_string());
             t.push(row);
         }
