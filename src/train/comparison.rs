@@ -261,9 +261,9 @@ impl<'a> ComparisonSpec<'a> {
             let (seeds, records, verbose) = (&self.seeds, self.records.as_deref(), self.verbose);
             let outcomes = fanout::fan_out(&jobs, &devices, self.retries, |&(m, k), device| {
                 let (label, make) = on_device[m].expect("only device methods are fanned out");
-                let mut run = make(seeds[k], device)?;
-                run.model = fanout::bring_home(run.model, device);
-                run.models = run.models.into_iter().map(|(name, net)| (name, fanout::bring_home(net, device))).collect();
+                let run = make(seeds[k], device)?;
+                // `Run::new` takes the headline from the first network: each one moves once
+                let run = Run::new(run.record, run.models.into_iter().map(|(name, net)| (name, fanout::bring_home(net, device))).collect());
                 finished(records, verbose, label, seeds[k], &run, Some(device))?;
                 Ok(run)
             })?;

@@ -95,7 +95,6 @@ async fn schedule<T>(count: usize, devices: &[Device], retries: usize, mut queue
     let mut last_error: Vec<Option<String>> = vec![None; count];
     let mut pending: VecDeque<usize> = (0..count).collect();
     let mut idle: VecDeque<usize> = (0..devices.len()).collect();
-    let mut alive = vec![true; devices.len()];
     let mut busy = 0usize;
     loop {
         while let (Some(_), Some(&worker)) = (pending.front(), idle.front()) {
@@ -103,10 +102,10 @@ async fn schedule<T>(count: usize, devices: &[Device], retries: usize, mut queue
             idle.pop_front();
             attempts[item] += 1;
             if queues[worker].send(item).is_err() {
-                // the worker thread is gone (it cannot be, short of a bug): the item waits for another
+                // the worker thread is gone (it cannot be, short of a bug): the item waits for
+                // another, and the worker is not handed anything again
                 pending.push_front(item);
                 attempts[item] -= 1;
-                alive[worker] = false;
                 continue;
             }
             busy += 1;
@@ -121,8 +120,12 @@ async fn schedule<T>(count: usize, devices: &[Device], retries: usize, mut queue
         }
         let Some(report) = done.recv().await else { break };
         busy -= 1;
-        match report.result {
-            Ok(value) => outcomes[report.item] = Some(Outcome::Done { value, device: report.worker }),
+        // the device takes the next item unless its run failed and it no longer answers
+        let keep_device = match report.result {
+            Ok(value) => {
+                outcomes[report.item] = Some(Outcome::Done { value, device: report.worker });
+                true
+            }
             Err(error) => {
                 let device = &devices[report.worker];
                 let healthy = answers(device.clone()).await;
@@ -136,10 +139,10 @@ async fn schedule<T>(count: usize, devices: &[Device], retries: usize, mut queue
                     last_error[report.item] = Some(error);
                     pending.push_back(report.item);
                 }
-                alive[report.worker] = healthy;
+                healthy
             }
-        }
-        if alive[report.worker] {
+        };
+        if keep_device {
             idle.push_back(report.worker);
         }
     }
