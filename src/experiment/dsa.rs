@@ -163,7 +163,7 @@ impl DsaExperiment {
                         cross = Some(c);
                     }
                     if method.learns() {
-                        set.plot_evolution().figures.last().map(|f| f.save_svg(self.out.join(format!("{}-{}-ipc{ipc}.svg", data.name, method.name())))).transpose()?;
+                        set.plot_evolution().save_svg(self.out.join(format!("{}-{}-ipc{ipc}.svg", data.name, method.name())))?;
                     }
                     evals.push(eval);
                     sets.push(set);

@@ -1,7 +1,8 @@
 //! Bar charts with error bars: methods side by side, mean ± std over seeds, and optional
-//! reference marks (e.g. the paper's number for each bar).
-use super::{padded_range, Figure, PALETTE};
+//! reference marks (e.g. the paper's number for each bar). Bars always start at zero.
+use super::{Figure, LegendEntry, Swatch, PALETTE};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// One bar.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,27 +42,42 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     (m, var.sqrt())
 }
 
-/// A bar chart; the y axis is zoomed to the bars (not from zero) when they are all far from it.
+/// The y range of a bar chart: from zero (or below, for negative values) to above the highest
+/// bar, error cap, reference and the value label over it.
+pub(crate) fn bar_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.filter(|v| v.is_finite()).fold((0.0f64, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    let span = (hi - lo).max(1e-3);
+    (if lo < 0.0 { lo - span * 0.08 } else { 0.0 }, hi + span * 0.12)
+}
+
+fn value_text(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+/// A bar chart from zero: each bar's mean written above its error cap, and the legend (error
+/// bar, reference tick) beside the plot. A reference tick carries its value to its right.
 pub fn bars(title: &str, y_label: &str, items: &[Bar]) -> Figure {
     let n = items.len().max(1);
-    let values = items.iter().flat_map(|b| [b.mean - b.std, b.mean + b.std].into_iter().chain(b.reference));
-    let (y_lo, y_hi) = padded_range(values, false);
-    let y_lo = if y_lo > 0.0 && y_lo < (y_hi - y_lo) { 0.0 } else { y_lo };
-    let width = (640).max(90 * n as u32);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (width, 400)).into_drawing_area();
-        root.fill(&WHITE).ok();
-        let labels: Vec<String> = items.iter().map(|b| b.label.clone()).collect();
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
+    let (y_lo, y_hi) = bar_range(items.iter().flat_map(|b| [b.mean - b.std, b.mean + b.std].into_iter().chain(b.reference)));
+    let has_ref = items.iter().any(|b| b.reference.is_some());
+    let mut legend = Vec::new();
+    if items.iter().any(|b| b.std > 0.0) {
+        legend.push(LegendEntry::new("mean ± std over seeds", BLACK, Swatch::ErrorBar));
+    }
+    if has_ref {
+        legend.push(LegendEntry::new("paper's number", BLACK, Swatch::Tick));
+    }
+    let slot = if has_ref { 120 } else { 96 };
+    let width = super::PLOT_W.max(slot * n as u32 + 80);
+    let labels: Vec<String> = items.iter().map(|b| b.label.clone()).collect();
+    super::framed(title, width, &legend, |area| {
+        let mut chart = ChartBuilder::on(area)
             .margin(12)
-            .x_label_area_size(48)
-            .y_label_area_size(56)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
             .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y_lo..y_hi)
             .expect("non-empty ranges");
-        chart
-            .configure_mesh()
+        super::readable(&mut chart.configure_mesh())
             .disable_x_mesh()
             .x_labels(n)
             .x_label_formatter(&|x| {
@@ -69,31 +85,79 @@ pub fn bars(title: &str, y_label: &str, items: &[Bar]) -> Figure {
                 if (x - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
             })
             .y_desc(y_label)
-            .light_line_style(WHITE).bold_line_style(RGBColor(225, 225, 225))
+            .y_label_formatter(&|v| super::tick(*v))
             .draw()
             .ok();
+        let above = Pos::new(HPos::Center, VPos::Bottom);
+        let right = Pos::new(HPos::Left, VPos::Center);
+        let gap = (y_hi - y_lo) * 0.012;
         for (i, b) in items.iter().enumerate() {
             let x = i as f64;
             let color = PALETTE[i % PALETTE.len()];
-            chart.draw_series(std::iter::once(Rectangle::new([(x - 0.35, y_lo.max(0.0).min(b.mean)), (x + 0.35, b.mean)], color.mix(0.85).filled()))).ok();
+            chart.draw_series(std::iter::once(Rectangle::new([(x - 0.35, 0.0), (x + 0.35, b.mean)], color.mix(0.85).filled()))).ok();
             if b.std > 0.0 {
                 let line = |a: (f64, f64), c: (f64, f64)| PathElement::new(vec![a, c], BLACK.stroke_width(2));
-                chart
-                    .draw_series([
-                        line((x, b.mean - b.std), (x, b.mean + b.std)),
-                        line((x - 0.1, b.mean - b.std), (x + 0.1, b.mean - b.std)),
-                        line((x - 0.1, b.mean + b.std), (x + 0.1, b.mean + b.std)),
-                    ])
-                    .ok();
+                let (lo, hi) = (b.mean - b.std, b.mean + b.std);
+                chart.draw_series([line((x, lo), (x, hi)), line((x - 0.1, lo), (x + 0.1, lo)), line((x - 0.1, hi), (x + 0.1, hi))]).ok();
             }
             if let Some(r) = b.reference {
                 chart.draw_series(std::iter::once(PathElement::new(vec![(x - 0.4, r), (x + 0.4, r)], BLACK.stroke_width(3)))).ok();
+                let style = TextStyle::from(("sans-serif", 14).into_font()).pos(right);
+                chart.draw_series(std::iter::once(Text::new(format!("{r:.1}"), (x + 0.41, r), style))).ok();
             }
-            chart
-                .draw_series(std::iter::once(Text::new(format!("{:.2}", b.mean), (x - 0.2, b.mean + b.std + (y_hi - y_lo) * 0.02), ("sans-serif", 12))))
-                .ok();
+            // above the error cap (and the tick when it is higher), anchored by its bottom edge
+            let top = (b.mean + b.std).max(b.mean).max(b.reference.unwrap_or(f64::NEG_INFINITY));
+            let style = TextStyle::from(("sans-serif", super::TICK_FONT).into_font()).pos(above);
+            chart.draw_series(std::iter::once(Text::new(value_text(b.mean), (x, top + gap), style))).ok();
         }
-        root.present().ok();
+    })
+}
+
+/// Grouped bars: one group per `groups` entry, one bar per series in each (colour and legend row
+/// per series), from zero.
+pub fn grouped_bars(title: &str, y_label: &str, groups: &[String], series: &[(String, Vec<f64>)]) -> Figure {
+    let n = groups.len().max(1);
+    let k = series.len().max(1);
+    let (y_lo, y_hi) = bar_range(series.iter().flat_map(|s| s.1.iter().copied()));
+    let legend: Vec<LegendEntry> = series.iter().enumerate().map(|(i, s)| LegendEntry::new(s.0.clone(), PALETTE[i % PALETTE.len()], Swatch::Bar)).collect();
+    let width = super::PLOT_W.max((18 * k as u32 + 16) * n as u32 + 80);
+    super::framed(title, width, &legend, |area| {
+        let mut chart = ChartBuilder::on(area)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y_lo..y_hi)
+            .expect("non-empty ranges");
+        super::readable(&mut chart.configure_mesh())
+            .disable_x_mesh()
+            .x_labels(n)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 { groups.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+            })
+            .y_desc(y_label)
+            .y_label_formatter(&|v| super::tick(*v))
+            .draw()
+            .ok();
+        let w = 0.8 / k as f64;
+        for (s, (_, values)) in series.iter().enumerate() {
+            let color = PALETTE[s % PALETTE.len()];
+            let left = |g: usize| g as f64 - 0.4 + s as f64 * w;
+            chart.draw_series(values.iter().enumerate().take(n).map(|(g, &v)| Rectangle::new([(left(g), 0.0), (left(g) + w * 0.9, v)], color.mix(0.85).filled()))).ok();
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bar_range_includes_zero_and_room_for_labels() {
+        let (lo, hi) = bar_range([80.0, 85.0, 84.0].into_iter());
+        assert_eq!(lo, 0.0);
+        assert!(hi > 85.0);
+        let (lo, _) = bar_range([-2.0, 3.0].into_iter());
+        assert!(lo < -2.0);
     }
-    Figure { svg, title: title.into() }
 }

@@ -1,5 +1,5 @@
 //! Training curves: metrics per epoch for several runs overlaid.
-use super::{padded_range, Figure};
+use super::{metric_words, padded_range, Dash, Figure, LegendEntry, Swatch};
 use crate::record::RunRecord;
 use plotters::prelude::*;
 
@@ -17,48 +17,50 @@ pub const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// `keys` (metrics such as `test_acc`, or losses such as `ce`) over epochs, one colour per run,
-/// one line style per key (solid for the first, dashed for the others: e.g. test vs train).
-/// Accuracies (keys ending in `_acc`) are shown in percent.
+/// `keys` (metrics such as `test_acc`, or losses such as `ce`) over epochs. Several runs: one
+/// colour per run and one dash style per key (solid for the first: e.g. test solid, train
+/// dashed). One run: one colour per key, all solid. Accuracies (keys ending in `_acc`) are shown
+/// in percent; axis titles and legend rows name metrics in words.
 pub fn curves(title: &str, keys: &[&str], runs: &[&RunRecord]) -> Figure {
     let pct = keys.iter().all(|k| k.ends_with("_acc"));
     let scale = if pct { 100.0 } else { 1.0 };
+    let one_run = runs.len() == 1;
     let mut series = Vec::new();
     for (r, run) in runs.iter().enumerate() {
         for (k, key) in keys.iter().enumerate() {
             let pts: Vec<(f64, f64)> = run.series(key).into_iter().map(|(e, v)| (e as f64, v * scale)).collect();
-            if !pts.is_empty() {
-                let label = if keys.len() > 1 { format!("{} · {key}", run.name) } else { run.name.clone() };
-                series.push((label, r, k, pts));
+            if pts.is_empty() {
+                continue;
             }
+            let label = match (keys.len() > 1, one_run) {
+                (false, _) => run.name.clone(),
+                (true, true) => metric_words(key),
+                (true, false) => format!("{} · {}", run.name, metric_words(key)),
+            };
+            let (color, dash) = if one_run { (PALETTE[k % PALETTE.len()], Dash::nth(k / PALETTE.len())) } else { (PALETTE[r % PALETTE.len()], Dash::nth(k + r / PALETTE.len())) };
+            series.push((LegendEntry::new(label, color, Swatch::Line(dash)), dash, pts));
         }
     }
-    let x_max = series.iter().flat_map(|s| s.3.iter().map(|p| p.0)).fold(2.0f64, f64::max);
-    let (y_lo, y_hi) = padded_range(series.iter().flat_map(|s| s.3.iter().map(|p| p.1)), false);
-    let y_desc = if pct { format!("{} (%)", keys.join(", ")) } else { keys.join(", ") };
-    super::xy_chart(title, 1.0..x_max, y_lo..y_hi, |chart| {
-        chart
-            .configure_mesh()
+    let x_max = series.iter().flat_map(|s| s.2.iter().map(|p| p.0)).fold(2.0f64, f64::max);
+    let (y_lo, y_hi) = padded_range(series.iter().flat_map(|s| s.2.iter().map(|p| p.1)), false);
+    let y_desc = match (keys, pct) {
+        ([key], _) => super::axis_title(key),
+        (_, true) => "accuracy (%)".to_string(),
+        _ => "loss".to_string(),
+    };
+    let legend: Vec<LegendEntry> = series.iter().map(|s| s.0.clone()).collect();
+    super::xy_chart(title, 1.0..x_max, y_lo..y_hi, &legend, |chart| {
+        super::readable(&mut chart.configure_mesh())
             .x_labels((x_max as usize).min(12))
             .x_label_formatter(&|x| format!("{}", x.round() as i64))
             .x_desc("epoch")
             .y_desc(y_desc)
-            .light_line_style(WHITE)
-            .bold_line_style(RGBColor(225, 225, 225))
+            .y_label_formatter(&|v| super::tick(*v))
             .draw()
             .ok();
-        for (label, r, k, pts) in &series {
-            let color = PALETTE[r % PALETTE.len()];
-            let style = color.stroke_width(2);
-            let drawn = if *k == 0 {
-                chart.draw_series(LineSeries::new(pts.iter().copied(), style))
-            } else {
-                chart.draw_series(DashedLineSeries::new(pts.iter().copied(), 6, 4, style))
-            };
-            if let Ok(s) = drawn {
-                s.label(label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-            }
-            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).ok();
+        for (entry, dash, pts) in &series {
+            super::draw_dashed(chart, pts, *dash, entry.color.stroke_width(2));
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, entry.color.filled()))).ok();
         }
     })
 }

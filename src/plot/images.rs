@@ -117,16 +117,42 @@ pub(crate) fn to_rgb(images: &[f32], [n, c, h, w]: [usize; 4], norm: Normalise) 
     out
 }
 
-fn grid_svg(title: &str, rgb: &[u8], [n, h, w]: [usize; 3], cols: usize, row_labels: &[String]) -> Figure {
+/// [`image_grid`] with the columns in equal groups, each headed by one of `column_labels` and
+/// set apart by a wider gap (e.g. a condensed set at iteration 0, 500 and 1000 side by side).
+/// `cols` must be a multiple of the number of labels, else an [`Error::Invalid`](crate::Error::Invalid).
+#[allow(clippy::too_many_arguments)]
+pub fn image_grid_columns(title: &str, images: &[f32], shape: [usize; 4], cols: usize, row_labels: &[String], column_labels: &[String], norm: Normalise) -> crate::Result<Figure> {
+    check_images(title, images, shape)?;
+    if column_labels.is_empty() || !cols.is_multiple_of(column_labels.len()) {
+        return Err(crate::Error::invalid(format!("{title}: column labels"), column_labels.len(), format!("must divide the {cols} columns into equal groups")));
+    }
+    Ok(image_grid_columns_unchecked(title, images, shape, cols, row_labels, column_labels, norm))
+}
+
+/// [`image_grid_columns`] for callers that built `images` to `shape` themselves.
+pub(crate) fn image_grid_columns_unchecked(title: &str, images: &[f32], shape: [usize; 4], cols: usize, row_labels: &[String], column_labels: &[String], norm: Normalise) -> Figure {
+    let rgb = to_rgb(images, shape, norm);
+    grid_svg_grouped(title, &rgb, [shape[0], shape[2], shape[3]], cols, row_labels, column_labels)
+}
+
+fn grid_svg(title: &str, rgb: &[u8], dims: [usize; 3], cols: usize, row_labels: &[String]) -> Figure {
+    grid_svg_grouped(title, rgb, dims, cols, row_labels, &[])
+}
+
+fn grid_svg_grouped(title: &str, rgb: &[u8], [n, h, w]: [usize; 3], cols: usize, row_labels: &[String], column_labels: &[String]) -> Figure {
     let cols = cols.clamp(1, n.max(1));
     let rows = n.div_ceil(cols).max(1);
-    let (gw, gh) = (cols * (w + GAP) - GAP, rows * (h + GAP) - GAP);
+    let groups = column_labels.len().max(1);
+    let per_group = cols.div_ceil(groups);
+    let group_gap = if column_labels.is_empty() { 0 } else { (w / 2).max(4) };
+    let x_of = |c: usize| c * (w + GAP) + (c / per_group) * group_gap;
+    let (gw, gh) = (x_of(cols - 1) + w, rows * (h + GAP) - GAP);
     let mut raster = vec![255u8; gw * gh * 3];
     for i in 0..n {
         let (r, c) = (i / cols, i % cols);
         for y in 0..h {
             let src = &rgb[((i * h + y) * w) * 3..((i * h + y) * w + w) * 3];
-            let dst = ((r * (h + GAP) + y) * gw + c * (w + GAP)) * 3;
+            let dst = ((r * (h + GAP) + y) * gw + x_of(c)) * 3;
             raster[dst..dst + w * 3].copy_from_slice(src);
         }
     }
@@ -136,8 +162,9 @@ fn grid_svg(title: &str, rgb: &[u8], [n, h, w]: [usize; 3], cols: usize, row_lab
     let zoom = (target / h as f64).clamp(1.0, 4.0);
     let (dw, dh) = (gw as f64 * zoom, gh as f64 * zoom);
     let label_w = if row_labels.is_empty() { 0 } else { LABEL_W };
+    let head_h = if column_labels.is_empty() { 0 } else { 20 };
     let sw = (dw as usize + label_w + 20).max(title.chars().count() * 9 + 20);
-    let sh = dh as usize + TITLE_H + 10;
+    let sh = dh as usize + TITLE_H + head_h + 10;
     let x0 = label_w as f64 + (sw as f64 - label_w as f64 - dw) / 2.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{sw}\" height=\"{sh}\" viewBox=\"0 0 {sw} {sh}\">\
@@ -146,12 +173,18 @@ fn grid_svg(title: &str, rgb: &[u8], [n, h, w]: [usize; 3], cols: usize, row_lab
         sw / 2,
         escape(title)
     );
+    for (g, label) in column_labels.iter().enumerate() {
+        let (a, b) = (x_of(g * per_group), x_of(((g + 1) * per_group).min(cols) - 1) + w);
+        let x = x0 + (a + b) as f64 / 2.0 * zoom;
+        svg += &format!("<text x=\"{x:.0}\" y=\"{}\" font-family=\"sans-serif\" font-size=\"13\" text-anchor=\"middle\">{}</text>", TITLE_H + 12, escape(label));
+    }
+    let top = TITLE_H + head_h;
     for (r, label) in row_labels.iter().enumerate().take(rows) {
-        let y = TITLE_H as f64 + (r as f64 * (h + GAP) as f64 + h as f64 / 2.0) * zoom + 4.0;
+        let y = top as f64 + (r as f64 * (h + GAP) as f64 + h as f64 / 2.0) * zoom + 4.0;
         svg += &format!("<text x=\"{:.0}\" y=\"{y:.1}\" font-family=\"sans-serif\" font-size=\"12\" text-anchor=\"end\">{}</text>", x0 - 6.0, escape(label));
     }
     svg += &format!(
-        "<image x=\"{x0:.0}\" y=\"{TITLE_H}\" width=\"{dw:.0}\" height=\"{dh:.0}\" style=\"image-rendering:pixelated\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,{}\"/></svg>",
+        "<image x=\"{x0:.0}\" y=\"{top}\" width=\"{dw:.0}\" height=\"{dh:.0}\" style=\"image-rendering:pixelated\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,{}\"/></svg>",
         base64(&png)
     );
     Figure { svg, title: title.into() }
@@ -210,6 +243,10 @@ mod tests {
         assert!(matches!(image_grid("g", &imgs, [4, 2, 8, 12], 2, &[], Normalise::PerImage), Err(crate::Error::Shape { .. })));
         assert!(matches!(heatmap_grid("cam", &imgs, [4, 3, 8, 8], &maps[1..], [2, 2], 4, &[], 0.5), Err(crate::Error::Shape { .. })));
         assert!(h.svg.contains("base64"));
+        // column groups: a header over each, and a group count that does not divide is an error
+        let g = image_grid_columns("evo", &imgs, [4, 3, 8, 8], 4, &["a".into(), "b".into()], &["it 0".into(), "it 9".into()], Normalise::PerImage).unwrap();
+        assert!(g.svg.contains(">it 0</text>") && g.svg.contains(">it 9</text>"));
+        assert!(matches!(image_grid_columns("evo", &imgs, [4, 3, 8, 8], 4, &[], &["a".into(), "b".into(), "c".into()], Normalise::PerImage), Err(crate::Error::Invalid { .. })));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Figures as SVG (plotters' SVG backend; text needs no font files). One style for all:
-//! 640×400 panels, the [`PALETTE`], light grid, legend in a box.
+//! 640×400 plot areas, the [`PALETTE`], a light grid, tick labels ≥ 13 px, axis titles in words
+//! ([`axis_title`]), and the legend in a box in its own column right of the plot, so it never
+//! covers data; its swatches show each series' dash style ([`Dash`]).
 //!
 //! - [`curves()`]: a metric per epoch, several runs overlaid (train dashed, test solid)
-//! - [`bars()`]: mean ± std bars with optional reference marks (a paper's numbers)
+//! - [`bars()`]: mean ± std bars from zero, with optional reference marks (a paper's numbers)
+//! - [`grouped_bars()`]: several series per category (e.g. a softened distribution per T)
 //! - [`lines()`]: sweep line plots with error bars
 //! - [`image_grid`] / [`heatmap_grid`]: images (rows = classes) and heat-map overlays
 pub mod bars;
@@ -10,9 +13,9 @@ pub mod curves;
 pub mod images;
 pub mod lines;
 
-pub use bars::{bars, Bar};
+pub use bars::{bars, grouped_bars, Bar};
 pub use curves::{curves, PALETTE};
-pub use images::{heatmap_grid, image_grid, Normalise};
+pub use images::{heatmap_grid, image_grid, image_grid_columns, Normalise};
 pub use lines::{lines, Series};
 
 /// A finished figure: an SVG document.
@@ -54,42 +57,373 @@ pub(crate) fn padded_range(values: impl Iterator<Item = f64>, floor_zero: bool) 
     (if floor_zero && lo >= 0.0 { 0.0 } else { lo - pad }, hi + pad)
 }
 
-/// The shared legend style: a light box in the lower right.
-pub(crate) fn draw_legend<'a, CT>(chart: &mut plotters::chart::ChartContext<'a, plotters::backend::SVGBackend<'a>, CT>)
-where
-    CT: plotters::coord::CoordTranslate,
-{
+/// How a legend swatch is drawn: a line in one of the [`Dash`] styles, a filled bar, an error
+/// bar, or a black reference tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swatch {
+    /// A line with this dash style.
+    Line(Dash),
+    /// A filled box.
+    Bar,
+    /// A vertical error bar with caps.
+    ErrorBar,
+    /// A thick black horizontal tick (a reference value).
+    Tick,
+}
+
+/// Line styles, distinct in the plot and in the legend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dash {
+    /// Unbroken.
+    Solid,
+    /// 6 px on, 4 px off.
+    Dashed,
+    /// 2 px on, 3 px off.
+    Dotted,
+    /// 12 px on, 4 px off.
+    LongDash,
+}
+
+impl Dash {
+    /// The k-th style: solid, dashed, dotted, long dash, then round again.
+    pub fn nth(k: usize) -> Dash {
+        [Dash::Solid, Dash::Dashed, Dash::Dotted, Dash::LongDash][k % 4]
+    }
+
+    /// (on, off) in pixels; `None` for solid.
+    pub fn pattern(self) -> Option<(u32, u32)> {
+        match self {
+            Dash::Solid => None,
+            Dash::Dashed => Some((6, 4)),
+            Dash::Dotted => Some((2, 3)),
+            Dash::LongDash => Some((12, 4)),
+        }
+    }
+}
+
+/// One legend row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LegendEntry {
+    /// Text.
+    pub label: String,
+    /// Colour of the swatch.
+    pub color: plotters::style::RGBColor,
+    /// Shape of the swatch.
+    pub swatch: Swatch,
+}
+
+impl LegendEntry {
+    /// A row.
+    pub fn new(label: impl Into<String>, color: plotters::style::RGBColor, swatch: Swatch) -> LegendEntry {
+        LegendEntry { label: label.into(), color, swatch }
+    }
+}
+
+/// Width of the plot area of every x–y figure and bar chart (the legend goes to its right).
+pub const PLOT_W: u32 = 640;
+/// Height of every x–y figure and bar chart.
+pub const PLOT_H: u32 = 400;
+/// Font size of tick labels as plotters takes it (it writes 0.806 × this: 12 px in the SVG).
+pub const TICK_FONT: u32 = 15;
+/// Font size of axis titles and legend rows (13.7 px in the SVG).
+pub const LABEL_FONT: u32 = 17;
+/// Stroke colour of the legend box (tests find the box by it).
+pub const LEGEND_BORDER: plotters::style::RGBColor = plotters::style::RGBColor(170, 170, 170);
+const LEGEND_ROW: i32 = 22;
+const LEGEND_MAX_CHARS: usize = 44;
+
+/// A tick value without trailing zeros: 90 → "90", 0.25 → "0.25".
+pub(crate) fn tick(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
+/// The words an axis title uses for a recorded metric: `test_acc` → "test accuracy (%)",
+/// `ce` → "cross-entropy"; anything else with `_` read as a space.
+pub fn axis_title(metric: &str) -> String {
+    match metric.strip_suffix("_acc") {
+        Some(what) => format!("{} accuracy (%)", what.replace('_', " ")),
+        None => metric_words(metric),
+    }
+}
+
+/// A metric's name in words, without a unit: `test_acc` → "test accuracy", `ce` → "cross-entropy".
+pub fn metric_words(metric: &str) -> String {
+    match metric {
+        "ce" => "cross-entropy".into(),
+        "kd" => "KD loss".into(),
+        "loss" => "loss".into(),
+        m => match m.strip_suffix("_acc") {
+            Some(what) => format!("{} accuracy", what.replace('_', " ")),
+            None => m.replace('_', " "),
+        },
+    }
+}
+
+fn legend_label(label: &str) -> String {
+    if label.chars().count() <= LEGEND_MAX_CHARS {
+        return label.to_string();
+    }
+    label.chars().take(LEGEND_MAX_CHARS - 1).chain(std::iter::once('…')).collect()
+}
+
+/// Width in pixels of the legend column for `entries` (0 when there are none).
+pub(crate) fn legend_width(entries: &[LegendEntry]) -> u32 {
+    let chars = entries.iter().map(|e| legend_label(&e.label).chars().count()).max();
+    chars.map_or(0, |c| (c as u32 * LABEL_FONT * 58 / 100) + 64)
+}
+
+/// Draws `entries` in a box at the top of `area` (a column right of the plot: never over data).
+pub(crate) fn draw_legend(area: &plotters::drawing::DrawingArea<plotters::backend::SVGBackend<'_>, plotters::coord::Shift>, entries: &[LegendEntry], top: i32) {
     use plotters::prelude::*;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .ok();
+    if entries.is_empty() {
+        return;
+    }
+    let (w, _) = area.dim_in_pixel();
+    let (x0, x1) = (6, w as i32 - 8);
+    let y1 = top + 8 + LEGEND_ROW * entries.len() as i32;
+    area.draw(&Rectangle::new([(x0, top), (x1, y1)], LEGEND_BORDER.stroke_width(1))).ok();
+    for (i, e) in entries.iter().enumerate() {
+        let y = top + 4 + LEGEND_ROW * i as i32 + LEGEND_ROW / 2;
+        let (sx0, sx1) = (x0 + 8, x0 + 32);
+        match e.swatch {
+            Swatch::Line(dash) => {
+                for (a, b) in dash_segments(sx0, sx1, dash) {
+                    area.draw(&PathElement::new(vec![(a, y), (b, y)], e.color.stroke_width(2))).ok();
+                }
+                area.draw(&Circle::new(((sx0 + sx1) / 2, y), 3, e.color.filled())).ok();
+            }
+            Swatch::Bar => {
+                area.draw(&Rectangle::new([(sx0 + 4, y - 6), (sx1 - 4, y + 6)], e.color.mix(0.85).filled())).ok();
+            }
+            Swatch::ErrorBar => {
+                let c = (sx0 + sx1) / 2;
+                for pts in [vec![(c, y - 7), (c, y + 7)], vec![(c - 4, y - 7), (c + 4, y - 7)], vec![(c - 4, y + 7), (c + 4, y + 7)]] {
+                    area.draw(&PathElement::new(pts, e.color.stroke_width(2))).ok();
+                }
+            }
+            Swatch::Tick => {
+                area.draw(&PathElement::new(vec![(sx0, y), (sx1, y)], e.color.stroke_width(3))).ok();
+            }
+        }
+        let style = TextStyle::from(("sans-serif", LABEL_FONT).into_font()).pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Left, plotters::style::text_anchor::VPos::Center));
+        area.draw(&Text::new(legend_label(&e.label), (sx1 + 8, y), style)).ok();
+    }
+}
+
+/// The on-segments of a `dash` swatch between `x0` and `x1` (one segment for solid).
+pub(crate) fn dash_segments(x0: i32, x1: i32, dash: Dash) -> Vec<(i32, i32)> {
+    match dash.pattern() {
+        None => vec![(x0, x1)],
+        Some((on, off)) => {
+            let mut out = Vec::new();
+            let mut x = x0;
+            while x < x1 {
+                out.push((x, (x + on as i32).min(x1)));
+                x += (on + off) as i32;
+            }
+            out
+        }
+    }
+}
+
+/// Draws `points` as a line in `dash` style.
+pub(crate) fn draw_dashed(chart: &mut XyChart<'_>, points: &[(f64, f64)], dash: Dash, style: plotters::style::ShapeStyle) {
+    use plotters::prelude::*;
+    match dash.pattern() {
+        None => chart.draw_series(LineSeries::new(points.iter().copied(), style)).map(|_| ()).ok(),
+        Some((on, off)) => chart.draw_series(DashedLineSeries::new(points.iter().copied(), on, off, style)).map(|_| ()).ok(),
+    };
 }
 
 /// The 2-D cartesian chart every line figure draws on.
 pub(crate) type XyChart<'a> =
     plotters::chart::ChartContext<'a, plotters::backend::SVGBackend<'a>, plotters::coord::cartesian::Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
 
-/// A 640×400 SVG with a title, the given ranges, whatever `draw` adds, and the shared legend.
-pub(crate) fn xy_chart(title: &str, x: std::ops::Range<f64>, y: std::ops::Range<f64>, draw: impl FnOnce(&mut XyChart<'_>)) -> Figure {
+/// Readable mesh defaults: tick labels at [`TICK_FONT`], axis titles at [`LABEL_FONT`], a light grid.
+pub(crate) fn readable<'m, 'a, 'b, X, Y>(
+    mesh: &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, plotters::backend::SVGBackend<'a>>,
+) -> &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, plotters::backend::SVGBackend<'a>>
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+{
     use plotters::prelude::*;
+    mesh.label_style(("sans-serif", TICK_FONT))
+        .axis_desc_style(("sans-serif", LABEL_FONT))
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(225, 225, 225))
+}
+
+/// A [`PLOT_W`]×[`PLOT_H`] plot area under `title`, the legend in a column to its right. `draw` gets
+/// the plot area; returns the SVG.
+pub(crate) fn framed(title: &str, plot_w: u32, legend: &[LegendEntry], draw: impl FnOnce(&plotters::drawing::DrawingArea<plotters::backend::SVGBackend<'_>, plotters::coord::Shift>)) -> Figure {
+    use plotters::prelude::*;
+    let lw = legend_width(legend);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (plot_w + lw, PLOT_H)).into_drawing_area();
         root.fill(&WHITE).ok();
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x, y)
-            .expect("non-empty ranges");
-        draw(&mut chart);
-        draw_legend(&mut chart);
+        let body = root.titled(title, ("sans-serif", 22)).unwrap_or_else(|_| root.clone());
+        let (plot, side) = body.split_horizontally(plot_w);
+        draw(&plot);
+        draw_legend(&side, legend, 12);
         root.present().ok();
     }
     Figure { svg, title: title.into() }
+}
+
+/// An x–y chart with the given ranges under `title`, whatever `draw` adds, and `legend` beside it.
+pub(crate) fn xy_chart(title: &str, x: std::ops::Range<f64>, y: std::ops::Range<f64>, legend: &[LegendEntry], draw: impl FnOnce(&mut XyChart<'_>)) -> Figure {
+    framed(title, PLOT_W, legend, |area| {
+        let mut chart = plotters::chart::ChartBuilder::on(area)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x, y)
+            .expect("non-empty ranges");
+        draw(&mut chart);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{EpochRecord, RunRecord};
+
+    /// The value of `name="…"` in an SVG element.
+    fn attr(el: &str, name: &str) -> Option<String> {
+        let key = format!(" {name}=\"");
+        let start = el.find(&key)? + key.len();
+        Some(el[start..].split('"').next()?.to_string())
+    }
+
+    fn num(el: &str, name: &str) -> f64 {
+        attr(el, name).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+    }
+
+    /// Every `<tag …>` element's text.
+    fn elements<'a>(svg: &'a str, tag: &str) -> Vec<&'a str> {
+        let open = format!("<{tag} ");
+        svg.match_indices(&open).map(|(i, _)| &svg[i..i + svg[i..].find('>').unwrap()]).collect()
+    }
+
+    fn points(el: &str) -> Vec<(f64, f64)> {
+        attr(el, "points").unwrap_or_default().split_whitespace().filter_map(|p| p.split_once(',')).map(|(x, y)| (x.parse().unwrap(), y.parse().unwrap())).collect()
+    }
+
+    /// The legend box: (x0, y0, x1, y1).
+    fn legend_box(svg: &str) -> (f64, f64, f64, f64) {
+        let border = format!("#{:02X}{:02X}{:02X}", LEGEND_BORDER.0, LEGEND_BORDER.1, LEGEND_BORDER.2);
+        let rect = elements(svg, "rect").into_iter().find(|r| attr(r, "stroke").as_deref() == Some(border.as_str())).expect("a legend box");
+        let (x, y) = (num(rect, "x"), num(rect, "y"));
+        (x, y, x + num(rect, "width"), y + num(rect, "height"))
+    }
+
+    /// Asserts that no marker, bar or data line reaches the legend box.
+    fn assert_legend_clear_of_data(svg: &str) {
+        let (lx, ly, lx1, ly1) = legend_box(svg);
+        let inside = |x: f64, y: f64| x >= lx && x <= lx1 && y >= ly && y <= ly1;
+        for c in elements(svg, "circle") {
+            let (x, y) = (num(c, "cx"), num(c, "cy"));
+            assert!(inside(x, y) || x < lx, "marker at ({x}, {y}) overlaps or passes the legend at x = {lx}");
+        }
+        for r in elements(svg, "rect").into_iter().filter(|r| attr(r, "opacity").as_deref() == Some("0.85")) {
+            let right = num(r, "x") + num(r, "width");
+            assert!(right < lx || inside(num(r, "x"), num(r, "y")), "bar ends at x = {right}, legend starts at {lx}");
+        }
+        for l in elements(svg, "polyline") {
+            let pts = points(l);
+            assert!(pts.iter().all(|&(x, y)| inside(x, y)) || pts.iter().all(|&(x, _)| x < lx), "a line crosses into the legend: {pts:?}");
+        }
+    }
+
+    /// The legend's line swatches, one per row: the number of dash segments in each.
+    fn swatch_segments(svg: &str) -> Vec<usize> {
+        let (lx, ly, lx1, ly1) = legend_box(svg);
+        let mut rows: Vec<(i64, usize)> = Vec::new();
+        for l in elements(svg, "polyline") {
+            let pts = points(l);
+            if pts.len() == 2 && pts[0].1 == pts[1].1 && pts.iter().all(|&(x, y)| x >= lx && x <= lx1 && y >= ly && y <= ly1) {
+                let y = pts[0].1 as i64;
+                match rows.iter_mut().find(|r| r.0 == y) {
+                    Some(r) => r.1 += 1,
+                    None => rows.push((y, 1)),
+                }
+            }
+        }
+        rows.into_iter().map(|r| r.1).collect()
+    }
+
+    fn min_font(svg: &str) -> f64 {
+        elements(svg, "text").iter().map(|t| num(t, "font-size")).fold(f64::INFINITY, f64::min)
+    }
+
+    fn record(name: &str, acc: &[f64]) -> RunRecord {
+        let mut r = RunRecord::new(name, "test", serde_json::Value::Null, "cpu".into(), "toy".into(), "smoke".into());
+        for (e, &a) in acc.iter().enumerate() {
+            let mut ep = EpochRecord { epoch: e + 1, lr: 0.1, losses: Default::default(), metrics: Default::default(), seconds: 1.0, images_per_s: 1.0 };
+            ep.metrics.insert("test_acc".into(), a);
+            ep.metrics.insert("train_acc".into(), a + 0.05);
+            r.epochs.push(ep);
+        }
+        r
+    }
+
+    #[test]
+    fn legends_sit_beside_the_data_never_over_it() {
+        // a series that runs through every corner of the plot area: no corner is free
+        let corners = Series { name: "corners".into(), points: vec![(0.0, 0.0, 0.0), (1.0, 100.0, 0.0), (2.0, 0.0, 0.0), (3.0, 100.0, 0.0)] };
+        let other = Series { name: "a longer second label".into(), points: vec![(0.0, 50.0, 5.0), (3.0, 60.0, 5.0)] };
+        assert_legend_clear_of_data(&lines("sweep", "T", "test accuracy (%)", &[corners, other], false).svg);
+        let (a, b) = (record("teacher", &[0.1, 0.9, 0.5]), record("student", &[0.9, 0.1, 0.95]));
+        assert_legend_clear_of_data(&curves("runs", &["test_acc", "train_acc"], &[&a, &b]).svg);
+        assert_legend_clear_of_data(&bars("bars", "test accuracy (%)", &[Bar::new("a", 99.0, 1.0).with_reference(97.0), Bar::new("b", 98.0, 0.5)]).svg);
+    }
+
+    #[test]
+    fn legend_swatches_show_each_dash_style() {
+        let (a, b) = (record("teacher", &[0.5, 0.6]), record("student", &[0.4, 0.5]));
+        // two runs × two keys: teacher/student share a colour per run, test solid, train dashed
+        let segments = swatch_segments(&curves("runs", &["test_acc", "train_acc"], &[&a, &b]).svg);
+        assert_eq!(segments.len(), 4, "one swatch per series");
+        assert_eq!(segments[0], 1, "test: solid, one segment");
+        assert!(segments[1] > 1, "train: dashed, several segments");
+        assert_eq!(segments[0], segments[2]);
+        assert_eq!(segments[1], segments[3]);
+        let styles: std::collections::BTreeSet<usize> = (0..4).map(|k| dash_segments(0, 24, Dash::nth(k)).len()).collect();
+        assert_eq!(styles.len(), 4, "four distinguishable dash styles");
+    }
+
+    #[test]
+    fn bars_start_at_zero_and_labels_clear_the_error_caps() {
+        let svg = bars("bars", "test accuracy (%)", &[Bar::new("a", 80.0, 2.0), Bar::new("b", 40.0, 2.0).with_reference(45.0)]).svg;
+        let filled: Vec<&str> = elements(&svg, "rect").into_iter().filter(|r| attr(r, "opacity").as_deref() == Some("0.85")).collect();
+        assert_eq!(filled.len(), 2);
+        let (h0, h1) = (num(filled[0], "height"), num(filled[1], "height"));
+        assert!((h0 / h1 - 2.0).abs() < 0.03, "heights from a zero baseline: 80 is twice 40, got {h0} / {h1}");
+        assert_eq!(num(filled[0], "y") + h0, num(filled[1], "y") + h1, "one baseline");
+        // the mean's label sits above its top error cap: both bars' labels end above their caps
+        for (bar, label) in filled.iter().zip(["80.00", "40.00"]) {
+            let x = num(bar, "x") + num(bar, "width") / 2.0;
+            let cap_y = elements(&svg, "polyline").iter().map(|l| points(l)).filter(|p| p.len() == 2 && p[0].1 == p[1].1 && p[0].0 < x && p[1].0 > x).map(|p| p[0].1).fold(f64::INFINITY, f64::min);
+            let text = svg.match_indices(&format!("\n{label}\n")).next().map(|(i, _)| &svg[svg[..i].rfind("<text").unwrap()..i]).expect("value label");
+            assert_eq!(attr(text, "dy").as_deref(), Some("-0.5ex"), "anchored by its bottom edge");
+            assert!(num(text, "y") < cap_y - 1.0, "label {label} at y = {} reaches the cap at {cap_y}", num(text, "y"));
+        }
+        assert!(svg.contains("paper&apos;s number") && svg.contains("\n45.0\n"), "the reference has a legend row and its value");
+    }
+
+    #[test]
+    fn text_is_readable_and_axes_are_titled_in_words() {
+        let a = record("run", &[0.5, 0.6]);
+        let c = curves("run", &["test_acc"], &[&a]).svg;
+        for svg in [&c, &bars("b", "test accuracy (%)", &[Bar::new("a", 1.0, 0.1)]).svg, &lines("l", "T", "y", &[Series { name: "s".into(), points: vec![(1.0, 1.0, 0.0)] }], false).svg] {
+            assert!(min_font(svg) >= 11.0, "smallest text {} px", min_font(svg));
+        }
+        assert!(c.contains("test accuracy (%)") && !c.contains("test_acc"), "axis title in words");
+        assert_eq!(axis_title("peer0_acc"), "peer0 accuracy (%)");
+        assert_eq!(axis_title("ce"), "cross-entropy");
+    }
 }

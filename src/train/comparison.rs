@@ -139,7 +139,7 @@ impl Comparison {
         let scale = if metric.ends_with("_acc") { 100.0 } else { 1.0 };
         let mut bars: Vec<Bar> = self.rows.iter().map(|r| Bar::from_values(r.label.clone(), &r.values(metric).iter().map(|x| x * scale).collect::<Vec<_>>())).collect();
         bars.extend(self.references.iter().map(|(l, v)| Bar::new(l.clone(), v * scale, 0.0)));
-        let y = if scale == 100.0 { format!("{metric} (%)") } else { metric.to_string() };
+        let y = plot::axis_title(metric);
         plot::bars(&self.title, &y, &bars)
     }
 
@@ -149,7 +149,7 @@ impl Comparison {
             rec.name = r.label.clone();
             rec
         })).collect();
-        plot::curves(&format!("{}: {metric} (seed {})", self.title, self.rows.first().and_then(|r| r.seeds.first()).unwrap_or(&0)), &[metric], &firsts.iter().collect::<Vec<_>>())
+        plot::curves(&format!("{}: {} (seed {})", self.title, plot::metric_words(metric), self.rows.first().and_then(|r| r.seeds.first()).unwrap_or(&0)), &[metric], &firsts.iter().collect::<Vec<_>>())
     }
 
     /// Writes the comparison as JSON, atomically.

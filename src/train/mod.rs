@@ -549,6 +549,27 @@ impl Run {
         crate::plot::curves(&format!("{}: losses", self.record.name), &keys, &[&self.record])
     }
 
+    /// What a KD student is asked to match: the headline network's softened output
+    /// p_i = exp(z_i / T) / Σ_j exp(z_j / T) (Hinton et al. 2015, Eq. 1) on test image `index` of
+    /// `data`, one bar series per temperature. T = 1 is the plain softmax; higher T spreads the
+    /// mass over the classes the network finds similar ("dark knowledge"); T → 0 is the one-hot
+    /// arg max. An index past the test split or a T ≤ 0 is an [`Error::Invalid`](crate::Error::Invalid).
+    pub fn plot_soft_targets(&self, data: &Dataset, index: usize, temperatures: &[f64]) -> Result<Figure> {
+        if index >= data.test.len() {
+            return Err(crate::Error::invalid("index", index, format!("the test split of {} has {} images", data.name, data.test.len())));
+        }
+        if let Some(t) = temperatures.iter().find(|t| !t.is_finite() || **t <= 0.0) {
+            return Err(crate::Error::invalid("temperature", t, "must be > 0"));
+        }
+        let device = self.model.devices().into_iter().next().unwrap_or_else(Device::cpu_default);
+        let batch = Loader::test(data, 1).make_batch(&[index], 0, &mut crate::rng::Rng::new(0));
+        let logits: Vec<f32> = self.model.forward(batch.images(&device)).into_data().try_to_vec::<f32>().unwrap_or_default();
+        let series: Vec<(String, Vec<f64>)> = temperatures.iter().map(|&t| (format!("T = {t}"), soften(&logits, t).into_iter().map(|p| p * 100.0).collect())).collect();
+        let label = data.classes.get(data.test.label(index)).cloned().unwrap_or_default();
+        let title = format!("{}: softened outputs on test image {index} (class {label})", self.record.name);
+        Ok(crate::plot::grouped_bars(&title, "probability (%)", &data.classes, &series))
+    }
+
     /// A compact summary table.
     pub fn table(&self) -> Table {
         runs_table(&format!("Run `{}`", self.record.name), &[&self.record])
@@ -589,4 +610,12 @@ pub fn runs_table(title: &str, records: &[&RunRecord]) -> Table {
         ]);
     }
     t
+}
+
+/// softmax(z / T) in f64, max-subtracted.
+pub fn soften(logits: &[f32], temperature: f64) -> Vec<f64> {
+    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &z| m.max(z as f64));
+    let e: Vec<f64> = logits.iter().map(|&z| ((z as f64 - max) / temperature).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / sum).collect()
 }

@@ -180,12 +180,12 @@ impl Sweep {
                     plot::Bar::from_values(name, &values.iter().map(|v| v * scale).collect::<Vec<_>>())
                 })
                 .collect();
-            let y = if scale == 100.0 { format!("{metric} (%)") } else { metric.to_string() };
-            return plot::bars(&format!("{metric} by {}", self.axes.join(" × ")), &y, &bars);
+            let y = plot::axis_title(metric);
+            return plot::bars(&format!("{} by {}", plot::metric_words(metric), self.axes.join(" × ")), &y, &bars);
         }
         let mut series: Vec<Series> = Vec::new();
         for (params, values) in self.groups(metric) {
-            let name = params.get(1).map(|p| format!("{} = {}", p.0, self.show(&p.0, p.1))).unwrap_or_else(|| metric.to_string());
+            let name = params.get(1).map(|p| format!("{} = {}", p.0, self.show(&p.0, p.1))).unwrap_or_else(|| plot::metric_words(metric));
             let (m, s) = mean_std(&values);
             let point = (params[0].1, m * scale, s * scale);
             match series.iter_mut().find(|x| x.name == name) {
@@ -198,8 +198,8 @@ impl Sweep {
         }
         let xs: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
         let log_x = xs.iter().all(|&x| x > 0.0) && xs.iter().cloned().fold(0.0, f64::max) / xs.iter().cloned().fold(f64::INFINITY, f64::min) >= 20.0;
-        let y = if scale == 100.0 { format!("{metric} (%)") } else { metric.to_string() };
-        plot::lines(&format!("{metric} vs {}", self.axes[0]), &self.axes[0], &y, &series, log_x)
+        let y = plot::axis_title(metric);
+        plot::lines(&format!("{} vs {}", plot::metric_words(metric), self.axes[0]), &self.axes[0], &y, &series, log_x)
     }
 
     /// Records of every point (for curve plots).

@@ -4,7 +4,7 @@
 use super::dsa_aug::{Draw, Strategy};
 use super::{Condensed, Evaluation, RealImages};
 use crate::notebook::Panel;
-use crate::plot::images::image_grid_unchecked;
+use crate::plot::images::{image_grid_columns_unchecked, image_grid_unchecked};
 use crate::plot::{bars, lines, Bar, Figure, Normalise, Series};
 use crate::rng::Rng;
 use burn::tensor::Tensor;
@@ -27,7 +27,8 @@ impl Condensed {
 
     /// The final images, a row per class.
     pub fn plot_images(&self) -> Figure {
-        self.grid(&format!("{}: {} images per class ({})", self.label(), self.config.ipc, self.dataset), &self.images)
+        let ipc = self.config.ipc;
+        self.grid(&format!("{}: {ipc} image{} per class ({})", self.label(), if ipc == 1 { "" } else { "s" }, self.dataset), &self.images)
     }
 
     fn grid(&self, title: &str, images: &[f32]) -> Figure {
@@ -43,9 +44,31 @@ impl Condensed {
         image_grid_unchecked(title, &shown, shape, ipc.min(10), &self.classes, Normalise::Fixed(0.0, 1.0))
     }
 
-    /// Start, middle and end side by side (the paper's famous picture).
-    pub fn plot_evolution(&self) -> Panel {
-        (0..self.record.snapshots.len()).fold(Panel::new(), |p, k| p.figure(self.plot_snapshot(k)))
+    /// The set at every kept snapshot side by side (initialisation, middle, end; the DSA paper's
+    /// picture): a row per class, a column group per snapshot headed by its iteration, up to
+    /// 12 images per row. A set without snapshots (random, herding) shows its images.
+    pub fn plot_evolution(&self) -> Figure {
+        let snaps = &self.record.snapshots;
+        if snaps.is_empty() {
+            return self.plot_images();
+        }
+        let (k, ipc) = (snaps.len(), self.config.ipc.max(1));
+        let shown = ipc.min((12 / k).max(1));
+        let per: usize = self.shape[1..].iter().product();
+        let mut images = Vec::with_capacity(self.classes.len() * k * shown * per);
+        for class in 0..self.classes.len() {
+            for snap in snaps {
+                for j in 0..shown {
+                    let i = class * ipc + j;
+                    images.extend_from_slice(&snap[i * per..(i + 1) * per]);
+                }
+            }
+        }
+        let heads: Vec<String> = self.record.snapshot_iterations.iter().map(|it| if *it == 0 { "initial".to_string() } else { format!("iteration {it}") }).collect();
+        let shape = [self.classes.len() * k * shown, self.shape[1], self.shape[2], self.shape[3]];
+        let what = if shown < ipc { format!(" (first {shown} of {ipc} per class)") } else { String::new() };
+        let title = format!("{} ipc{} on {}: initial vs learned{what}", self.config.method.name(), self.config.ipc, self.dataset);
+        image_grid_columns_unchecked(&title, &self.denormalised(&images), shape, k * shown, &self.classes, &heads, Normalise::Fixed(0.0, 1.0))
     }
 
     /// Matching loss over the outer iterations.
@@ -116,12 +139,19 @@ pub fn accuracy_bars(title: &str, evals: &[&Evaluation], paper: &[(&str, f64)]) 
     bars(title, "test accuracy (%)", &items)
 }
 
-/// The paper's ConvNet accuracies (DSA paper, Table 1; DM paper for DM where reported) for
-/// `dataset` at `ipc`, as (method, %) pairs.
+/// The papers' ConvNet accuracies for `dataset` at `ipc`, as (method, %) pairs: DC, DSA, random
+/// and herding from the DSA paper's Table 1 (random and herding as the DC paper's Table 1 reports
+/// them), DM from the DM paper's Table 1 where it reports the dataset (not Fashion-MNIST).
 pub fn paper_numbers(dataset: &str, ipc: usize) -> Vec<(&'static str, f64)> {
     let row: &[(&str, [f64; 3])] = match dataset {
-        "mnist" => &[("DC", [91.7, 97.4, 98.8]), ("DSA", [88.7, 97.8, 99.2])],
-        "fashion-mnist" => &[("DC", [70.5, 82.3, 83.6]), ("DSA", [70.6, 84.6, 88.7])],
+        "mnist" => &[
+            ("DC", [91.7, 97.4, 98.8]),
+            ("DSA", [88.7, 97.8, 99.2]),
+            ("random", [64.9, 95.1, 97.9]),
+            ("herding", [89.2, 93.7, 94.8]),
+            ("DM", [89.7, 97.5, 98.6]),
+        ],
+        "fashion-mnist" => &[("DC", [70.5, 82.3, 83.6]), ("DSA", [70.6, 84.6, 88.7]), ("random", [51.4, 73.8, 82.5]), ("herding", [67.0, 71.1, 71.9])],
         "svhn" => &[("DC", [31.2, 76.1, 82.3]), ("DSA", [27.5, 79.2, 84.4])],
         "cifar10" => &[
             ("DC", [28.3, 44.9, 53.9]),
