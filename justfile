@@ -67,7 +67,11 @@ libtorch:
 
 # Build with libtorch (CUDA when the libtorch has it): see README "GPU"
 build-tch:
-    LIBTORCH="$(pwd)/libtorch" LIBTORCH_BYPASS_VERSION_CHECK=1 LIBTORCH_CXX11_ABI=1 cargo build --release --features tch
+    LIBTORCH="$(pwd)/libtorch" LIBTORCH_BYPASS_VERSION_CHECK=1 LIBTORCH_CXX11_ABI=1 cargo build --release --no-default-features --features tch
+
+# Open the notebooks in JupyterLab with the evcxr Rust kernel (installs both on first use; flags go to `jupyter lab`, e.g. `just jupyter --no-browser`)
+jupyter *FLAGS:
+    tools/jupyter.sh {{FLAGS}}
 
 # Run every notebook under the real Jupyter kernel (installs evcxr_jupyter 0.22.0 and Jupyter into .venv-jupyter)
 notebooks *NOTEBOOKS:

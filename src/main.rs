@@ -39,7 +39,7 @@ OPTIONS:
     --out <DIR>                 output folder [default: out]
     --teacher <ARCH>            teacher architecture [default: convnet-3-w<profile width>]
     --student <ARCH>            student architecture [default: convnet-1-w8]
-                                ARCH: convnet[-D[-wW]], resnetN, resnetNx4, resnet18, resnet34,
+                                ARCH: convnet[-D[-wW]], resnetN, resnetNx4, resnet18[-in], resnet34[-in],
                                 wrn-D-K, mobilenetv2, mlp[-W], swin-t/s/b/l, swin-micro[-wC]
     --temperature <T>           KD temperature, T > 0 [default: 4]
     --alpha <A>                 KD weight in [0, 1] [default: 0.9]
@@ -94,8 +94,13 @@ DSA OPTIONS (distillery dsa; also --profile, --data, --out [default out/dsa], --
     --init <real|noise>         start of the learned sets [default: noise for DC, real for DM, DSA]
     --models <N>                evaluation networks per set [default: 3]
     --epochs <N>                evaluation epochs [default: gpu 1000, cpu 200]
+    --eval-aug <paper|dsa>      paper: each set by its own paper's protocol (DSA, DM: DSA aug for
+                                --epochs; DC, random, herding: the DC code's crop/scale/rotate on
+                                MNIST for --epochs, no aug elsewhere for 0.3 × --epochs);
+                                dsa: every set with DSA aug for --epochs [default: paper]
     --cross-arch <LIST>         architectures for the DSA set's cross-architecture evaluation,
-                                or none [default: mlp,convnet-3-w<profile width>,resnet18]
+                                or none [default: mlp,convnet-3-w<profile width>,resnet18-in
+                                (instance norm, the official ResNet18; resnet18 = BN)]
     --cross-ipc <N>             IPC of the set evaluated across architectures [gpu 10, else 1]
 
 SERVE OPTIONS (distillery serve; build with --features remote-server, add cuda for GPUs):
@@ -234,6 +239,13 @@ fn parse_dsa(args: &[String]) -> Result<Option<Command>> {
             }
             "--models" => exp.models = Some(whole("--models", &v)?),
             "--epochs" => exp.eval_epochs = Some(whole("--epochs", &v)?),
+            "--eval-aug" => {
+                exp.protocol = match v.as_str() {
+                    "paper" => distillery::methods::condense::eval::EvalProtocol::PerPaper,
+                    "dsa" => distillery::methods::condense::eval::EvalProtocol::DsaAug,
+                    _ => return Err(Error::invalid("--eval-aug", &v, "expected paper or dsa")),
+                }
+            }
             "--cross-arch" if v == "none" => exp.cross_archs.clear(),
             "--cross-arch" => exp.cross_archs = list(&v).iter().map(|a| a.parse()).collect::<Result<_>>()?,
             "--cross-ipc" => exp.cross_ipc = whole("--cross-ipc", &v)?,

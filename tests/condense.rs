@@ -254,3 +254,23 @@ fn a_herding_feature_net_that_does_not_fit_the_data_is_a_shape_error() {
     assert!(matches!(&err, Error::Shape { what, .. } if what == "feature_net"), "{err}");
     assert!(err.to_string().contains("[N, 1, 28, 28] → [N, 10]"), "{err}");
 }
+
+#[test]
+fn each_set_is_evaluated_by_its_own_papers_protocol_unless_told_otherwise() {
+    use distillery::methods::condense::eval::EvalAugment;
+    let config = EvalConfig::for_profile(Profile::Gpu);
+    let plan = |c: &EvalConfig, m, d: &str, flippable| c.plan(m, d, flippable).unwrap();
+    // official main.py: DSA (and main_DM.py: DM) with DSA augmentation for 1000 epochs
+    for m in [Algorithm::Dsa, Algorithm::Dm] {
+        assert_eq!(plan(&config, m, "mnist", false), (EvalAugment::Dsa(Strategy::for_data(false)), 1000));
+    }
+    // get_daparam: the DC rows with crop/scale/rotate on MNIST for 1000 epochs, none elsewhere for 300
+    for m in [Algorithm::Dc, Algorithm::Random, Algorithm::Herding] {
+        assert_eq!(plan(&config, m, "mnist", false), (EvalAugment::Dc, 1000));
+        assert_eq!(plan(&config, m, "fashion-mnist", true), (EvalAugment::None, 300));
+    }
+    // the switch: every set with DSA augmentation
+    let all = config.clone().all_dsa_aug();
+    assert_eq!(plan(&all, Algorithm::Dc, "fashion-mnist", true), (EvalAugment::Dsa(Strategy::for_data(true)), 1000));
+    assert_eq!(EvalAugment::Dc.describe(), "DC aug");
+}

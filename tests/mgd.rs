@@ -167,3 +167,17 @@ fn a_resumed_mgd_run_draws_the_same_masks_as_an_uninterrupted_one() {
         assert_eq!(a.metrics["alpha"], b.metrics["alpha"], "auto α survives the resume");
     }
 }
+
+#[test]
+fn auto_alpha_sizes_the_feature_term_to_the_loss_actually_optimised() {
+    // one batch per epoch: epoch 1's logged losses are the first batch's, where α is chosen
+    let data = fashion_small();
+    let device = cpu();
+    let one_batch = TrainConfig::new().with_epochs(1).with_batch_size(data.train.len()).with_lr(0.05).with_verbose(false);
+    let teacher = Supervised::builder().model(Arch::convnet(8, 3)).train(quick(1)).fit(&data, &device).unwrap();
+    let w = 0.9;
+    let run = Mgd::builder().teacher(&teacher).student(Arch::convnet(4, 3)).alpha_auto().with_kd(4.0, w).train(one_batch).seed(1).fit(&data, &device).unwrap();
+    let e = &run.record.epochs[0].losses;
+    let task = (1.0 - w) * e["ce"] + w * e["kd"];
+    assert!((e["feat2"] - task).abs() < 1e-3 * task.max(1.0), "α·L_dis = {} vs (1 − w)·CE + w·KD = {task} (CE alone {})", e["feat2"], e["ce"]);
+}

@@ -45,6 +45,27 @@ fn imagenet_style_resnets_and_mobilenet_match() {
 }
 
 #[test]
+fn the_instance_norm_resnet18_is_the_official_dc_network() {
+    // the official DC/DSA `ResNet18` (instance norm) has the same parameters as the BN one …
+    let arch: Arch = "resnet18-in".parse().unwrap();
+    assert_eq!(arch, Arch::resnet18_in());
+    assert_eq!(arch.to_string(), "ResNet-18 (IN)");
+    assert_eq!(params(arch.clone()), params(Arch::resnet18()));
+    // … but an image's logits do not depend on the rest of its batch, in training mode too
+    let device = distillery::train::devices(&common::cpu()).1;
+    let net = arch.init([1, 28, 28], 10, &device).unwrap();
+    let x = Tensor::<4>::random([4, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+    let alone: Vec<f32> = net.forward(x.clone().slice(0..1)).into_data().try_to_vec::<f32>().unwrap();
+    let in_batch: Vec<f32> = net.forward(x).slice(0..1).into_data().try_to_vec::<f32>().unwrap();
+    assert!(alone.iter().zip(&in_batch).all(|(a, b)| (a - b).abs() < 1e-4), "{alone:?} vs {in_batch:?}");
+    let bn = Arch::resnet18().init([1, 28, 28], 10, &device).unwrap();
+    let x = Tensor::<4>::random([4, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+    let alone: Vec<f32> = bn.forward(x.clone().slice(0..2)).into_data().try_to_vec::<f32>().unwrap();
+    let in_batch: Vec<f32> = bn.forward(x).slice(0..2).into_data().try_to_vec::<f32>().unwrap();
+    assert!(alone.iter().zip(&in_batch).any(|(a, b)| (a - b).abs() > 1e-4), "batch norm in training mode mixes the batch");
+}
+
+#[test]
 fn stages_and_logits_have_the_expected_shapes() {
     let device = common::cpu();
     let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);

@@ -28,25 +28,39 @@ pub fn depthwise(channels: usize, stride: usize, device: &Device) -> Conv2d {
         .init(device)
 }
 
-/// Convolution followed by batch normalisation (no activation).
+/// Convolution followed by batch normalisation (no activation), or by instance normalisation
+/// when built with [`ConvBn::instance`] (the official DC/DSA `ResNet18`: `GroupNorm(C, C)`).
+/// Exactly one of `bn` and `inorm` is set; the batch-norm one keeps the names PyTorch weights
+/// are imported under (`….bn.*`).
 #[derive(Module, Debug)]
 pub struct ConvBn {
     /// The convolution (no bias).
     pub conv: Conv2d,
     /// Its batch norm.
-    pub bn: BatchNorm,
+    pub bn: Option<BatchNorm>,
+    /// Its instance norm (affine, per channel).
+    pub inorm: Option<super::norm::InstanceNorm>,
 }
 
 impl ConvBn {
     /// `k×k` conv (padding k/2, no bias) + BN.
     pub fn new(c_in: usize, c_out: usize, k: usize, stride: usize, device: &Device) -> ConvBn {
-        ConvBn { conv: conv(c_in, c_out, k, stride, false, device), bn: BatchNormConfig::new(c_out).init(device) }
+        ConvBn { conv: conv(c_in, c_out, k, stride, false, device), bn: Some(BatchNormConfig::new(c_out).init(device)), inorm: None }
     }
-    /// conv → BN.
+    /// `k×k` conv (padding k/2, no bias) + instance norm.
+    pub fn instance(c_in: usize, c_out: usize, k: usize, stride: usize, device: &Device) -> ConvBn {
+        ConvBn { conv: conv(c_in, c_out, k, stride, false, device), bn: None, inorm: Some(super::norm::InstanceNorm::new(c_out, device)) }
+    }
+    /// conv → norm.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        let x = self.conv.forward(x);
+        match (&self.bn, &self.inorm) {
+            (Some(bn), _) => bn.forward(x),
+            (None, Some(n)) => n.forward(x),
+            (None, None) => x,
+        }
     }
-    /// conv → BN → ReLU.
+    /// conv → norm → ReLU.
     pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
         relu(self.forward(x))
     }

@@ -30,13 +30,18 @@ impl Arch {
     pub fn resnet_x4(depth: usize) -> Arch {
         Arch::ResNet(resnet::ResNetSpec { depth, x4: true })
     }
-    /// ResNet-18 with a CIFAR stem.
+    /// ResNet-18 with a CIFAR stem and batch norm.
     pub fn resnet18() -> Arch {
-        Arch::ResNetWide(resnet::ResNetImageNetSpec { depth: 18 })
+        Arch::ResNetWide(resnet::ResNetImageNetSpec { depth: 18, norm: resnet::ResNorm::Batch })
+    }
+    /// ResNet-18 with a CIFAR stem and instance norm (`resnet18-in`): the official DC/DSA/DM
+    /// `ResNet18`, the cross-architecture network of the condensation papers.
+    pub fn resnet18_in() -> Arch {
+        Arch::ResNetWide(resnet::ResNetImageNetSpec { depth: 18, norm: resnet::ResNorm::Instance })
     }
     /// ResNet-34 with a CIFAR stem.
     pub fn resnet34() -> Arch {
-        Arch::ResNetWide(resnet::ResNetImageNetSpec { depth: 34 })
+        Arch::ResNetWide(resnet::ResNetImageNetSpec { depth: 34, norm: resnet::ResNorm::Batch })
     }
     /// WRN-`depth`-`widen`.
     pub fn wrn(depth: usize, widen: usize) -> Arch {
@@ -339,7 +344,7 @@ impl std::str::FromStr for Arch {
     fn from_str(s: &str) -> Result<Arch> {
         let name = s.trim().to_ascii_lowercase().replace('_', "-");
         let arch = Arch::parse_name(&name).unwrap_or_else(|| {
-            Err(Error::invalid("arch", s, "expected convnet[-DEPTH[-wWIDTH]], resnetN, resnetNx4, resnet18, resnet34, wrn-D-K, mobilenetv2, mlp[-WIDTH], swin-t/s/b/l or swin-micro[-wC]"))
+            Err(Error::invalid("arch", s, "expected convnet[-DEPTH[-wWIDTH]], resnetN, resnetNx4, resnet18[-in], resnet34[-in], wrn-D-K, mobilenetv2, mlp[-WIDTH], swin-t/s/b/l or swin-micro[-wC]"))
         })?;
         arch.validate()?;
         Ok(arch)

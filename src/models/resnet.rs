@@ -2,7 +2,8 @@
 //! shortcut where the shape changes (option B, as in the CRD / RepDistiller model zoo):
 //! - CIFAR ResNet-(6n+2): widths 16/32/64 (He et al. 2016, §4.2); the ×4 variants use 32 for
 //!   the stem and 64/128/256 for the stages (RepDistiller's `resnet8x4`, `resnet32x4`).
-//! - ResNet-18/34 with a CIFAR stem: widths 64–512, blocks `[2,2,2,2]` / `[3,4,6,3]`.
+//! - ResNet-18/34 with a CIFAR stem: widths 64–512, blocks `[2,2,2,2]` / `[3,4,6,3]`; batch norm, or
+//!   instance norm everywhere (`resnet18-in`, the official DC/DSA/DM `ResNet18`).
 use super::blocks::ConvBn;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -17,9 +18,10 @@ pub struct BasicBlock {
 }
 
 impl BasicBlock {
-    fn new(c_in: usize, c_out: usize, stride: usize, device: &Device) -> BasicBlock {
-        let shortcut = (stride != 1 || c_in != c_out).then(|| ConvBn::new(c_in, c_out, 1, stride, device));
-        BasicBlock { a: ConvBn::new(c_in, c_out, 3, stride, device), b: ConvBn::new(c_out, c_out, 3, 1, device), shortcut }
+    fn new(c_in: usize, c_out: usize, stride: usize, norm: ResNorm, device: &Device) -> BasicBlock {
+        let cb = |a, b, k, s| norm.conv(a, b, k, s, device);
+        let shortcut = (stride != 1 || c_in != c_out).then(|| cb(c_in, c_out, 1, stride));
+        BasicBlock { a: cb(c_in, c_out, 3, stride), b: cb(c_out, c_out, 3, 1), shortcut }
     }
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let out = self.b.forward(self.a.forward_relu(x.clone()));
@@ -37,6 +39,26 @@ pub struct Stage {
     blocks: Vec<BasicBlock>,
 }
 
+/// The norm layer of a ResNet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ResNorm {
+    /// Batch norm (He et al.; RepDistiller; the official DC code's `ResNet18BN`).
+    #[default]
+    Batch,
+    /// Instance norm, `GroupNorm(C, C)` (the official DC/DSA/DM code's `ResNet18`: batch
+    /// statistics mean little when a condensed set has 10 images).
+    Instance,
+}
+
+impl ResNorm {
+    fn conv(self, c_in: usize, c_out: usize, k: usize, stride: usize, device: &Device) -> ConvBn {
+        match self {
+            ResNorm::Batch => ConvBn::new(c_in, c_out, k, stride, device),
+            ResNorm::Instance => ConvBn::instance(c_in, c_out, k, stride, device),
+        }
+    }
+}
+
 /// ResNet with a CIFAR stem.
 #[derive(Module, Debug)]
 pub struct ResNet {
@@ -49,6 +71,12 @@ impl ResNet {
     /// `blocks[i]` BasicBlocks of `widths[i]` channels per stage; the first stage keeps the
     /// resolution, later stages halve it.
     pub fn new(in_channels: usize, stem: usize, widths: &[usize], blocks: &[usize], classes: usize, device: &Device) -> ResNet {
+        ResNet::with_norm(in_channels, stem, widths, blocks, classes, ResNorm::Batch, device)
+    }
+
+    /// [`ResNet::new`] with the given norm layer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_norm(in_channels: usize, stem: usize, widths: &[usize], blocks: &[usize], classes: usize, norm: ResNorm, device: &Device) -> ResNet {
         let mut c = stem;
         let stages = widths
             .iter()
@@ -58,7 +86,7 @@ impl ResNet {
                 let blocks = (0..n)
                     .map(|j| {
                         let stride = if i > 0 && j == 0 { 2 } else { 1 };
-                        let b = BasicBlock::new(c, w, stride, device);
+                        let b = BasicBlock::new(c, w, stride, norm, device);
                         c = w;
                         b
                     })
@@ -66,7 +94,7 @@ impl ResNet {
                 Stage { blocks }
             })
             .collect();
-        ResNet { stem: ConvBn::new(in_channels, stem, 3, 1, device), stages, fc: LinearConfig::new(c, classes).init(device) }
+        ResNet { stem: norm.conv(in_channels, stem, 3, 1, device), stages, fc: LinearConfig::new(c, classes).init(device) }
     }
 }
 
@@ -116,7 +144,7 @@ impl super::Spec for ResNetSpec {
     /// `resnetN`, `resnetNx4` (not `resnet18` / `resnet34`, see [`ResNetImageNetSpec`]).
     fn parse(name: &str) -> Option<crate::Result<Self>> {
         let rest = name.strip_prefix("resnet")?;
-        if rest == "18" || rest == "34" {
+        if matches!(rest, "18" | "34" | "18-in" | "34-in") {
             return None;
         }
         Some(match rest.strip_suffix("x4") {
@@ -131,6 +159,9 @@ impl super::Spec for ResNetSpec {
 pub struct ResNetImageNetSpec {
     /// 18 or 34.
     pub depth: usize,
+    /// Batch norm (`resnet18`) or instance norm (`resnet18-in`, the official DC/DSA `ResNet18`).
+    #[serde(default)]
+    pub norm: ResNorm,
 }
 
 impl super::Spec for ResNetImageNetSpec {
@@ -139,16 +170,21 @@ impl super::Spec for ResNetImageNetSpec {
     }
     fn build(&self, input: [usize; 3], classes: usize, device: &Device) -> crate::Result<super::Net> {
         let blocks: &[usize] = if self.depth == 18 { &[2, 2, 2, 2] } else { &[3, 4, 6, 3] };
-        Ok(super::Net::ResNet(ResNet::new(input[0], 64, &[64, 128, 256, 512], blocks, classes, device)))
+        Ok(super::Net::ResNet(ResNet::with_norm(input[0], 64, &[64, 128, 256, 512], blocks, classes, self.norm, device)))
     }
     fn label(&self) -> String {
-        format!("ResNet-{}", self.depth)
+        let norm = if self.norm == ResNorm::Instance { " (IN)" } else { "" };
+        format!("ResNet-{}{norm}", self.depth)
     }
-    /// `resnet18`, `resnet34`.
+    /// `resnet18`, `resnet34` (batch norm), `resnet18-in`, `resnet34-in` (instance norm).
     fn parse(name: &str) -> Option<crate::Result<Self>> {
-        match name {
-            "resnet18" => Some(Ok(ResNetImageNetSpec { depth: 18 })),
-            "resnet34" => Some(Ok(ResNetImageNetSpec { depth: 34 })),
+        let (base, norm) = match name.strip_suffix("-in") {
+            Some(b) => (b, ResNorm::Instance),
+            None => (name, ResNorm::Batch),
+        };
+        match base {
+            "resnet18" => Some(Ok(ResNetImageNetSpec { depth: 18, norm })),
+            "resnet34" => Some(Ok(ResNetImageNetSpec { depth: 34, norm })),
             _ => None,
         }
     }

@@ -4,7 +4,7 @@
 //! takes one SGD step (momentum 0.5) on S with the summed ∂D/∂S, then trains the network on S
 //! for `inner_loop` epochs (skipped after the last matching step, as the official `break`).
 use super::dsa_aug::Strategy;
-use super::eval::train_epochs;
+use super::eval::{train_epochs, EvalAugment};
 use super::matching::{match_class, ConvWeights};
 use super::{CondenseConfig, CondenseRecord, Init, RealImages};
 use crate::error::{Error, Result};
@@ -45,7 +45,7 @@ pub fn iteration(real: &RealImages, config: &CondenseConfig, strategy: &Strategy
         syn = syn - velocity.clone().mul_scalar(config.lr_img);
         if step + 1 < config.outer_loop {
             let lr = config.lr_net;
-            net = train_epochs(net, &syn, &labels, config.inner_loop, &inner, &|_| lr, strategy, &mut optim, rng, &ad);
+            net = train_epochs(net, &syn, &labels, config.inner_loop, &inner, &|_| lr, &EvalAugment::Dsa(strategy.clone()), &mut optim, rng, &ad);
         }
     }
     Ok((syn, velocity, distance / (classes * config.outer_loop) as f64))

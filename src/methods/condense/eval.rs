@@ -1,7 +1,12 @@
 //! The evaluation protocol (official `utils.py::evaluate_synset`): train a fresh network on the
 //! condensed set with SGD (momentum 0.9, weight decay 5e-4, lr 0.01 divided by 10 after half the
-//! epochs, batch 256) and per-image DSA augmentation, then test it on the real test split; repeat
+//! epochs, batch 256) and per-image augmentation, then test it on the real test split; repeat
 //! for several seeds and architectures (cross-architecture generalisation).
+//!
+//! Which augmentation and how many epochs depends on the [`EvalProtocol`]: by default each set by
+//! its own paper's protocol (official `main.py`: DSA sets with DSA augmentation for 1000 epochs;
+//! DC sets with `get_daparam`'s augmentation, crop/scale/rotate on MNIST for 1000 epochs and none
+//! elsewhere for 300; DM's `main_DM.py` as DSA), or every set with DSA augmentation.
 use super::dsa_aug::Strategy;
 use super::Condensed;
 use crate::data::{Dataset, Loader};
@@ -35,9 +40,82 @@ pub struct EvalConfig {
     pub strategy: Option<String>,
     /// Base seed.
     pub seed: u64,
+    /// Per paper (default) or DSA augmentation for every set.
+    #[serde(default)]
+    pub protocol: EvalProtocol,
+}
+
+/// How each set is evaluated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EvalProtocol {
+    /// Each set by its own paper's protocol: DSA and DM sets with DSA augmentation for
+    /// `epochs`; DC, random and herding sets (the DC paper's rows) with the DC code's
+    /// augmentation ([`super::dc_aug`]: MNIST only) for `epochs`, or without augmentation for
+    /// 0.3 × `epochs` where it has none (the official 300 vs 1000).
+    #[default]
+    PerPaper,
+    /// Every set with DSA augmentation for `epochs`: one protocol, the fairest comparison.
+    DsaAug,
+}
+
+/// The augmentation one evaluation trains with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EvalAugment {
+    /// Per-image DSA draws of a strategy.
+    Dsa(Strategy),
+    /// The DC code's crop/scale/rotate ([`super::dc_aug`]).
+    Dc,
+    /// None.
+    None,
+}
+
+impl EvalAugment {
+    /// A short description for tables: `DSA aug`, `DC aug`, `no aug`.
+    pub fn describe(&self) -> String {
+        match self {
+            EvalAugment::Dsa(s) if s.is_none() => "no aug".into(),
+            EvalAugment::Dsa(_) => "DSA aug".into(),
+            EvalAugment::Dc => "DC aug".into(),
+            EvalAugment::None => "no aug".into(),
+        }
+    }
+
+    fn apply(&self, x: Tensor<4>, rng: &mut Rng) -> Tensor<4> {
+        let [n, c, h, w] = x.dims();
+        match self {
+            EvalAugment::Dsa(strategy) => match strategy.draw(Some(n), [c, h, w], rng) {
+                Some(draw) => draw.apply(x),
+                None => x,
+            },
+            EvalAugment::Dc => super::dc_aug::augment(x, rng),
+            EvalAugment::None => x,
+        }
+    }
 }
 
 impl EvalConfig {
+    /// The augmentation and epochs for a set of `method` condensed from `dataset`.
+    pub fn plan(&self, method: super::Algorithm, dataset: &str, flippable: bool) -> Result<(EvalAugment, usize)> {
+        use super::Algorithm;
+        let dsa = || -> Result<EvalAugment> {
+            Ok(EvalAugment::Dsa(match &self.strategy {
+                Some(s) => Strategy::parse(s)?,
+                None => Strategy::for_data(flippable),
+            }))
+        };
+        match (self.protocol, method) {
+            (EvalProtocol::DsaAug, _) | (EvalProtocol::PerPaper, Algorithm::Dsa | Algorithm::Dm) => Ok((dsa()?, self.epochs)),
+            (EvalProtocol::PerPaper, Algorithm::Dc | Algorithm::Random | Algorithm::Herding) if super::dc_aug::augments(dataset) => Ok((EvalAugment::Dc, self.epochs)),
+            (EvalProtocol::PerPaper, _) => Ok((EvalAugment::None, (self.epochs * 3 / 10).max(1))),
+        }
+    }
+
+    /// Every set with DSA augmentation (see [`EvalProtocol::DsaAug`]).
+    pub fn all_dsa_aug(mut self) -> Self {
+        self.protocol = EvalProtocol::DsaAug;
+        self
+    }
+
     /// ConvNet-3 at the profile's width; 3 models; 1000 epochs on the gpu profile, 200 on cpu, 5
     /// on smoke.
     pub fn for_profile(profile: Profile) -> EvalConfig {
@@ -53,6 +131,7 @@ impl EvalConfig {
             batch: 256,
             strategy: None,
             seed: 0,
+            protocol: EvalProtocol::PerPaper,
         }
     }
     /// The architectures to evaluate.
@@ -88,6 +167,9 @@ pub struct Evaluation {
     pub dataset: String,
     /// (architecture, accuracies in %) in the order evaluated.
     pub results: Vec<(String, Vec<f64>)>,
+    /// How the networks were trained, e.g. `DSA aug, 200 epochs` (empty in older files).
+    #[serde(default)]
+    pub protocol: String,
 }
 
 impl Evaluation {
@@ -153,10 +235,7 @@ pub fn evaluate_keeping_first(set: &Condensed, config: &EvalConfig, data: &Datas
     if config.models == 0 || config.epochs == 0 || config.archs.is_empty() {
         return Err(Error::invalid("eval", format!("{} models × {} epochs × {} archs", config.models, config.epochs, config.archs.len()), "need at least one of each"));
     }
-    let strategy = match &config.strategy {
-        Some(s) => Strategy::parse(s)?,
-        None => Strategy::for_data(data.flippable),
-    };
+    let (augment, epochs) = config.plan(set.config.method, &data.name, data.flippable)?;
     let (plain, ad) = devices(device);
     let images = set.tensor(&plain);
     let test = Loader::test(data, 500);
@@ -170,8 +249,8 @@ pub fn evaluate_keeping_first(set: &Condensed, config: &EvalConfig, data: &Datas
             let net = arch.init_seeded(data.shape(), data.num_classes(), &ad, seed)?;
             let mut optim = recipe.sgd();
             let mut rng = Rng::derive(seed, 0xE7A1);
-            let (lr, half) = (config.lr, config.epochs / 2);
-            let net = train_epochs(net, &images, &set.labels, config.epochs, &recipe, &|e| if e > half { lr * 0.1 } else { lr }, &strategy, &mut optim, &mut rng, &ad);
+            let (lr, half) = (config.lr, epochs / 2);
+            let net = train_epochs(net, &images, &set.labels, epochs, &recipe, &|e| if e > half { lr * 0.1 } else { lr }, &augment, &mut optim, &mut rng, &ad);
             let net = net.valid();
             let (acc, _) = evaluate_net(&net, &test, &plain);
             accs.push(100.0 * acc);
@@ -179,12 +258,13 @@ pub fn evaluate_keeping_first(set: &Condensed, config: &EvalConfig, data: &Datas
         }
         results.push((arch.to_string(), accs));
     }
-    let evaluation = Evaluation { method: set.config.method.name().to_string(), ipc: set.config.ipc, dataset: set.dataset.clone(), results };
+    let protocol = format!("{}, {epochs} epochs", augment.describe());
+    let evaluation = Evaluation { method: set.config.method.name().to_string(), ipc: set.config.ipc, dataset: set.dataset.clone(), results, protocol };
     Ok((evaluation, first.expect("at least one architecture and model (checked above)")))
 }
 
 /// Trains `net` (on the autodiff device `ad`) for `epochs` over the plain `images`, shuffled in
-/// batches of `recipe.batch_size`, each batch under its own per-image DSA draw.
+/// batches of `recipe.batch_size`, each batch under its own per-image augmentation draw.
 #[allow(clippy::too_many_arguments)]
 pub fn train_epochs(
     mut net: Net,
@@ -193,12 +273,12 @@ pub fn train_epochs(
     epochs: usize,
     recipe: &TrainConfig,
     lr_at: &dyn Fn(usize) -> f64,
-    strategy: &Strategy,
+    augment: &EvalAugment,
     optim: &mut ModuleOptimizer,
     rng: &mut Rng,
     ad: &Device,
 ) -> Net {
-    let [n, c, h, w] = images.dims();
+    let n = images.dims()[0];
     let plain = images.device();
     let images = images.clone().detach();
     for epoch in 0..epochs {
@@ -206,10 +286,7 @@ pub fn train_epochs(
         rng.shuffle(&mut order);
         for chunk in order.chunks(recipe.batch_size.max(1)) {
             let idx: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
-            let mut x = images.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [chunk.len()]), &plain));
-            if let Some(draw) = strategy.draw(Some(chunk.len()), [c, h, w], rng) {
-                x = draw.apply(x);
-            }
+            let x = augment.apply(images.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [chunk.len()]), &plain)), rng);
             let y: Vec<i64> = chunk.iter().map(|&i| labels[i] as i64).collect();
             let x = Tensor::<4>::from_data(x.into_data(), ad);
             let y = Tensor::<1, Int>::from_data(TensorData::new(y, [chunk.len()]), ad);

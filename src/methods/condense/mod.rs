@@ -21,6 +21,7 @@
 //! ```
 pub mod coreset;
 pub mod dc;
+pub mod dc_aug;
 pub mod dm;
 pub mod dsa_aug;
 pub mod eval;

@@ -57,9 +57,10 @@ pub struct FeatureConfig {
     pub stages: Vec<StagePair>,
     /// Optional Hinton KD on the logits: (T, weight w): L = (1 − w)·CE + w·KD + feature term.
     pub kd: Option<(f64, f64)>,
-    /// Set α on the first batch so that α·L_dis equals the task loss (the MGD author's advice
-    /// for new settings: "make the MGD loss about the size of the task loss"); the configured α
-    /// is then ignored and the chosen one is recorded as the `alpha` series.
+    /// Set α on the first batch so that α·L_dis equals the task part of the loss as optimised
+    /// (CE, or (1 − w)·CE + w·KD when `kd` is set) (the MGD author's advice for new settings:
+    /// "make the MGD loss about the size of the task loss"); the configured α is then ignored and
+    /// the chosen one is recorded as the `alpha` series.
     #[serde(default)]
     pub auto_alpha: bool,
 }
@@ -171,7 +172,6 @@ impl Method for FeatureDistill {
         let teacher = self.teacher.forward_features(batch.images(&ctx.plain));
         let student = self.model.net.forward_features(batch.images(&ctx.device));
         let ce = ctx.task_loss(student.logits.clone(), batch);
-        let ce_value = scalar(&ce);
         let mut named = vec![("ce".to_string(), ce.clone())];
         let mut total = match self.config.kd {
             Some((t, w)) => {
@@ -181,6 +181,9 @@ impl Method for FeatureDistill {
             }
             None => ce,
         };
+        // what the feature term is set against: the task part of the loss as optimised
+        // (CE, or (1 − w)·CE + w·KD), not the unweighted CE
+        let task_value = scalar(&total);
         let mut terms = Vec::with_capacity(self.pairs.len());
         for (k, &(s, t)) in self.pairs.iter().enumerate() {
             let t_feat = ctx.constant(teacher.stages[t].clone());
@@ -197,7 +200,7 @@ impl Method for FeatureDistill {
         }
         if self.config.auto_alpha && !self.alpha_fixed {
             let raw: f64 = terms.iter().map(|(_, d)| scalar(d)).sum();
-            self.config.set_alpha(if raw > 0.0 { ce_value / raw } else { 0.0 });
+            self.config.set_alpha(if raw > 0.0 { task_value / raw } else { 0.0 });
             self.alpha_fixed = true;
         }
         for (s, dis) in terms {
