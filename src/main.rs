@@ -14,6 +14,7 @@ distillery — knowledge distillation experiments on burn
 USAGE:
     distillery [kd] [OPTIONS]
     distillery mgd [OPTIONS]     MGD vs student, FitNet, Hinton KD, MGD + KD over --seeds seeds
+                                 (--methods student,fitnet,kd,mgd,mgd-kd picks rows)
     distillery dsa [OPTIONS]     dataset condensation: random, herding, DC, DM, DSA (see below)
     distillery okdcr [OPTIONS]   online KD: 1C, 2C, DML, ONE, FFL, KDCL, OKDCR over --seeds seeds
     distillery gan-kd [OPTIONS]  GAN-patch augmentation with cross-validated KD labels vs Cutout,
@@ -38,7 +39,8 @@ OPTIONS:
                                 folder:DIR[@SIZE] (ImageFolder DIR/{train,test}/<class>/*.jpg) [default: auto]
     --out <DIR>                 output folder [default: out]
     --teacher <ARCH>            teacher architecture [default: convnet-3-w<profile width>]
-    --student <ARCH>            student architecture [default: convnet-1-w8]
+    --student <ARCH>            student architecture [default: convnet-1-w8; on shapes
+                                convnet-3-w<profile width/4>: w16 at cpu]
                                 ARCH: convnet[-D[-wW]], resnetN, resnetNx4, resnet18[-in], resnet34[-in],
                                 wrn-D-K, mobilenetv2, mlp[-W], swin-t/s/b/l, swin-micro[-wC]
     --temperature <T>           KD temperature, T > 0 [default: 4]
@@ -297,6 +299,7 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
     }
     let mut exp = KdExperiment::new(device_profile(profile)?);
     let (mut peers, mut methods, mut per_class) = (None, None, None);
+    let mut methods_mgd: Option<Vec<String>> = None;
     // flags a paper command reads itself (gan-kd, mksmt)
     let mut command_flags = Vec::new();
     for (flag, value) in rest {
@@ -308,13 +311,17 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
             "--dataset" => exp.dataset = v.clone(),
             "--out" => exp.out = PathBuf::from(&v),
             "--teacher" => exp.teacher = v.parse()?,
-            "--student" => exp.student = v.parse()?,
+            "--student" => {
+                exp.student = v.parse()?;
+                exp.shapes_student = false;
+            }
             "--temperature" => exp.temperature = num("--temperature")?,
             "--alpha" => exp.alpha = num("--alpha")?,
             "--epochs" => exp.epochs = v.parse().map_err(|_| Error::invalid("--epochs", &v, "expects a whole number"))?,
             "--seeds" => seeds = Some(v.parse::<usize>().map_err(|_| Error::invalid("--seeds", &v, "expects a whole number"))?),
             "--seed" => exp.seed = v.parse().map_err(|_| Error::invalid("--seed", &v, "expects a whole number"))?,
             "--peers" if command == "okdcr" => peers = Some(list(&v).iter().map(|a| a.parse()).collect::<Result<Vec<_>>>()?),
+            "--methods" if command == "mgd" => methods_mgd = Some(list(&v).iter().map(|m| m.to_ascii_lowercase()).collect::<Vec<_>>()),
             "--methods" if command == "okdcr" => methods = Some(list(&v).iter().map(|m| m.parse()).collect::<Result<Vec<_>>>()?),
             "--methods" | "--folds" | "--beta" | "--smoothing" | "--patch" | "--gan-epochs" | "--train-per-class" if command == "gan-kd" => command_flags.push((flag.clone(), v.clone())),
             "--backbone" | "--rows" | "--temperatures" | "--pretrained" | "--sgd" | "--train-per-class" if command == "mksmt" => command_flags.push((flag.clone(), v.clone())),
@@ -357,6 +364,9 @@ fn parse_args(args: &[String]) -> Result<Option<Command>> {
         }
         if let Some(n) = seeds {
             mgd.seeds = n;
+        }
+        if let Some(rows) = methods_mgd {
+            mgd.rows = rows;
         }
         return Ok(Some(Command::Mgd(mgd)));
     }

@@ -178,6 +178,12 @@ fn main_job_without_data_says_so_and_falls_back_to_shapes_when_it_cannot_fetch()
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
     assert!(stdout.contains("no real data") && stdout.contains("DISTILLERY_NO_FETCH=1") && stdout.contains("data: shapes"), "{stdout}");
+    // on shapes the default student is the three-block ConvNet (docs/foundation.md: the
+    // one-block one loses to itself under KD there), and KD trains it
+    assert!(stdout.contains("| student ConvNet-3 (w4) + KD") && !stdout.contains("ConvNet-1"), "{stdout}");
+    // an explicit --student is kept
+    let own = cli().env("DISTILLERY_NO_FETCH", "1").args(["--profile", "smoke", "--epochs", "1", "--student", "convnet-1-w4", "--data"]).arg(out.join("empty-root")).arg("--out").arg(out.join("own")).output().unwrap();
+    assert!(String::from_utf8_lossy(&own.stdout).contains("| student ConvNet-1 (w4) alone"), "{}", String::from_utf8_lossy(&own.stdout));
 }
 
 #[test]
