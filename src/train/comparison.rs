@@ -240,11 +240,14 @@ impl<'a> ComparisonSpec<'a> {
         crate::error::ensure(!self.seeds.is_empty(), "comparison.seeds", "[]", "needs at least one seed")?;
         crate::error::ensure(!self.methods.is_empty(), "comparison.methods", "[]", "add a method with .method(label, |seed| …)")?;
         let mut results: Vec<Vec<Option<Run>>> = self.methods.iter().map(|_| self.seeds.iter().map(|_| None).collect()).collect();
+        let total = self.methods.len() * self.seeds.len();
+        let (start, done) = (std::time::Instant::now(), std::sync::atomic::AtomicUsize::new(0));
+        let progress = || crate::train::progress_eta(start, done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
         for (m, (label, make)) in self.methods.iter().enumerate() {
             if let Make::Here(make) = make {
                 for (k, &seed) in self.seeds.iter().enumerate() {
                     let run = make(seed)?;
-                    finished(self.records.as_deref(), self.verbose, label, seed, &run, None)?;
+                    finished(self.records.as_deref(), self.verbose.then(progress), label, seed, &run, None)?;
                     results[m][k] = Some(run);
                 }
             }
@@ -264,7 +267,7 @@ impl<'a> ComparisonSpec<'a> {
                 let run = make(seeds[k], device)?;
                 // `Run::new` takes the headline from the first network: each one moves once
                 let run = Run::new(run.record, run.models.into_iter().map(|(name, net)| (name, fanout::bring_home(net, device))).collect());
-                finished(records, verbose, label, seeds[k], &run, Some(device))?;
+                finished(records, verbose.then(progress), label, seeds[k], &run, Some(device))?;
                 Ok(run)
             })?;
             for (&(m, k), outcome) in jobs.iter().zip(outcomes) {
@@ -293,15 +296,16 @@ impl<'a> ComparisonSpec<'a> {
 
 }
 
-/// Saves a finished run's record (with [`ComparisonSpec::records_to`]) and prints its line.
-fn finished(records: Option<&Path>, verbose: bool, label: &str, seed: u64, run: &Run, on: Option<&Device>) -> Result<()> {
+/// Saves a finished run's record (with [`ComparisonSpec::records_to`]) and prints its line with
+/// `progress` (when verbose).
+fn finished(records: Option<&Path>, progress: Option<String>, label: &str, seed: u64, run: &Run, on: Option<&Device>) -> Result<()> {
     if let Some(dir) = records {
         let stem: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
         run.record.save(&dir.join(format!("{stem}-seed{seed}.json")))?;
     }
-    if verbose {
+    if let Some(progress) = progress {
         let on = on.map(|d| format!(" on {}", d.describe())).unwrap_or_default();
-        println!("{label} seed {seed}{on}: test_acc {:.2}%", run.test_acc() * 100.0);
+        println!("{label} seed {seed}{on}: test_acc {:.2}%  [{progress}]", run.test_acc() * 100.0);
     }
     Ok(())
 }

@@ -481,6 +481,14 @@ fn without_data_folder(mut identity: serde_json::Value) -> serde_json::Value {
 }
 
 /// `1h02m`, `3m20s`, `12s`.
+/// `"3/15, 2m10s so far, ETA 8m40s"`: progress of `done` of `total` equal-sized jobs begun at
+/// `start`, the ETA extrapolated from the mean so far.
+pub fn progress_eta(start: std::time::Instant, done: usize, total: usize) -> String {
+    let elapsed = start.elapsed().as_secs_f64();
+    let left = elapsed / done.max(1) as f64 * total.saturating_sub(done) as f64;
+    format!("{done}/{total}, {} so far, ETA {}", fmt_duration(elapsed), fmt_duration(left))
+}
+
 pub fn fmt_duration(s: f64) -> String {
     let s = s.max(0.0).round() as u64;
     match s {

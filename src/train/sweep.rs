@@ -251,10 +251,10 @@ impl SweepSpec {
     }
 
     /// The finished-point line a verbose sweep prints.
-    fn progress(&self, i: usize, total: usize, p: &Point, run: &Run, on: Option<&Device>) -> String {
+    fn progress(&self, i: usize, total: usize, p: &Point, run: &Run, on: Option<&Device>, start: std::time::Instant) -> String {
         let params: Vec<String> = p.params.iter().map(|(n, v)| format!("{n}={}", label_of(&self.labels, n, *v).unwrap_or_else(|| v.to_string()))).collect();
         let on = on.map(|d| format!(" on {}", d.describe())).unwrap_or_default();
-        format!("sweep {}/{total}: {} seed {}{on} → test_acc {:.2}%", i + 1, params.join(" "), p.seed, run.test_acc() * 100.0)
+        format!("sweep {}: {} seed {}{on} → test_acc {:.2}%", super::progress_eta(start, i + 1, total), params.join(" "), p.seed, run.test_acc() * 100.0)
     }
 
     /// Runs `f(point, device)` at every point, concurrently over `devices` (one point per device
@@ -267,11 +267,12 @@ impl SweepSpec {
         self.check()?;
         let points = self.points();
         let done = std::sync::atomic::AtomicUsize::new(0);
+        let start = std::time::Instant::now();
         let outcomes = fanout::fan_out(&points, devices, self.retries, |p, device| {
             let run = f(p, device)?;
             if self.verbose {
                 let i = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                println!("{}", self.progress(i, points.len(), p, &run, Some(device)));
+                println!("{}", self.progress(i, points.len(), p, &run, Some(device), start));
             }
             Ok(run.record)
         })?;
@@ -290,10 +291,11 @@ impl SweepSpec {
         self.check()?;
         let points = self.points();
         let mut out = Vec::with_capacity(points.len());
+        let start = std::time::Instant::now();
         for (i, p) in points.iter().enumerate() {
             let run = f(p)?;
             if self.verbose {
-                println!("{}", self.progress(i, points.len(), p, &run, None));
+                println!("{}", self.progress(i, points.len(), p, &run, None, start));
             }
             out.push(SweepPoint { params: p.params.clone(), seed: p.seed, record: run.record });
         }
