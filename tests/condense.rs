@@ -96,9 +96,16 @@ fn gradient_matching_learns_on_real_mnist() {
     let l = &set.record.losses;
     let (first, last) = (l[..5].iter().sum::<f64>() / 5.0, l[l.len() - 5..].iter().sum::<f64>() / 5.0);
     assert!(last < 0.9 * first, "matching loss did not fall: {first:.3} → {last:.3} ({l:?})");
-    assert_eq!(set.record.snapshot_iterations, vec![0, 15, 30]);
+    assert_eq!(set.record.snapshot_iterations, vec![0, 7, 15, 22, 30], "the start and every quarter");
     assert_ne!(set.record.snapshots[0], set.images, "the images did not change");
+    assert_eq!(set.record.snapshots.last(), Some(&set.images), "the last snapshot is the final set");
     assert_eq!(set.labels, (0..10).collect::<Vec<_>>());
+    // accuracy against the outer iteration: one evaluation per snapshot, and its figure
+    let quick = EvalConfig::for_profile(Profile::Smoke).archs(vec![Arch::convnet(4, 3)]).models(1).epochs(2);
+    let curve = set.evaluate_snapshots(&quick, &data, &cpu()).unwrap();
+    assert_eq!(curve.iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 7, 15, 22, 30]);
+    let fig = distillery::methods::condense::plots::accuracy_vs_iteration("DC", &[("DC ipc1".into(), curve)], &[("DC".into(), 91.7)]);
+    assert!(fig.svg.contains("outer iteration") && fig.svg.contains("DC (paper, 1000 iterations)"));
 }
 
 #[test]

@@ -62,7 +62,7 @@ pub fn bars(title: &str, y_label: &str, items: &[Bar]) -> Figure {
     let has_ref = items.iter().any(|b| b.reference.is_some());
     let mut legend = Vec::new();
     if items.iter().any(|b| b.std > 0.0) {
-        legend.push(LegendEntry::new("mean ± std over seeds", BLACK, Swatch::ErrorBar));
+        legend.push(LegendEntry::new("mean ± std over runs", BLACK, Swatch::ErrorBar));
     }
     if has_ref {
         legend.push(LegendEntry::new("paper's number", BLACK, Swatch::Tick));
@@ -105,8 +105,14 @@ pub fn bars(title: &str, y_label: &str, items: &[Bar]) -> Figure {
                 let style = TextStyle::from(("sans-serif", 14).into_font()).pos(right);
                 chart.draw_series(std::iter::once(Text::new(format!("{r:.1}"), (x + 0.41, r), style))).ok();
             }
-            // above the error cap (and the tick when it is higher), anchored by its bottom edge
-            let top = (b.mean + b.std).max(b.mean).max(b.reference.unwrap_or(f64::NEG_INFINITY));
+            // above the error cap, anchored by its bottom edge; above the reference tick only
+            // where the tick would cross the label
+            let cap = (b.mean + b.std).max(b.mean);
+            let label_h = (y_hi - y_lo) * 0.07;
+            let top = match b.reference {
+                Some(r) if r >= cap - gap && r <= cap + gap + label_h => r,
+                _ => cap,
+            };
             let style = TextStyle::from(("sans-serif", super::TICK_FONT).into_font()).pos(above);
             chart.draw_series(std::iter::once(Text::new(value_text(b.mean), (x, top + gap), style))).ok();
         }

@@ -21,7 +21,7 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, series: &[Series], log_x
     let style = |i: usize| (PALETTE[i % PALETTE.len()], Dash::nth(i / PALETTE.len()));
     let mut legend: Vec<LegendEntry> = series.iter().enumerate().map(|(i, s)| LegendEntry::new(s.name.clone(), style(i).0, Swatch::Line(style(i).1))).collect();
     if series.iter().any(|s| s.points.iter().any(|p| p.2 > 0.0)) {
-        legend.push(LegendEntry::new("± std over seeds", RGBColor(90, 90, 90), Swatch::ErrorBar));
+        legend.push(LegendEntry::new("± std over runs", RGBColor(90, 90, 90), Swatch::ErrorBar));
     }
     let cap = (x_hi - x_lo) * 0.008;
     super::xy_chart(title, x_lo..x_hi, y_lo..y_hi, &legend, |chart| {

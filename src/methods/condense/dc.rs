@@ -77,12 +77,14 @@ impl CondenseRecord {
         self.snapshots.push(images.clone().into_data().try_to_vec::<f32>().unwrap_or_default());
     }
 
-    /// Records an iteration's loss and time and keeps the mid and final snapshots.
+    /// Records an iteration's loss and time and keeps the snapshots after each quarter of the
+    /// iterations (the last one is the final set).
     pub fn finish_iteration(&mut self, it: usize, config: &CondenseConfig, loss: f64, seconds: f64, images: &Tensor<4>) {
         self.losses.push(loss);
         self.seconds.push(seconds);
         let done = it + 1;
-        if done == config.iterations || (done == config.iterations / 2 && done > 0) {
+        let quarters: Vec<usize> = (1..=4).map(|q| config.iterations * q / 4).filter(|&d| d > 0).collect();
+        if quarters.contains(&done) && self.snapshot_iterations.last() != Some(&done) {
             self.snapshot(done, images);
         }
     }

@@ -584,4 +584,21 @@ impl Condensed {
     pub fn evaluate(&self, config: &EvalConfig, data: &Dataset, device: &Device) -> Result<Evaluation> {
         eval::evaluate(self, config, data, device)
     }
+
+    /// The set as it was at each kept snapshot (initialisation, each quarter of the iterations),
+    /// each evaluated like [`Condensed::evaluate`]: how test accuracy grows with the outer
+    /// iterations. A set without snapshots (random, herding) gives its one evaluation.
+    pub fn evaluate_snapshots(&self, config: &EvalConfig, data: &Dataset, device: &Device) -> Result<Vec<(usize, Evaluation)>> {
+        if self.record.snapshots.is_empty() {
+            return Ok(vec![(0, self.evaluate(config, data, device)?)]);
+        }
+        let mut out = Vec::with_capacity(self.record.snapshots.len());
+        for (images, &it) in self.record.snapshots.iter().zip(&self.record.snapshot_iterations) {
+            let mut at = self.clone();
+            at.images = images.clone();
+            at.record.snapshots.clear();
+            out.push((it, at.evaluate(config, data, device)?));
+        }
+        Ok(out)
+    }
 }

@@ -123,6 +123,21 @@ pub fn siamese_preview(real: &RealImages, set: &Condensed, strategy: &Strategy, 
     image_grid_unchecked("siamese augmentation: the same ω on real (top) and synthetic (bottom)", &set.denormalised(&images), [n, c, h, w], per_row, &labels, Normalise::Fixed(0.0, 1.0))
 }
 
+/// Test accuracy (headline architecture, mean ± std over the evaluation networks) against the
+/// outer iteration, one line per set, from [`Condensed::evaluate_snapshots`]; `paper` draws the
+/// paper's final number as a flat dashed line per set where given (label, value).
+pub fn accuracy_vs_iteration(title: &str, sets: &[(String, Vec<(usize, Evaluation)>)], paper: &[(String, f64)]) -> Figure {
+    let mut series: Vec<Series> = sets
+        .iter()
+        .map(|(name, evals)| Series { name: name.clone(), points: evals.iter().map(|(it, e)| { let (m, s) = e.mean_std(0); (*it as f64, m, s) }).collect() })
+        .collect();
+    let x_max = sets.iter().flat_map(|s| s.1.iter().map(|p| p.0)).max().unwrap_or(1) as f64;
+    for (name, v) in paper {
+        series.push(Series { name: format!("{name} (paper, 1000 iterations)"), points: vec![(0.0, *v, 0.0), (x_max, *v, 0.0)] });
+    }
+    lines(title, "outer iteration", "test accuracy (%)", &series, false)
+}
+
 /// Accuracy bars (headline architecture) of several evaluations, with the paper's number as a
 /// tick where `paper` has one for that method label.
 pub fn accuracy_bars(title: &str, evals: &[&Evaluation], paper: &[(&str, f64)]) -> Figure {
