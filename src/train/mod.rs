@@ -561,7 +561,7 @@ impl Run {
     /// p_i = exp(z_i / T) / Σ_j exp(z_j / T) (Hinton et al. 2015, Eq. 1) on test image `index` of
     /// `data`, one bar series per temperature. T = 1 is the plain softmax; higher T spreads the
     /// mass over the classes the network finds similar ("dark knowledge"); T → 0 is the one-hot
-    /// arg max. An index past the test split or a T ≤ 0 is an [`Error::Invalid`](crate::Error::Invalid).
+    /// arg max. An index past the test split or a T ≤ 0 is an [`Error::Invalid`].
     pub fn plot_soft_targets(&self, data: &Dataset, index: usize, temperatures: &[f64]) -> Result<Figure> {
         if index >= data.test.len() {
             return Err(crate::Error::invalid("index", index, format!("the test split of {} has {} images", data.name, data.test.len())));
