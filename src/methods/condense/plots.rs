@@ -64,10 +64,11 @@ impl Condensed {
                 }
             }
         }
-        let heads: Vec<String> = self.record.snapshot_iterations.iter().map(|it| if *it == 0 { "initial".to_string() } else { format!("iteration {it}") }).collect();
+        // short heads: a column group can be one 28-px image wide
+        let heads: Vec<String> = self.record.snapshot_iterations.iter().map(|it| if *it == 0 { "start".to_string() } else { it.to_string() }).collect();
         let shape = [self.classes.len() * k * shown, self.shape[1], self.shape[2], self.shape[3]];
         let what = if shown < ipc { format!(" (first {shown} of {ipc} per class)") } else { String::new() };
-        let title = format!("{} ipc{} on {}: initial vs learned{what}", self.config.method.name(), self.config.ipc, self.dataset);
+        let title = format!("{} ipc{} on {}: the set by outer iteration{what}", self.config.method.name(), self.config.ipc, self.dataset);
         image_grid_columns_unchecked(&title, &self.denormalised(&images), shape, k * shown, &self.classes, &heads, Normalise::Fixed(0.0, 1.0))
     }
 
