@@ -54,6 +54,38 @@ fn value_text(v: f64) -> String {
     format!("{v:.2}")
 }
 
+/// The chart of a bar figure: one category per `labels` entry at x = 0, 1, … (each written
+/// under its place), `y` from [`bar_range`], the readable mesh drawn.
+fn category_chart<'a, 'b>(
+    area: &'a plotters::drawing::DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    labels: &[String],
+    y: std::ops::Range<f64>,
+    y_label: &str,
+) -> plotters::chart::ChartContext<'a, SVGBackend<'b>, plotters::coord::cartesian::Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>
+where
+    'b: 'a,
+{
+    let n = labels.len().max(1);
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y)
+        .expect("non-empty ranges");
+    super::readable(&mut chart.configure_mesh())
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+        })
+        .y_desc(y_label)
+        .y_label_formatter(&|v| super::tick(*v))
+        .draw()
+        .ok();
+    chart
+}
+
 /// A bar chart from zero: each bar's mean written above its error cap, and the legend (error
 /// bar, reference tick) beside the plot. A reference tick carries its value to its right.
 pub fn bars(title: &str, y_label: &str, items: &[Bar]) -> Figure {
@@ -71,23 +103,7 @@ pub fn bars(title: &str, y_label: &str, items: &[Bar]) -> Figure {
     let width = super::PLOT_W.max(slot * n as u32 + 80);
     let labels: Vec<String> = items.iter().map(|b| b.label.clone()).collect();
     super::framed(title, width, &legend, |area| {
-        let mut chart = ChartBuilder::on(area)
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y_lo..y_hi)
-            .expect("non-empty ranges");
-        super::readable(&mut chart.configure_mesh())
-            .disable_x_mesh()
-            .x_labels(n)
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
-            })
-            .y_desc(y_label)
-            .y_label_formatter(&|v| super::tick(*v))
-            .draw()
-            .ok();
+        let mut chart = category_chart(area, &labels, y_lo..y_hi, y_label);
         let above = Pos::new(HPos::Center, VPos::Bottom);
         let right = Pos::new(HPos::Left, VPos::Center);
         let gap = (y_hi - y_lo) * 0.012;
@@ -128,23 +144,7 @@ pub fn grouped_bars(title: &str, y_label: &str, groups: &[String], series: &[(St
     let legend: Vec<LegendEntry> = series.iter().enumerate().map(|(i, s)| LegendEntry::new(s.0.clone(), PALETTE[i % PALETTE.len()], Swatch::Bar)).collect();
     let width = super::PLOT_W.max((18 * k as u32 + 16) * n as u32 + 80);
     super::framed(title, width, &legend, |area| {
-        let mut chart = ChartBuilder::on(area)
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y_lo..y_hi)
-            .expect("non-empty ranges");
-        super::readable(&mut chart.configure_mesh())
-            .disable_x_mesh()
-            .x_labels(n)
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 { groups.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
-            })
-            .y_desc(y_label)
-            .y_label_formatter(&|v| super::tick(*v))
-            .draw()
-            .ok();
+        let mut chart = category_chart(area, groups, y_lo..y_hi, y_label);
         let w = 0.8 / k as f64;
         for (s, (_, values)) in series.iter().enumerate() {
             let color = PALETTE[s % PALETTE.len()];

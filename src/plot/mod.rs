@@ -242,9 +242,9 @@ pub(crate) type XyChart<'a> =
     plotters::chart::ChartContext<'a, plotters::backend::SVGBackend<'a>, plotters::coord::cartesian::Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
 
 /// Readable mesh defaults: tick labels at [`TICK_FONT`], axis titles at [`LABEL_FONT`], a light grid.
-pub(crate) fn readable<'m, 'a, 'b, X, Y>(
-    mesh: &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, plotters::backend::SVGBackend<'a>>,
-) -> &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, plotters::backend::SVGBackend<'a>>
+pub(crate) fn readable<'m, 'a, 'b, 'c, X, Y>(
+    mesh: &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, plotters::backend::SVGBackend<'c>>,
+) -> &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, plotters::backend::SVGBackend<'c>>
 where
     X: plotters::coord::ranged1d::Ranged,
     Y: plotters::coord::ranged1d::Ranged,
