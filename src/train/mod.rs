@@ -571,8 +571,12 @@ impl Run {
         }
         let device = self.model.devices().into_iter().next().unwrap_or_else(Device::cpu_default);
         let batch = Loader::test(data, 1).make_batch(&[index], 0, &mut crate::rng::Rng::new(0));
-        let logits: Vec<f32> = self.model.forward(batch.images(&device)).into_data().try_to_vec::<f32>().unwrap_or_default();
-        let series: Vec<(String, Vec<f64>)> = temperatures.iter().map(|&t| (format!("T = {t}"), soften(&logits, t).into_iter().map(|p| p * 100.0).collect())).collect();
+        let logits = self.model.forward(batch.images(&device));
+        let soft = |t: f64| -> Vec<f64> {
+            let p = burn::tensor::activation::softmax(logits.clone().div_scalar(t), 1);
+            p.into_data().try_to_vec::<f32>().unwrap_or_default().into_iter().map(|v| v as f64 * 100.0).collect()
+        };
+        let series: Vec<(String, Vec<f64>)> = temperatures.iter().map(|&t| (format!("T = {t}"), soft(t))).collect();
         let label = data.classes.get(data.test.label(index)).cloned().unwrap_or_default();
         let title = format!("{}: softened outputs on test image {index} (class {label})", self.record.name);
         Ok(crate::plot::grouped_bars(&title, "probability (%)", &data.classes, &series))
@@ -618,12 +622,4 @@ pub fn runs_table(title: &str, records: &[&RunRecord]) -> Table {
         ]);
     }
     t
-}
-
-/// softmax(z / T) in f64, max-subtracted.
-pub fn soften(logits: &[f32], temperature: f64) -> Vec<f64> {
-    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &z| m.max(z as f64));
-    let e: Vec<f64> = logits.iter().map(|&z| ((z as f64 - max) / temperature).exp()).collect();
-    let sum: f64 = e.iter().sum();
-    e.into_iter().map(|v| v / sum).collect()
 }

@@ -83,8 +83,8 @@ impl CondenseRecord {
         self.losses.push(loss);
         self.seconds.push(seconds);
         let done = it + 1;
-        let quarters: Vec<usize> = (1..=4).map(|q| config.iterations * q / 4).filter(|&d| d > 0).collect();
-        if quarters.contains(&done) && self.snapshot_iterations.last() != Some(&done) {
+        let at_a_quarter = (1..=4).any(|q| config.iterations * q / 4 == done);
+        if at_a_quarter && self.snapshot_iterations.last() != Some(&done) {
             self.snapshot(done, images);
         }
     }

@@ -126,7 +126,7 @@ pub fn siamese_preview(real: &RealImages, set: &Condensed, strategy: &Strategy, 
 
 /// Test accuracy (headline architecture, mean ± std over the evaluation networks) against the
 /// outer iteration, one line per set, from [`Condensed::evaluate_snapshots`]; `paper` draws the
-/// paper's final number as a flat dashed line per set where given (label, value).
+/// paper's final number as a flat line per set where given (label, value).
 pub fn accuracy_vs_iteration(title: &str, sets: &[(String, Vec<(usize, Evaluation)>)], paper: &[(String, f64)]) -> Figure {
     let mut series: Vec<Series> = sets
         .iter()

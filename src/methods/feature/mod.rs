@@ -181,9 +181,6 @@ impl Method for FeatureDistill {
             }
             None => ce,
         };
-        // what the feature term is set against: the task part of the loss as optimised
-        // (CE, or (1 − w)·CE + w·KD), not the unweighted CE
-        let task_value = scalar(&total);
         let mut terms = Vec::with_capacity(self.pairs.len());
         for (k, &(s, t)) in self.pairs.iter().enumerate() {
             let t_feat = ctx.constant(teacher.stages[t].clone());
@@ -199,6 +196,9 @@ impl Method for FeatureDistill {
             terms.push((s, dis));
         }
         if self.config.auto_alpha && !self.alpha_fixed {
+            // set against the task part of the loss as optimised (CE, or (1 − w)·CE + w·KD),
+            // not the unweighted CE
+            let task_value = scalar(&total);
             let raw: f64 = terms.iter().map(|(_, d)| scalar(d)).sum();
             self.config.set_alpha(if raw > 0.0 { task_value / raw } else { 0.0 });
             self.alpha_fixed = true;
