@@ -84,6 +84,14 @@ fn mgd_command_writes_its_table_and_bars() {
     assert!(std::fs::read_to_string(out.join("mgd-bars.svg")).unwrap().contains("<svg"));
     let bad = cli().args(["mgd", "--profile", "smoke", "--seeds", "0", "--dataset", "shapes", "--out"]).arg(&out).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("seeds"));
+    // --methods picks rows; an unknown row is named, before any training
+    let one = cli().args(["mgd", "--profile", "smoke", "--dataset", "shapes", "--epochs", "1", "--methods", "mgd-kd", "--out"]).arg(out.join("one")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&one.stdout);
+    assert!(one.status.success() && stdout.contains("MGD + KD") && !stdout.contains("FitNet"), "{stdout}");
+    let bad = cli().args(["mgd", "--profile", "smoke", "--dataset", "shapes", "--methods", "mgd,dream", "--out"]).arg(&out).output().unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success(), "{stderr}");
+    assert!(stderr.contains("dream") && stderr.contains("--methods"), "{stderr}");
 }
 
 #[test]
@@ -113,6 +121,7 @@ fn dsa_bad_flags_are_named() {
         (vec!["dsa", "--ipc", "ten"], "ten"),
         (vec!["dsa", "--dataset", "imagenet"], "imagenet"),
         (vec!["dsa", "--cross-arch", "vgg"], "vgg"),
+        (vec!["dsa", "--eval-aug", "nope"], "--eval-aug"),
     ] {
         let run = cli().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&run.stderr);

@@ -174,3 +174,19 @@ fn the_notebook_harness_reads_flag_values_as_values_not_filters() {
     assert!(common::test_filters(&args(&["--test-threads=1", "--nocapture"])).is_empty());
     assert_eq!(common::test_filters(&args(&["--skip", "slow", "notebooks"])), ["notebooks"]);
 }
+
+#[test]
+fn the_softened_teacher_figure_shows_each_temperature_and_names_bad_input() {
+    let data = tiny();
+    let run = Supervised::builder().model(Arch::mlp(16, 1)).train(quick(1)).name("teacher").fit(&data, &cpu()).unwrap();
+    let fig = run.plot_soft_targets(&data, 0, &[1.0, 4.0]).unwrap();
+    assert!(fig.svg.contains("T = 1") && fig.svg.contains("T = 4") && fig.svg.contains("probability (%)"));
+    // one bar per class and temperature, and one legend swatch per temperature
+    assert_eq!(fig.svg.matches("opacity=\"0.85\"").count(), 2 * data.classes.len() + 2);
+    for (index, temperatures, field) in [(data.test.len(), vec![1.0], "index"), (0, vec![1.0, 0.0], "temperature"), (0, vec![f64::NAN], "temperature")] {
+        match run.plot_soft_targets(&data, index, &temperatures) {
+            Err(distillery::Error::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: expected a typed error, got {:?}", other.map(|f| f.title)),
+        }
+    }
+}
