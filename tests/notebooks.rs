@@ -7,6 +7,8 @@
 //!
 //! One context serves all notebooks (`:clear` between them), so the crate is compiled once per
 //! run; `EVCXR_TMPDIR` persists under `target/` so later runs reuse the build.
+//! `NOTEBOOKS_DEP_FEATURES=tch` runs the notebooks on libtorch (their `:dep` line built with
+//! `default-features = false, features = ["tch"]`; see `just notebooks-tch`).
 mod common;
 
 use evcxr::CommandContext;
@@ -91,6 +93,17 @@ fn missing_features(path: &Path) -> Vec<String> {
     list.split(',').map(|f| f.trim().trim_matches('"').to_string()).filter(|f| !f.is_empty() && !compiled(f)).collect()
 }
 
+/// `source` with its `:dep distillery = { path = ".." }` line built with only the features
+/// `NOTEBOOKS_DEP_FEATURES` lists (comma-separated), when it is set: the one-line switch a
+/// reader makes to run a notebook on libtorch (`NOTEBOOKS_DEP_FEATURES=tch`, with `LIBTORCH` and
+/// `LD_LIBRARY_PATH` exported as for `just build-tch`).
+fn with_dep_features(source: &str) -> String {
+    let Ok(features) = std::env::var("NOTEBOOKS_DEP_FEATURES") else { return source.to_string() };
+    let list: Vec<String> = features.split(',').map(|f| format!("\"{}\"", f.trim())).collect();
+    let dep = format!(":dep distillery = {{ path = \"..\", default-features = false, features = [{}] }}", list.join(", "));
+    source.lines().map(|l| if l.trim_start().starts_with(":dep distillery") { dep.as_str() } else { l }).collect::<Vec<_>>().join("\n")
+}
+
 /// `path` as seen from `from` (`../../shared/datasets`), both absolute.
 fn relative_to(path: &Path, from: &Path) -> PathBuf {
     let (a, b): (Vec<_>, Vec<_>) = (path.components().collect(), from.components().collect());
@@ -164,7 +177,7 @@ fn run() -> Result<(), String> {
             count += 1;
             let source = cell_source(cell);
             let t0 = Instant::now();
-            let result = ctx.execute(&source);
+            let result = ctx.execute(&with_dep_features(&source));
             std::thread::sleep(Duration::from_millis(150)); // let the reader threads drain
             let out = stdout.take();
             let err = stderr.take();

@@ -1,7 +1,9 @@
 """One class of DSA gradient matching in PyTorch (CPU, float32): real and synthetic batches
 through one siamese rotate, weight gradients, the matching distance, and ∂D/∂S by double backward
 (create_graph=True) — the step `benches/dsa.rs` times in distillery. Prints one JSON line per
-setting. Env: BENCH_STEPS (default 10)."""
+setting. Env: BENCH_STEPS (default 10); threads as distillery's (RAYON_NUM_THREADS, else every core).
+The width-128 rows with 256 real images are the official setting at IPC 1, 10 and 50: ten of
+them (one per class) are the matching part of one outer iteration."""
 import json
 import math
 import os
@@ -11,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 torch.manual_seed(0)
+torch.set_num_threads(int(os.environ.get("RAYON_NUM_THREADS", os.cpu_count())))
 STEPS = int(os.environ.get("BENCH_STEPS", "10"))
 
 
@@ -46,14 +49,14 @@ def step(real, syn, params, bias):
     return g
 
 
-for width, n_real, n_syn in [(64, 64, 1), (64, 64, 10), (128, 256, 10)]:
+for width, n_real, n_syn in [(64, 64, 10), (128, 256, 1), (128, 256, 10), (128, 256, 50)]:
     convs, bias, fc = make(width)
     real, syn = torch.randn(n_real, 1, 28, 28), torch.randn(n_syn, 1, 28, 28)
     times = []
-    for i in range(STEPS + 2):
+    for i in range(STEPS + 3):
         t0 = time.perf_counter()
         step(real, syn, convs + [fc], bias)
-        if i >= 2:
+        if i >= 3:
             times.append(time.perf_counter() - t0)
     times.sort()
-    print(json.dumps({"impl": "pytorch", "width": width, "real": n_real, "syn": n_syn, "ms": round(times[len(times) // 2] * 1e3, 1), "threads": torch.get_num_threads()}))
+    print(json.dumps({"impl": "pytorch", "width": width, "real": n_real, "syn": n_syn, "ms": round(times[len(times) // 2] * 1e3, 1), "threads": torch.get_num_threads(), "torch": torch.__version__}))

@@ -11,7 +11,7 @@ dest=${1:?usage: tools/libtorch.sh DEST [--cuda]}
 mode=${2:-cpu}
 wheels="$dest.wheels"
 mkdir -p "$wheels" "$dest/lib"
-pip download --quiet --no-deps -d "$wheels" --only-binary=:all: torch==2.11.0 \
+python3 -m pip download --quiet --no-deps -d "$wheels" --only-binary=:all: torch==2.11.0 \
   'nvidia-cuda-runtime==13.0.96.*' 'nvidia-cuda-cupti==13.0.85.*'
 python3 - "$wheels" "$dest" "$mode" <<'PY'
 import glob, os, shutil, sys, zipfile
