@@ -229,6 +229,7 @@ pub fn evaluate_nets(nets: &[(String, Net)], test: &Loader, device: &Device) -> 
 
 /// The plain (non-autodiff) and training (autodiff) versions of a device.
 pub fn devices(device: &Device) -> (Device, Device) {
+    crate::device::keep_freed_memory();
     if device.is_remote() {
         crate::device::remote_here();
     }
