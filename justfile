@@ -36,9 +36,10 @@ mksmt-convnet *ARGS:
 test:
     cargo test --release
 
-# Training-step time vs PyTorch (same threads, median; headline rows and the scaling table with peak RSS), DSA matching step at IPC 1/10/50, and one step of every online method vs DML (installs torch into .venv on first use)
+# Training-step time vs PyTorch (same threads, median; the scaling table with peak RSS), the step op by op, DSA matching step at IPC 1/10/50, and one step of every online method vs DML (installs torch into .venv on first use)
 bench: bench-torch
     cargo bench --bench step -- scale
+    cargo bench --bench ops
     cargo bench --bench dsa
     cargo bench --bench online
 
@@ -46,6 +47,7 @@ bench: bench-torch
 bench-tch: bench-torch
     test -d libtorch || tools/libtorch.sh libtorch
     {{tch_env}} cargo bench --no-default-features --features tch --bench step -- scale
+    {{tch_env}} cargo bench --no-default-features --features tch --bench ops
     {{tch_env}} cargo bench --no-default-features --features tch --bench dsa
 
 # PyTorch's side of the step and DSA tables into target/bench/ (torch into .venv on first use)
@@ -54,6 +56,7 @@ bench-torch:
     .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu || .venv/bin/pip install --quiet torch
     mkdir -p target/bench
     .venv/bin/python tools/bench_torch.py scale > target/bench/torch.json
+    .venv/bin/python tools/bench_ops_torch.py > target/bench/torch-ops.json
     .venv/bin/python tools/bench_dsa_torch.py > target/bench/torch-dsa.json
 
 # Host this machine's devices for remote clients (prints the DISTILLERY_REMOTE line to give them), e.g. `just serve --port 3000`
