@@ -85,6 +85,9 @@ fn batch_norm(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>) -> Tensor<4> {
     centered / (var + 1e-5).sqrt() * gamma.reshape([1, c, 1, 1]) + beta.reshape([1, c, 1, 1])
 }
 
+/// (model, op kind, our [forward, input grad, weight grad] ms, PyTorch's when known)
+type Row = (&'static str, &'static str, [f64; 3], Option<[f64; 3]>);
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -153,7 +156,7 @@ fn main() {
     let torch: Vec<serde_json::Value> = std::fs::read_to_string("target/bench/torch-ops.json")
         .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
         .unwrap_or_default();
-    let mut rows: Vec<(&str, &str, [f64; 3], Option<[f64; 3]>)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for op in ops() {
         let (f, gx, gw) = measure(&op, steps, &ad);
         let k = op.count as f64;
