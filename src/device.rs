@@ -4,10 +4,19 @@
 //! `cuda` (burn's CubeCL CUDA; needs network access at build time), `remote` (a device on
 //! another machine's `distillery serve`, through burn-remote). [`DeviceExt::auto`] picks the
 //! remote device `DISTILLERY_REMOTE` names when it is set, else CUDA when a GPU backend is
-//! compiled in and a GPU is present, else the CPU backend.
+//! compiled in and a GPU is present, else the faster CPU backend compiled in (libtorch when `tch`
+//! is on, measured in docs/performance.md; `DISTILLERY_CPU=flex` keeps flex), else flex.
 pub use burn::tensor::Device;
 use crate::error::{Error, RemoteFailure, Result};
 use std::time::Duration;
+
+/// Why [`DeviceExt::auto`] picked libtorch's CPU over flex, when both are compiled in.
+fn cpu_choice_reason(device: &Device) -> Option<&'static str> {
+    let both = cfg!(all(feature = "flex", feature = "tch"));
+    (both && !device.is_gpu() && !device.is_remote() && device.describe().starts_with("libtorch")).then_some(
+        "flex and libtorch are both compiled in and libtorch trains faster on CPU (docs/performance.md); DISTILLERY_CPU=flex picks flex",
+    )
+}
 
 /// Keeps freed tensor buffers in the process for reuse instead of returning them to the kernel
 /// on every free (Linux with glibc; elsewhere a no-op). Returns whether it changed anything.
@@ -49,11 +58,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Constructors and descriptions added to burn's [`Device`].
 pub trait DeviceExt: Sized {
-    /// CUDA when a GPU backend is compiled in and a GPU is present, else CPU; prints its choice.
+    /// CUDA when a GPU backend is compiled in and a GPU is present, else [`cpu_default`](DeviceExt::cpu_default); prints its choice and, when it took libtorch over flex, why.
     fn auto() -> Self;
     /// The same choice as [`auto`](DeviceExt::auto), without printing.
     fn auto_quiet() -> Self;
-    /// The CPU device of the compiled-in CPU backend (`flex` first, then libtorch CPU).
+    /// The CPU device of the faster compiled-in CPU backend for training: libtorch CPU when the
+    /// `tch` feature is on (with `flex` too, unless `DISTILLERY_CPU=flex`), else flex.
     fn cpu_default() -> Self;
     /// A short human name such as `flex (CPU)` or `libtorch CUDA:0`.
     fn describe(&self) -> String;
@@ -78,7 +88,10 @@ pub trait DeviceExt: Sized {
 impl DeviceExt for Device {
     fn auto() -> Self {
         let device = Self::auto_quiet();
-        println!("distillery: using {}", device.describe());
+        match cpu_choice_reason(&device) {
+            Some(why) => println!("distillery: using {} ({why})", device.describe()),
+            None => println!("distillery: using {}", device.describe()),
+        }
         device
     }
 
@@ -106,11 +119,15 @@ impl DeviceExt for Device {
     #[allow(unreachable_code)]
     fn cpu_default() -> Self {
         keep_freed_memory();
-        #[cfg(feature = "flex")]
-        return Device::flex();
+        #[cfg(all(feature = "flex", feature = "tch"))]
+        if std::env::var("DISTILLERY_CPU").is_ok_and(|v| v == "flex") {
+            return Device::flex();
+        }
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
         return Device::libtorch();
+        #[cfg(feature = "flex")]
+        return Device::flex();
         Device::default()
     }
 
@@ -373,5 +390,21 @@ mod tests {
         let faults = minor_faults() - before;
         drop(second);
         assert!(faults < 1_000, "{faults} page faults writing a reused 32 MiB buffer (8,192 pages if it was unmapped)");
+    }
+}
+
+/// With flex and libtorch both compiled in, the CPU choice is libtorch's (the faster one to train
+/// on), and `DISTILLERY_CPU=flex` keeps flex. Runs in the `tch` builds (`just test-tch`, CI).
+#[cfg(all(test, feature = "tch"))]
+mod cpu_choice {
+    use super::DeviceExt;
+
+    #[test]
+    fn the_cpu_device_is_libtorch_when_tch_is_compiled_in() {
+        let device = super::Device::cpu_default();
+        assert!(device.describe().starts_with("libtorch CPU"), "{}", device.describe());
+        if cfg!(feature = "flex") {
+            assert!(super::cpu_choice_reason(&device).is_some_and(|why| why.contains("DISTILLERY_CPU=flex")));
+        }
     }
 }
