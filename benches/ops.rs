@@ -8,7 +8,6 @@
 //! Stack sampling cannot give this breakdown on flex: most of the work runs on rayon's worker
 //! threads, whose stacks do not show which op started it (docs/performance.md).
 use burn::nn::pool::AvgPool2dConfig;
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{activation::relu, Distribution, Tensor};
 use distillery::device::{Device, DeviceExt};
@@ -119,7 +118,7 @@ fn measure(op: &Op, steps: usize, ad: &Device) -> (f64, f64, f64) {
     let pool = AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
     let run = |x: Tensor<4>, weight: Tensor<4>, gamma: Tensor<1>| -> Tensor<4> {
         match op.kind {
-            Kind::Conv3x3 => conv2d(x, weight, None, ConvOptions::new([stride, stride], [1, 1], [1, 1], 1)),
+            Kind::Conv3x3 => distillery::ops::conv::conv2d(x, weight, None, ConvOptions::new([stride, stride], [1, 1], [1, 1], 1)),
             Kind::InstanceNorm => instance_norm(x, gamma, beta.clone(), 1e-5),
             Kind::BatchNorm => batch_norm(x, gamma, beta.clone()),
             Kind::Relu => relu(x),

@@ -24,6 +24,7 @@ pub mod experiment;
 pub mod losses;
 pub mod methods;
 pub mod notebook;
+pub mod ops;
 pub mod models;
 pub mod plot;
 pub mod profile;

@@ -53,7 +53,7 @@ impl ConvBn {
     }
     /// conv → norm.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
+        let x = crate::ops::conv::forward(&self.conv, x);
         match (&self.bn, &self.inorm) {
             (Some(bn), _) => bn.forward(x),
             (None, Some(n)) => n.forward(x),

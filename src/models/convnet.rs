@@ -54,7 +54,7 @@ impl super::Backbone for ConvNet {
         let mut out = Vec::with_capacity(self.convs.len());
         let mut x = x;
         for (conv, norm) in self.convs.iter().zip(&self.norms).skip(from).take(to.saturating_sub(from)) {
-            x = self.pool.forward(relu(norm.forward(conv.forward(x))));
+            x = self.pool.forward(relu(norm.forward(crate::ops::conv::forward(conv, x))));
             out.push(x.clone());
         }
         out

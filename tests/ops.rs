@@ -1,0 +1,79 @@
+//! distillery's own backend ops (`src/ops`) against burn's reference ops: the same forward, and
+//! the same gradients for every operand, at the shapes our models use and at the edges
+//! (stride 2, padding 0 and 3, 1×1 kernels, a batch split into several column chunks).
+mod common;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Distribution, Tensor};
+use common::cpu;
+use distillery::device::DeviceExt;
+use distillery::ops::conv;
+use distillery::train::devices;
+
+fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    (a - b).abs().max().into_scalar::<f32>()
+}
+
+fn max_abs<const D: usize>(a: Tensor<D>) -> f32 {
+    a.abs().max().into_scalar::<f32>()
+}
+
+/// (batch, c_in, size, c_out, kernel, stride, padding)
+const CASES: [(usize, usize, usize, usize, usize, usize, usize); 6] = [
+    (8, 3, 32, 32, 3, 1, 1),   // a first layer
+    (32, 64, 32, 64, 3, 1, 1), // several column chunks (64·9·1024 floats per image)
+    (4, 16, 15, 32, 3, 2, 1),  // stride 2 on an odd map
+    (4, 8, 12, 40, 1, 2, 0),   // a 1×1 projection shortcut
+    (2, 1, 28, 32, 3, 1, 3),   // the DC ConvNet's first layer on 28×28
+    (3, 5, 9, 33, 3, 1, 0),    // no padding
+];
+
+#[test]
+fn conv2d_matches_burn_forward_and_every_gradient() {
+    let (_, ad) = devices(&cpu());
+    for (n, c, size, o, k, stride, pad) in CASES {
+        let x: Tensor<4> = Tensor::random([n, c, size, size], Distribution::Normal(0.0, 1.0), &ad);
+        let w: Tensor<4> = Tensor::random([o, c, k, k], Distribution::Normal(0.0, 0.2), &ad);
+        let b: Tensor<1> = Tensor::random([o], Distribution::Normal(0.0, 0.2), &ad);
+        let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
+        let run = |ours: bool| {
+            let (x, w, b) = (x.clone().require_grad(), w.clone().require_grad(), b.clone().require_grad());
+            let y = if ours { conv::conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone()) } else { burn::tensor::module::conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone()) };
+            // a non-uniform upstream gradient
+            let r = y.clone().detach().sin();
+            let grads = (y.clone() * r).sum().backward();
+            (y.detach(), x.grad(&grads).unwrap(), w.grad(&grads).unwrap(), b.grad(&grads).unwrap())
+        };
+        let case = format!("n {n} c {c} size {size} o {o} k {k} stride {stride} pad {pad}");
+        if cpu().describe().starts_with("flex") {
+            assert!(conv::uses_flex_weight_gradient(&x, &w), "{case}: the flex path was not taken");
+        }
+        let (y0, gx0, gw0, gb0) = run(false);
+        let (y1, gx1, gw1, gb1) = run(true);
+        let tol = |reference: f32| 1e-4 * reference.max(1.0);
+        assert!(max_abs_diff(y1, y0.clone()) <= tol(max_abs(y0)), "{case}: forward differs");
+        assert!(max_abs_diff(gx1, gx0.clone()) <= tol(max_abs(gx0)), "{case}: input gradient differs");
+        let (gw_diff, gw_ref) = (max_abs_diff(gw1, gw0.clone()), max_abs(gw0));
+        assert!(gw_diff <= tol(gw_ref), "{case}: weight gradient differs by {gw_diff} (largest {gw_ref})");
+        assert!(max_abs_diff(gb1, gb0.clone()) <= tol(max_abs(gb0)), "{case}: bias gradient differs");
+    }
+}
+
+#[test]
+fn few_filters_use_burns_op() {
+    let (_, ad) = devices(&cpu());
+    let x: Tensor<4> = Tensor::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &ad);
+    let narrow: Tensor<4> = Tensor::random([conv::MIN_OUT_CHANNELS - 1, 3, 3, 3], Distribution::Normal(0.0, 0.2), &ad);
+    assert!(!conv::uses_flex_weight_gradient(&x, &narrow), "below MIN_OUT_CHANNELS burn's op is as fast");
+}
+
+#[test]
+fn without_autodiff_conv2d_is_burns_op() {
+    let (plain, _) = devices(&cpu());
+    let x: Tensor<4> = Tensor::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &plain);
+    let w: Tensor<4> = Tensor::random([32, 3, 3, 3], Distribution::Normal(0.0, 0.2), &plain);
+    assert!(!conv::uses_flex_weight_gradient(&x, &w), "inference needs no backward: burn's op");
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let ours = conv::conv2d(x.clone(), w.clone(), None, options.clone());
+    let burns = burn::tensor::module::conv2d(x, w, None, options);
+    assert_eq!(max_abs_diff(ours, burns), 0.0);
+}
