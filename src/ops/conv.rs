@@ -21,7 +21,7 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     conv2d(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val()), options)
 }
 
-/// burn's `conv2d`, with the weight gradient of [`self`](self) where
+/// burn's `conv2d`, with this module's weight gradient where
 /// [`uses_flex_weight_gradient`] says (and groups 1, dilation 1); burn's own op everywhere else.
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
     #[cfg(feature = "flex")]
