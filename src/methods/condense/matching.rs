@@ -17,7 +17,7 @@ use crate::losses;
 use crate::models::convnet::ConvNet;
 use crate::models::norm::instance_norm;
 use burn::nn::pool::AvgPool2dConfig;
-use burn::tensor::module::conv2d;
+use crate::ops::conv::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
