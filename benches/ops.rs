@@ -37,6 +37,17 @@ enum Kind {
 }
 
 impl Kind {
+    /// The kind's name in `tools/bench_ops_torch.py`'s keys.
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Conv3x3 => "conv",
+            Kind::InstanceNorm => "inorm",
+            Kind::BatchNorm => "bnorm",
+            Kind::Relu => "relu",
+            Kind::AvgPool2 => "pool",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::Conv3x3 => "conv 3×3",
@@ -159,7 +170,7 @@ fn main() {
     for op in ops() {
         let (f, gx, gw) = measure(&op, steps, &ad);
         let k = op.count as f64;
-        let key = format!("{:?}/{}/{}", op.input, op.out, op.stride);
+        let key = format!("{} {:?}/{}/{}", op.kind.key(), op.input, op.out, op.stride);
         let theirs = torch.iter().find(|t| t["key"] == key.as_str()).map(|t| [t["fwd"].as_f64().unwrap() * k, t["dx"].as_f64().unwrap() * k, t["dw"].as_f64().unwrap() * k]);
         eprintln!("{} {} {key} ×{}: forward {f:.2} ms, input grad {gx:.2}, weight grad {gw:.2}", op.model, op.kind.name(), op.count);
         let parts = [f * k, gx * k, gw * k];

@@ -27,8 +27,9 @@ fn cpu_choice_reason(device: &Device) -> Option<&'static str> {
 /// buffers, so every step page-faulted its memory back in: 28 % of a flex ConvNet-3 step's perf
 /// samples were page faults, `munmap` and page zeroing (docs/performance.md). With no mmap'd
 /// blocks (`M_MMAP_MAX` 0), a 2 GiB trim threshold and one heap for every thread started
-/// afterwards (`M_ARENA_MAX` 1: a thread's own heap maps any block over 64 MiB), freed buffers are reused: the step is
-/// 25–35 % faster and its peak RSS the same (`just bench`). Called where devices are made
+/// afterwards (`M_ARENA_MAX` 1: a thread's own heap maps any block over 64 MiB), freed buffers
+/// are reused: a flex ConvNet-3 w128 step went from 376 to 314 ms with the same peak RSS;
+/// ResNet-20's, whose buffers are smaller, stayed at ≈ 465 ms (`just bench`, docs/performance.md). Called where devices are made
 /// ([`DeviceExt::auto`], [`DeviceExt::cpu_default`], [`crate::train::devices`]); once per
 /// process is enough and repeats are harmless. `DISTILLERY_MALLOC=glibc` keeps glibc's defaults.
 pub fn keep_freed_memory() -> bool {

@@ -1,7 +1,7 @@
 """PyTorch's side of `benches/ops.rs`: each layer kind of ConvNet-3 w128 and ResNet-20 at batch 64,
 timed alone at the step's shapes: the forward, and forward + backward with only the input or only
 the weight (γ for norms) requiring grad, less the forward. Same threads as distillery
-(RAYON_NUM_THREADS, else every core), 2 warm-up + BENCH_STEPS (default 10) runs, median. One JSON
+(RAYON_NUM_THREADS, else every core), 5 warm-up + BENCH_STEPS (default 10) runs, median. One JSON
 line per shape, keyed as the Rust side keys it."""
 import json
 import os
@@ -42,18 +42,19 @@ def run(kind, x, w, gamma, beta, stride):
 
 
 def timed(f):
+    # 5 warm-up runs: oneDNN builds a kernel the first time it meets a shape and mode
     times = []
-    for i in range(STEPS + 2):
+    for i in range(STEPS + 5):
         t0 = time.perf_counter()
         f()
-        if i >= 2:
+        if i >= 5:
             times.append((time.perf_counter() - t0) * 1e3)
     return sorted(times)[len(times) // 2]
 
 
 seen = set()
 for kind, (n, c, h, w_), out, stride in shapes():
-    key = f"[{n}, {c}, {h}, {w_}]/{out}/{stride}"
+    key = f"{kind} [{n}, {c}, {h}, {w_}]/{out}/{stride}"
     if key in seen:
         continue
     seen.add(key)
