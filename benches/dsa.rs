@@ -5,6 +5,7 @@
 //! Env: `BENCH_STEPS` (timed steps after 3 warm-up steps, default 10). The width-128 rows with 256
 //! real images are the official setting at IPC 1, 10 and 50; ten of them (one per class) are the
 //! matching part of one outer iteration, printed in its own column.
+mod common;
 use burn::tensor::{Distribution, Tensor};
 use distillery::device::{Device, DeviceExt};
 use distillery::methods::condense::matching::{match_class, ConvWeights};
@@ -14,16 +15,13 @@ use distillery::train::devices;
 use std::time::Instant;
 
 fn main() {
-    let steps: usize = std::env::var("BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let steps = common::steps();
     let device = Device::auto_quiet();
     let (plain, ad) = devices(&device);
     eprintln!("# backend: {}, {steps} timed steps (median)", device.describe());
-    let torch: Vec<serde_json::Value> = std::fs::read_to_string("target/bench/torch-dsa.json")
-        .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-        .unwrap_or_default();
+    let torch = common::torch_rows("torch-dsa.json");
     let draw = Draw { family: Family::Rotate, params: distillery::methods::condense::dsa_aug::Params::Rotate { theta: vec![0.2] } };
-    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    eprintln!("# {threads} threads");
+    eprintln!("# {} threads", common::rayon_threads());
     println!("| ConvNet width | real | syn (IPC) | distillery ms | PyTorch ms (double backward) | ratio | outer iteration, 10 classes: distillery s / PyTorch s |\n|---|---:|---:|---:|---:|---:|---:|");
     for (width, n_real, n_syn) in [(64usize, 64usize, 10usize), (128, 256, 1), (128, 256, 10), (128, 256, 50)] {
         let Net::ConvNet(net) = Arch::convnet(width, 3).init_seeded([1, 28, 28], 10, &plain, 0).unwrap() else { unreachable!() };
@@ -39,8 +37,7 @@ fn main() {
                 times.push(t0.elapsed().as_secs_f64());
             }
         }
-        times.sort_by(f64::total_cmp);
-        let ms = times[times.len() / 2] * 1e3;
+        let ms = common::median(times) * 1e3;
         let t = torch.iter().find(|t| t["width"] == width && t["real"] == n_real && t["syn"] == n_syn).and_then(|t| t["ms"].as_f64());
         match t {
             Some(t) => println!("| {width} | {n_real} | {n_syn} | {ms:.1} | {t:.1} | **{:.2}×** | {:.2} / {:.2} |", ms / t, ms / 100.0, t / 100.0),

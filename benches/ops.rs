@@ -7,6 +7,7 @@
 //!
 //! Stack sampling cannot give this breakdown on flex: most of the work runs on rayon's worker
 //! threads, whose stacks do not show which op started it (docs/performance.md).
+mod common;
 use burn::nn::pool::AvgPool2dConfig;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{activation::relu, Distribution, Tensor};
@@ -98,11 +99,6 @@ fn batch_norm(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>) -> Tensor<4> {
 /// (model, op kind, our [forward, input grad, weight grad] ms, PyTorch's when known)
 type Row = (&'static str, &'static str, [f64; 3], Option<[f64; 3]>);
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Median ms of `f` over `steps` runs after 2 warm-up runs.
 fn time(steps: usize, mut f: impl FnMut() -> f32) -> f64 {
     let mut times = Vec::new();
@@ -113,7 +109,7 @@ fn time(steps: usize, mut f: impl FnMut() -> f32) -> f64 {
             times.push(t0.elapsed().as_secs_f64() * 1e3);
         }
     }
-    median(times)
+    common::median(times)
 }
 
 /// (forward ms, input-gradient ms, weight-gradient ms) of one op; the gradients are each the
@@ -159,13 +155,11 @@ fn measure(op: &Op, steps: usize, ad: &Device) -> (f64, f64, f64) {
 }
 
 fn main() {
-    let steps: usize = std::env::var("BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let steps = common::steps();
     let device = Device::auto_quiet();
     let (_, ad) = devices(&device);
     eprintln!("# {}: each op alone, 2 warm-up + {steps} timed runs (median)", device.describe());
-    let torch: Vec<serde_json::Value> = std::fs::read_to_string("target/bench/torch-ops.json")
-        .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-        .unwrap_or_default();
+    let torch = common::torch_rows("torch-ops.json");
     let mut rows: Vec<Row> = Vec::new();
     for op in ops() {
         let (f, gx, gw) = measure(&op, steps, &ad);

@@ -11,6 +11,7 @@
 //! Each row runs in a child process of its own (this binary with `--row MODEL BATCH`) so that
 //! its peak resident memory (`VmHWM`) is the step's alone; the parent collects one JSON line per
 //! row into `target/bench/step-<backend>.json`.
+mod common;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use distillery::data::{Augment, Dataset, Loader};
@@ -46,7 +47,7 @@ fn threads() -> usize {
     #[cfg(all(feature = "tch", not(feature = "flex")))]
     return tch::get_num_threads() as usize;
     #[allow(unreachable_code)]
-    std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    common::rayon_threads()
 }
 
 /// Peak resident memory of this process in MiB (Linux `VmHWM`; `None` elsewhere).
@@ -54,11 +55,6 @@ fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// One row, in this process: prints its JSON line.
@@ -82,7 +78,7 @@ fn run_row(model: &str, batch: usize, steps: usize) {
             times.push(t0.elapsed().as_secs_f64());
         }
     }
-    let ms = median(times) * 1e3;
+    let ms = common::median(times) * 1e3;
     let rss = peak_rss_mib().map_or("null".into(), |m| format!("{m:.0}"));
     println!(
         "{{\"impl\": \"distillery\", \"backend\": \"{}\", \"model\": \"{model}\", \"batch\": {batch}, \"params\": {params}, \"threads\": {}, \"steps\": {steps}, \"step_ms\": {ms:.1}, \"img_per_s\": {:.1}, \"peak_rss_mib\": {rss}}}",
@@ -96,7 +92,7 @@ fn backend(device: &Device) -> &'static str {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let steps: usize = std::env::var("BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let steps = common::steps();
     if let Some(i) = args.iter().position(|a| a == "--row") {
         run_row(&args[i + 1], args[i + 2].parse().expect("--row MODEL BATCH"), steps);
         return;
@@ -106,9 +102,7 @@ fn main() {
     let device = Device::auto_quiet();
     let name = backend(&device);
     eprintln!("# {}: {} threads, {WARMUP} warm-up + {steps} timed steps per row (median), one process per row", device.describe(), threads());
-    let torch: Vec<serde_json::Value> = std::fs::read_to_string("target/bench/torch.json")
-        .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-        .unwrap_or_default();
+    let torch = common::torch_rows("torch.json");
     let exe = std::env::current_exe().unwrap();
     let mut ours = Vec::new();
     for (model, batch) in rows(scale) {

@@ -25,7 +25,7 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// [`uses_flex_weight_gradient`] says (and groups 1, dilation 1); burn's own op everywhere else.
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if uses_flex_weight_gradient(&x, &weight) && options.groups == 1 && options.dilation == [1, 1] {
+    if options.groups == 1 && options.dilation == [1, 1] && uses_flex_weight_gradient(&x, &weight) {
         let out = weight.dims()[0];
         let y = flex::conv2d(x, weight, options);
         return match bias {
