@@ -8,11 +8,10 @@
 //! Stack sampling cannot give this breakdown on flex: most of the work runs on rayon's worker
 //! threads, whose stacks do not show which op started it (docs/performance.md).
 mod common;
-use burn::nn::pool::AvgPool2dConfig;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{activation::relu, Distribution, Tensor};
 use distillery::device::{Device, DeviceExt};
-use distillery::models::norm::instance_norm;
+use distillery::ops::norm::{instance_norm, Tail};
 use distillery::train::devices;
 use std::time::Instant;
 
@@ -31,10 +30,10 @@ struct Op {
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Conv3x3,
-    InstanceNorm,
+    /// The ConvNet block after its conv: instance norm → ReLU → AvgPool 2 (one fused op on flex).
+    NormReluPool,
     BatchNorm,
     Relu,
-    AvgPool2,
 }
 
 impl Kind {
@@ -42,20 +41,18 @@ impl Kind {
     fn key(self) -> &'static str {
         match self {
             Kind::Conv3x3 => "conv",
-            Kind::InstanceNorm => "inorm",
+            Kind::NormReluPool => "inorm-relu-pool",
             Kind::BatchNorm => "bnorm",
             Kind::Relu => "relu",
-            Kind::AvgPool2 => "pool",
         }
     }
 
     fn name(self) -> &'static str {
         match self {
             Kind::Conv3x3 => "conv 3×3",
-            Kind::InstanceNorm => "instance norm",
+            Kind::NormReluPool => "instance norm + relu + pool",
             Kind::BatchNorm => "batch norm",
             Kind::Relu => "relu",
-            Kind::AvgPool2 => "avg-pool 2×2",
         }
     }
 }
@@ -67,9 +64,7 @@ fn ops() -> Vec<Op> {
     let mut ops = Vec::new();
     for (c_in, c, hw) in [(3, 128, 32), (128, 128, 16), (128, 128, 8)] {
         ops.push(Op { model: "convnet3-w128", kind: Kind::Conv3x3, input: [b, c_in, hw, hw], out: c, stride: 1, count: 1 });
-        for kind in [Kind::InstanceNorm, Kind::Relu, Kind::AvgPool2] {
-            ops.push(Op { model: "convnet3-w128", kind, input: [b, c, hw, hw], out: 0, stride: 1, count: 1 });
-        }
+        ops.push(Op { model: "convnet3-w128", kind: Kind::NormReluPool, input: [b, c, hw, hw], out: 0, stride: 1, count: 1 });
     }
     // ResNet-20: the stem conv, then per stage six 3×3 convs (the first of stages 2 and 3 with
     // stride 2); a batch norm after every conv (the stem's and the shortcuts' too: 7 per stage)
@@ -122,14 +117,12 @@ fn measure(op: &Op, steps: usize, ad: &Device) -> (f64, f64, f64) {
     let gamma: Tensor<1> = Tensor::ones([channels], ad);
     let beta: Tensor<1> = Tensor::zeros([channels], ad);
     let stride = op.stride;
-    let pool = AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
     let run = |x: Tensor<4>, weight: Tensor<4>, gamma: Tensor<1>| -> Tensor<4> {
         match op.kind {
             Kind::Conv3x3 => distillery::ops::conv::conv2d(x, weight, None, ConvOptions::new([stride, stride], [1, 1], [1, 1], 1)),
-            Kind::InstanceNorm => instance_norm(x, gamma, beta.clone(), 1e-5),
+            Kind::NormReluPool => instance_norm(x, gamma, beta.clone(), 1e-5, Tail::RELU_POOL),
             Kind::BatchNorm => batch_norm(x, gamma, beta.clone()),
             Kind::Relu => relu(x),
-            Kind::AvgPool2 => pool.forward(x),
         }
     };
     let forward = time(steps, || run(x.clone(), weight.clone(), gamma.clone()).sum().into_scalar::<f32>());
@@ -140,7 +133,7 @@ fn measure(op: &Op, steps: usize, ad: &Device) -> (f64, f64, f64) {
         let grads = run(xt.clone(), weight.clone(), gamma.clone()).sum().backward();
         xt.grad(&grads).unwrap().sum().into_scalar::<f32>()
     });
-    let weighted = matches!(op.kind, Kind::Conv3x3 | Kind::InstanceNorm | Kind::BatchNorm);
+    let weighted = matches!(op.kind, Kind::Conv3x3 | Kind::NormReluPool | Kind::BatchNorm);
     let with_w = if weighted {
         time(steps, || {
             let (wt, gt) = (weight.clone().require_grad(), gamma.clone().require_grad());

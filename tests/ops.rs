@@ -1,12 +1,14 @@
 //! distillery's own backend ops (`src/ops`) against burn's reference ops: the same forward, and
 //! the same gradients for every operand, at the shapes our models use and at the edges
-//! (stride 2, padding 0 and 3, 1×1 kernels, a batch split into several column chunks).
+//! (stride 2, padding 0 and 3, 1×1 kernels, a batch split into several column chunks; odd maps
+//! under pooling, ReLU gates both open and shut).
 mod common;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, Tensor};
 use common::cpu;
 use distillery::device::DeviceExt;
 use distillery::ops::conv;
+use distillery::ops::norm::{self, Tail};
 use distillery::train::devices;
 
 fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
@@ -76,4 +78,67 @@ fn without_autodiff_conv2d_is_burns_op() {
     let ours = conv::conv2d(x.clone(), w.clone(), None, options.clone());
     let burns = burn::tensor::module::conv2d(x, w, None, options);
     assert_eq!(max_abs_diff(ours, burns), 0.0);
+}
+
+/// (batch, channels, height, width)
+const NORM_CASES: [[usize; 4]; 4] = [
+    [4, 8, 32, 32], // a ConvNet block's map
+    [3, 5, 7, 9],   // odd sides: pooling drops the last row and column
+    [2, 16, 2, 2],  // the smallest poolable map
+    [1, 3, 1, 6],   // a single row (pooling gives an empty map)
+];
+
+#[test]
+fn fused_instance_norm_matches_burns_ops_forward_and_every_gradient() {
+    let (_, ad) = devices(&cpu());
+    let tails = [Tail::NONE, Tail { relu: true, pool: false }, Tail { relu: false, pool: true }, Tail::RELU_POOL];
+    for dims in NORM_CASES {
+        for tail in tails {
+            if tail.pool && dims[2] < 2 {
+                continue;
+            }
+            let c = dims[1];
+            let x: Tensor<4> = Tensor::random(dims, Distribution::Normal(0.5, 2.0), &ad);
+            // γ of both signs and β off zero, so the ReLU shuts part of every plane
+            let gamma: Tensor<1> = Tensor::random([c], Distribution::Normal(0.0, 1.0), &ad);
+            let beta: Tensor<1> = Tensor::random([c], Distribution::Normal(0.0, 0.5), &ad);
+            let run = |fused: bool| {
+                let (x, g, b) = (x.clone().require_grad(), gamma.clone().require_grad(), beta.clone().require_grad());
+                let y = if fused { norm::instance_norm(x.clone(), g.clone(), b.clone(), 1e-5, tail) } else { norm::composed(x.clone(), g.clone(), b.clone(), 1e-5, tail) };
+                let r = y.clone().detach().mul_scalar(3.0).sin().add_scalar(0.1);
+                let grads = (y.clone() * r).sum().backward();
+                (y.detach(), x.grad(&grads).unwrap(), g.grad(&grads).unwrap(), b.grad(&grads).unwrap())
+            };
+            let case = format!("{dims:?} {tail:?}");
+            if cpu().describe().starts_with("flex") {
+                assert!(norm::is_fused(&x, &gamma, &beta), "{case}: the fused path was not taken");
+            }
+            let (y0, gx0, gg0, gb0) = run(false);
+            let (y1, gx1, gg1, gb1) = run(true);
+            assert_eq!(y1.dims(), y0.dims(), "{case}: output shape");
+            let close = |a: f32, reference: f32| a <= 2e-4 * reference.max(1.0);
+            for (what, diff, reference) in [
+                ("forward", max_abs_diff(y1, y0.clone()), max_abs(y0)),
+                ("input gradient", max_abs_diff(gx1, gx0.clone()), max_abs(gx0)),
+                ("gamma gradient", max_abs_diff(gg1, gg0.clone()), max_abs(gg0)),
+                ("beta gradient", max_abs_diff(gb1, gb0.clone()), max_abs(gb0)),
+            ] {
+                assert!(close(diff, reference), "{case}: {what} differs by {diff} (largest {reference})");
+            }
+        }
+    }
+}
+
+#[test]
+fn without_autodiff_instance_norm_matches_burns_ops() {
+    let (plain, _) = devices(&cpu());
+    let x: Tensor<4> = Tensor::random([2, 4, 9, 8], Distribution::Normal(0.0, 1.0), &plain);
+    let gamma: Tensor<1> = Tensor::random([4], Distribution::Normal(0.0, 1.0), &plain);
+    let beta: Tensor<1> = Tensor::random([4], Distribution::Normal(0.0, 0.5), &plain);
+    // inference (evaluation) runs the fused forward on flex too
+    assert_eq!(norm::is_fused(&x, &gamma, &beta), cpu().describe().starts_with("flex"));
+    let ours = norm::instance_norm(x.clone(), gamma.clone(), beta.clone(), 1e-5, Tail::RELU_POOL);
+    let burns = norm::composed(x, gamma, beta, 1e-5, Tail::RELU_POOL);
+    assert_eq!(ours.dims(), [2, 4, 4, 4]);
+    assert!(max_abs_diff(ours, burns) <= 1e-5);
 }

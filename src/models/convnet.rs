@@ -3,17 +3,20 @@
 //! first conv pads by 3 so the feature map is 32×32, as the official code does.
 use super::blocks::conv_padded;
 use super::norm::{Norm, NormImpl};
+use crate::ops::norm::Tail;
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 
 /// DC ConvNet-`depth` of `width` channels.
 #[derive(Module, Debug)]
 pub struct ConvNet {
     convs: Vec<Conv2d>,
     norms: Vec<Norm>,
+    /// The blocks' 2×2 average pooling, now applied inside [`Norm::forward_tail`] (fused with
+    /// the norm on flex); kept as a field so saved records keep their shape.
     pool: AvgPool2d,
     fc: Linear,
 }
@@ -54,7 +57,7 @@ impl super::Backbone for ConvNet {
         let mut out = Vec::with_capacity(self.convs.len());
         let mut x = x;
         for (conv, norm) in self.convs.iter().zip(&self.norms).skip(from).take(to.saturating_sub(from)) {
-            x = self.pool.forward(relu(norm.forward(crate::ops::conv::forward(conv, x))));
+            x = norm.forward_tail(crate::ops::conv::forward(conv, x), Tail::RELU_POOL);
             out.push(x.clone());
         }
         out

@@ -7,6 +7,7 @@
 //! affine folded into one scale and one shift per (sample, channel), so the autodiff graph holds
 //! fewer full-size intermediates. `benches/step.rs` compares both against PyTorch.
 use burn::module::{Module, Param};
+use crate::ops::norm::Tail;
 use burn::nn::{GroupNorm, GroupNormConfig};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -42,14 +43,21 @@ impl InstanceNorm {
         }
     }
 
-    /// y = γ·(x − μ)/√(σ² + ε) + β, statistics per sample and channel.
+    /// y = γ·(x − μ)/√(σ² + ε) + β, statistics per sample and channel (fused on flex:
+    /// [`crate::ops::norm`]).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        instance_norm(x, self.gamma.val(), self.beta.val(), self.epsilon)
+        self.forward_tail(x, Tail::NONE)
+    }
+
+    /// The norm, then `tail` (ReLU, 2×2 average pooling) in the same fused op on flex.
+    pub fn forward_tail(&self, x: Tensor<4>, tail: Tail) -> Tensor<4> {
+        crate::ops::norm::instance_norm(x, self.gamma.val(), self.beta.val(), self.epsilon, tail)
     }
 }
 
-/// Instance norm as a function of explicit (γ, β): one pass for E\[x\] and E\[x²\], the affine
-/// folded into one scale and one shift per (sample, channel).
+/// Instance norm as a function of explicit (γ, β) in burn's tensor ops: one pass for E\[x\] and
+/// E\[x²\], the affine folded into one scale and one shift per (sample, channel). The reference
+/// of the fused [`crate::ops::norm::instance_norm`], and what runs off flex.
 pub fn instance_norm(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
     let flat = x.reshape([n * c, h * w]);
@@ -97,9 +105,14 @@ impl Norm {
 
     /// Applies the norm.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_tail(x, Tail::NONE)
+    }
+
+    /// The norm, then `tail` (fused on flex for [`Norm::Lean`]).
+    pub fn forward_tail(&self, x: Tensor<4>, tail: Tail) -> Tensor<4> {
         match self {
-            Norm::Lean(n) => n.forward(x),
-            Norm::Group(n) => n.forward(x),
+            Norm::Lean(n) => n.forward_tail(x, tail),
+            Norm::Group(n) => crate::ops::norm::apply_tail(n.forward(x), tail),
         }
     }
 }

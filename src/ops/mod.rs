@@ -3,3 +3,4 @@
 //! and fall back to burn's op everywhere else (libtorch, CUDA, remote, inference without
 //! autodiff), so results never depend on which path ran beyond float rounding.
 pub mod conv;
+pub mod norm;

@@ -15,7 +15,7 @@
 use super::dsa_aug::Draw;
 use crate::losses;
 use crate::models::convnet::ConvNet;
-use crate::models::norm::instance_norm;
+use crate::ops::norm::{instance_norm, Tail};
 use burn::nn::pool::AvgPool2dConfig;
 use crate::ops::conv::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -113,7 +113,7 @@ impl ConvWeights {
         for d in 0..self.convs.len() {
             let pad = if d == 0 && h == 28 && w == 28 { 3 } else { 1 };
             x = conv2d(x, self.convs[d].clone(), Some(self.conv_bias[d].clone()), ConvOptions::new([1, 1], [pad, pad], [1, 1], 1));
-            x = instance_norm(x, self.gammas[d].clone(), self.betas[d].clone(), 1e-5);
+            x = instance_norm(x, self.gammas[d].clone(), self.betas[d].clone(), 1e-5, Tail::NONE);
             let gate = match frozen {
                 Some(g) => g[d].clone(),
                 None => x.clone().detach().greater_elem(0.0).float(),
