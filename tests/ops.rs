@@ -47,7 +47,7 @@ fn conv2d_matches_burn_forward_and_every_gradient() {
         };
         let case = format!("n {n} c {c} size {size} o {o} k {k} stride {stride} pad {pad}");
         if cpu().describe().starts_with("flex") {
-            assert!(conv::uses_flex_weight_gradient(&x, &w), "{case}: the flex path was not taken");
+            assert!(conv::uses_gemm_path(&x, &w), "{case}: the flex path was not taken");
         }
         let (y0, gx0, gw0, gb0) = run(false);
         let (y1, gx1, gw1, gb1) = run(true);
@@ -61,23 +61,34 @@ fn conv2d_matches_burn_forward_and_every_gradient() {
 }
 
 #[test]
-fn few_filters_use_burns_op() {
-    let (_, ad) = devices(&cpu());
-    let x: Tensor<4> = Tensor::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &ad);
-    let narrow: Tensor<4> = Tensor::random([conv::MIN_OUT_CHANNELS - 1, 3, 3, 3], Distribution::Normal(0.0, 0.2), &ad);
-    assert!(!conv::uses_flex_weight_gradient(&x, &narrow), "below MIN_OUT_CHANNELS burn's op is as fast");
+fn without_autodiff_conv2d_matches_burns_op() {
+    let (plain, _) = devices(&cpu());
+    for (n, c, size, o, k, stride, pad) in CASES {
+        let x: Tensor<4> = Tensor::random([n, c, size, size], Distribution::Normal(0.0, 1.0), &plain);
+        let w: Tensor<4> = Tensor::random([o, c, k, k], Distribution::Normal(0.0, 0.2), &plain);
+        // inference (evaluation) runs the gemm forward on flex too
+        assert_eq!(conv::uses_gemm_path(&x, &w), cpu().describe().starts_with("flex"));
+        let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
+        let ours = conv::conv2d(x.clone(), w.clone(), None, options.clone());
+        let burns = burn::tensor::module::conv2d(x, w, None, options);
+        let reference = max_abs(burns.clone());
+        assert!(max_abs_diff(ours, burns) <= 1e-4 * reference.max(1.0));
+    }
 }
 
 #[test]
-fn without_autodiff_conv2d_is_burns_op() {
-    let (plain, _) = devices(&cpu());
-    let x: Tensor<4> = Tensor::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &plain);
-    let w: Tensor<4> = Tensor::random([32, 3, 3, 3], Distribution::Normal(0.0, 0.2), &plain);
-    assert!(!conv::uses_flex_weight_gradient(&x, &w), "inference needs no backward: burn's op");
+fn one_image_uses_the_products_threads() {
+    // a batch smaller than the thread count takes the other parallel branch
+    let (_, ad) = devices(&cpu());
+    let x: Tensor<4> = Tensor::random([1, 8, 10, 10], Distribution::Normal(0.0, 1.0), &ad).require_grad();
+    let w: Tensor<4> = Tensor::random([16, 8, 3, 3], Distribution::Normal(0.0, 0.2), &ad).require_grad();
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    let ours = conv::conv2d(x.clone(), w.clone(), None, options.clone());
-    let burns = burn::tensor::module::conv2d(x, w, None, options);
-    assert_eq!(max_abs_diff(ours, burns), 0.0);
+    let reference = burn::tensor::module::conv2d(x.clone(), w.clone(), None, options.clone());
+    let ours = conv::conv2d(x.clone(), w.clone(), None, options);
+    let (g0, g1) = (reference.clone().sum().backward(), ours.clone().sum().backward());
+    assert!(max_abs_diff(ours.detach(), reference.detach()) <= 1e-4);
+    assert!(max_abs_diff(x.grad(&g1).unwrap(), x.grad(&g0).unwrap()) <= 1e-4);
+    assert!(max_abs_diff(w.grad(&g1).unwrap(), w.grad(&g0).unwrap()) <= 1e-3);
 }
 
 /// (batch, channels, height, width)
