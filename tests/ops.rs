@@ -153,3 +153,56 @@ fn without_autodiff_instance_norm_matches_burns_ops() {
     assert_eq!(ours.dims(), [2, 4, 4, 4]);
     assert!(max_abs_diff(ours, burns) <= 1e-5);
 }
+
+#[test]
+fn fused_batch_norm_matches_burns_module_forward_gradients_and_running_statistics() {
+    use burn::nn::BatchNormConfig;
+    let (_, ad) = devices(&cpu());
+    for (dims, relu) in [([8, 16, 8, 8], true), ([8, 16, 8, 8], false), ([3, 5, 7, 9], true), ([2, 4, 1, 1], false)] {
+        let c = dims[1];
+        let gamma: Tensor<1> = Tensor::random([c], Distribution::Normal(0.0, 1.0), &ad);
+        let beta: Tensor<1> = Tensor::random([c], Distribution::Normal(0.0, 0.5), &ad);
+        // a fresh layer per run: clones share their running statistics
+        let fresh = || {
+            let mut bn = BatchNormConfig::new(c).with_momentum(0.3).init(&ad);
+            bn.gamma = burn::module::Param::from_tensor(gamma.clone());
+            bn.beta = burn::module::Param::from_tensor(beta.clone());
+            bn
+        };
+        let bn = fresh();
+        let x: Tensor<4> = Tensor::random(dims, Distribution::Normal(0.5, 2.0), &ad);
+        let case = format!("{dims:?} relu {relu}");
+        if cpu().describe().starts_with("flex") {
+            assert!(norm::is_batch_norm_fused(&bn, &x), "{case}: the fused path was not taken");
+        }
+        let run = |fused: bool| {
+            let bn = fresh();
+            let xt = x.clone().require_grad();
+            // two steps, so the running statistics blend twice
+            let _ = if fused { norm::batch_norm(&bn, xt.clone(), relu) } else { bn.forward(xt.clone()) };
+            let y = if fused {
+                norm::batch_norm(&bn, xt.clone(), relu)
+            } else {
+                let y = bn.forward(xt.clone());
+                if relu { burn::tensor::activation::relu(y) } else { y }
+            };
+            let r = y.clone().detach().mul_scalar(3.0).sin().add_scalar(0.1);
+            let grads = (y.clone() * r).sum().backward();
+            let (g, b) = (bn.gamma.grad(&grads).unwrap(), bn.beta.grad(&grads).unwrap());
+            (y.detach(), xt.grad(&grads).unwrap(), g, b, bn.running_mean.value(), bn.running_var.value())
+        };
+        let (y0, gx0, gg0, gb0, m0, v0) = run(false);
+        let (y1, gx1, gg1, gb1, m1, v1) = run(true);
+        let close = |a: f32, reference: f32| a <= 2e-4 * reference.max(1.0);
+        for (what, diff, reference) in [
+            ("forward", max_abs_diff(y1, y0.clone()), max_abs(y0)),
+            ("input gradient", max_abs_diff(gx1, gx0.clone()), max_abs(gx0)),
+            ("gamma gradient", max_abs_diff(gg1, gg0.clone()), max_abs(gg0)),
+            ("beta gradient", max_abs_diff(gb1, gb0.clone()), max_abs(gb0)),
+            ("running mean", max_abs_diff(m1, m0.clone()), max_abs(m0)),
+            ("running variance", max_abs_diff(v1, v0.clone()), max_abs(v0)),
+        ] {
+            assert!(close(diff, reference), "{case}: {what} differs by {diff} (largest {reference})");
+        }
+    }
+}

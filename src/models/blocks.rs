@@ -2,7 +2,7 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 
 /// A `k×k` convolution with symmetric padding `k/2` (or `pad`), optional bias.
 pub fn conv(c_in: usize, c_out: usize, k: usize, stride: usize, bias: bool, device: &Device) -> Conv2d {
@@ -53,16 +53,20 @@ impl ConvBn {
     }
     /// conv → norm.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_then(x, false)
+    }
+    /// conv → norm → ReLU (the norm and the ReLU one fused op on flex).
+    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_then(x, true)
+    }
+    fn forward_then(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
         let x = crate::ops::conv::forward(&self.conv, x);
         match (&self.bn, &self.inorm) {
-            (Some(bn), _) => bn.forward(x),
-            (None, Some(n)) => n.forward(x),
+            (Some(bn), _) => crate::ops::norm::batch_norm(bn, x, relu),
+            (None, Some(n)) => n.forward_tail(x, crate::ops::norm::Tail { relu, pool: false }),
+            (None, None) if relu => burn::tensor::activation::relu(x),
             (None, None) => x,
         }
-    }
-    /// conv → norm → ReLU.
-    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.forward(x))
     }
 }
 
