@@ -8,6 +8,8 @@
 //! Stack sampling cannot give this breakdown on flex: most of the work runs on rayon's worker
 //! threads, whose stacks do not show which op started it (docs/performance.md).
 mod common;
+use burn::module::Param;
+use burn::nn::BatchNormConfig;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{activation::relu, Distribution, Tensor};
 use distillery::device::{Device, DeviceExt};
@@ -33,6 +35,8 @@ enum Kind {
     /// The ConvNet block after its conv: instance norm → ReLU → AvgPool 2 (one fused op on flex).
     NormReluPool,
     BatchNorm,
+    /// Batch norm then ReLU (`ConvBn::forward_relu`; one fused op on flex).
+    BatchNormRelu,
     Relu,
 }
 
@@ -43,6 +47,7 @@ impl Kind {
             Kind::Conv3x3 => "conv",
             Kind::NormReluPool => "inorm-relu-pool",
             Kind::BatchNorm => "bnorm",
+            Kind::BatchNormRelu => "bnorm-relu",
             Kind::Relu => "relu",
         }
     }
@@ -52,6 +57,7 @@ impl Kind {
             Kind::Conv3x3 => "conv 3×3",
             Kind::NormReluPool => "instance norm + relu + pool",
             Kind::BatchNorm => "batch norm",
+            Kind::BatchNormRelu => "batch norm + relu",
             Kind::Relu => "relu",
         }
     }
@@ -76,19 +82,21 @@ fn ops() -> Vec<Op> {
             ops.push(Op { model: "resnet20", kind: Kind::Conv3x3, input: [b, c / 2, hw * 2, hw * 2], out: c, stride: 2, count: 1 });
         }
         ops.push(Op { model: "resnet20", kind: Kind::Conv3x3, input: [b, c, hw, hw], out: c, stride: 1, count: if strided { 5 } else { 6 } });
-        ops.push(Op { model: "resnet20", kind: Kind::BatchNorm, input: [b, c, hw, hw], out: 0, stride: 1, count: 7 });
-        ops.push(Op { model: "resnet20", kind: Kind::Relu, input: [b, c, hw, hw], out: 0, stride: 1, count: if strided { 6 } else { 7 } });
+        // each block: conv → BN → ReLU, conv → BN, + shortcut (a 1×1 conv + BN where strided),
+        // ReLU; the stem's conv → BN → ReLU counted in stage 1
+        let (with_relu, alone) = if strided { (3, 4) } else { (4, 3) };
+        ops.push(Op { model: "resnet20", kind: Kind::BatchNormRelu, input: [b, c, hw, hw], out: 0, stride: 1, count: with_relu });
+        ops.push(Op { model: "resnet20", kind: Kind::BatchNorm, input: [b, c, hw, hw], out: 0, stride: 1, count: alone });
+        ops.push(Op { model: "resnet20", kind: Kind::Relu, input: [b, c, hw, hw], out: 0, stride: 1, count: 3 });
     }
     ops
 }
 
-/// Batch norm in training mode as burn's `BatchNorm` computes it (batch statistics over N, H, W).
-fn batch_norm(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>) -> Tensor<4> {
-    let [_, c, _, _] = x.dims();
-    let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3);
-    let centered = x - mean;
-    let var = centered.clone().square().mean_dim(0).mean_dim(2).mean_dim(3);
-    centered / (var + 1e-5).sqrt() * gamma.reshape([1, c, 1, 1]) + beta.reshape([1, c, 1, 1])
+/// A training-mode `BatchNorm` layer with this (γ, β), run as `ConvBn` runs it.
+fn batch_norm(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, relu: bool) -> Tensor<4> {
+    let mut bn = BatchNormConfig::new(gamma.dims()[0]).init(&x.device());
+    (bn.gamma, bn.beta) = (Param::from_tensor(gamma), Param::from_tensor(beta));
+    distillery::ops::norm::batch_norm(&bn, x, relu)
 }
 
 /// (model, op kind, our [forward, input grad, weight grad] ms, PyTorch's when known)
@@ -121,7 +129,8 @@ fn measure(op: &Op, steps: usize, ad: &Device) -> (f64, f64, f64) {
         match op.kind {
             Kind::Conv3x3 => distillery::ops::conv::conv2d(x, weight, None, ConvOptions::new([stride, stride], [1, 1], [1, 1], 1)),
             Kind::NormReluPool => instance_norm(x, gamma, beta.clone(), 1e-5, Tail::RELU_POOL),
-            Kind::BatchNorm => batch_norm(x, gamma, beta.clone()),
+            Kind::BatchNorm => batch_norm(x, gamma, beta.clone(), false),
+            Kind::BatchNormRelu => batch_norm(x, gamma, beta.clone(), true),
             Kind::Relu => relu(x),
         }
     };
@@ -133,7 +142,7 @@ fn measure(op: &Op, steps: usize, ad: &Device) -> (f64, f64, f64) {
         let grads = run(xt.clone(), weight.clone(), gamma.clone()).sum().backward();
         xt.grad(&grads).unwrap().sum().into_scalar::<f32>()
     });
-    let weighted = matches!(op.kind, Kind::Conv3x3 | Kind::NormReluPool | Kind::BatchNorm);
+    let weighted = matches!(op.kind, Kind::Conv3x3 | Kind::NormReluPool | Kind::BatchNorm | Kind::BatchNormRelu);
     let with_w = if weighted {
         time(steps, || {
             let (wt, gt) = (weight.clone().require_grad(), gamma.clone().require_grad());

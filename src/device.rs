@@ -18,6 +18,25 @@ fn cpu_choice_reason(device: &Device) -> Option<&'static str> {
     )
 }
 
+/// The value of the environment variable `name` when it is one of `accepted`. Any other value is
+/// reported on stderr (naming the variable, the value and the accepted values) and ignored, so
+/// a typo never passes silently.
+fn env_choice(name: &str, accepted: &[&'static str]) -> Option<&'static str> {
+    let value = std::env::var(name).ok()?;
+    match check_choice(name, &value, accepted) {
+        Ok(choice) => Some(choice),
+        Err(message) => {
+            eprintln!("distillery: {message}");
+            None
+        }
+    }
+}
+
+/// `value` as one of `accepted`, or the message that names what is wrong.
+fn check_choice(name: &str, value: &str, accepted: &[&'static str]) -> std::result::Result<&'static str, String> {
+    accepted.iter().find(|a| a.eq_ignore_ascii_case(value.trim())).copied().ok_or_else(|| format!("{name}={value:?} is not one of {}; ignored", accepted.join(", ")))
+}
+
 /// Keeps freed tensor buffers in the process for reuse instead of returning them to the kernel
 /// on every free (Linux with glibc; elsewhere a no-op). Returns whether it changed anything.
 ///
@@ -37,7 +56,7 @@ pub fn keep_freed_memory() -> bool {
     {
         static TUNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         *TUNED.get_or_init(|| {
-            if std::env::var("DISTILLERY_MALLOC").is_ok_and(|v| v == "glibc") {
+            if env_choice("DISTILLERY_MALLOC", &["glibc", "tuned"]) == Some("glibc") {
                 return false;
             }
             // SAFETY: mallopt only sets glibc's allocator parameters; any thread may call it.
@@ -121,7 +140,7 @@ impl DeviceExt for Device {
     fn cpu_default() -> Self {
         keep_freed_memory();
         #[cfg(all(feature = "flex", feature = "tch"))]
-        if std::env::var("DISTILLERY_CPU").is_ok_and(|v| v == "flex") {
+        if env_choice("DISTILLERY_CPU", &["flex", "libtorch"]) == Some("flex") {
             return Device::flex();
         }
         #[cfg(feature = "tch")]
@@ -407,5 +426,18 @@ mod cpu_choice {
         if cfg!(feature = "flex") {
             assert!(super::cpu_choice_reason(&device).is_some_and(|why| why.contains("DISTILLERY_CPU=flex")));
         }
+    }
+}
+
+#[cfg(test)]
+mod env_choices {
+    use super::check_choice;
+
+    #[test]
+    fn an_unknown_value_is_named_with_the_accepted_ones() {
+        assert_eq!(check_choice("DISTILLERY_CPU", "flex", &["flex", "libtorch"]), Ok("flex"));
+        assert_eq!(check_choice("DISTILLERY_CPU", " Flex ", &["flex", "libtorch"]), Ok("flex"));
+        let message = check_choice("DISTILLERY_CPU", "flx", &["flex", "libtorch"]).unwrap_err();
+        assert_eq!(message, "DISTILLERY_CPU=\"flx\" is not one of flex, libtorch; ignored");
     }
 }

@@ -24,6 +24,7 @@ def shapes():
         if stage > 0:
             yield "conv", [B, c // 2, hw * 2, hw * 2], c, 2
         yield "conv", [B, c, hw, hw], c, 1
+        yield "bnorm-relu", [B, c, hw, hw], 0, 1
         yield "bnorm", [B, c, hw, hw], 0, 1
         yield "relu", [B, c, hw, hw], 0, 1
 
@@ -33,6 +34,8 @@ def run(kind, x, w, gamma, beta, stride):
         return F.conv2d(x, w, None, stride, 1)
     if kind == "inorm-relu-pool":
         return F.avg_pool2d(F.relu(F.group_norm(x, x.shape[1], gamma, beta)), 2)
+    if kind == "bnorm-relu":
+        return F.relu(F.batch_norm(x, None, None, gamma, beta, training=True))
     if kind == "bnorm":
         return F.batch_norm(x, None, None, gamma, beta, training=True)
     if kind == "relu":
@@ -84,6 +87,6 @@ for kind, (n, c, h, w_), out, stride in shapes():
     # the autograd forward (graph recorded) is the baseline the gradients are measured against
     fwd_graph = timed(lambda: run(kind, x.clone().requires_grad_(True), w, gamma, beta, stride).sum().item())
     dx = max(timed(with_x) - fwd_graph, 0.0)
-    dw = max(timed(with_w) - fwd_graph, 0.0) if kind in ("conv", "inorm-relu-pool", "bnorm") else 0.0
+    dw = max(timed(with_w) - fwd_graph, 0.0) if kind in ("conv", "inorm-relu-pool", "bnorm", "bnorm-relu") else 0.0
     print(json.dumps({"impl": "pytorch", "key": key, "kind": kind, "fwd": round(fwd, 3), "dx": round(dx, 3), "dw": round(dw, 3),
                       "threads": torch.get_num_threads(), "torch": torch.__version__}), flush=True)
