@@ -4,18 +4,24 @@
 //! `cuda` (burn's CubeCL CUDA; needs network access at build time), `remote` (a device on
 //! another machine's `distillery serve`, through burn-remote). [`DeviceExt::auto`] picks the
 //! remote device `DISTILLERY_REMOTE` names when it is set, else CUDA when a GPU backend is
-//! compiled in and a GPU is present, else the faster CPU backend compiled in (libtorch when `tch`
-//! is on, measured in docs/performance.md; `DISTILLERY_CPU=flex` keeps flex), else flex.
+//! compiled in and a GPU is present, else the faster CPU backend compiled in: flex, whose own
+//! conv and norm ops (`crate::ops`) now train faster than libtorch's CPU (docs/performance.md);
+//! `DISTILLERY_CPU=libtorch` picks libtorch when both are compiled in.
 pub use burn::tensor::Device;
 use crate::error::{Error, RemoteFailure, Result};
 use std::time::Duration;
 
-/// Why [`DeviceExt::auto`] picked libtorch's CPU over flex, when both are compiled in.
+/// Why [`DeviceExt::auto`] picked this CPU backend, when flex and libtorch are both compiled in.
 fn cpu_choice_reason(device: &Device) -> Option<&'static str> {
     let both = cfg!(all(feature = "flex", feature = "tch"));
-    (both && !device.is_gpu() && !device.is_remote() && device.describe().starts_with("libtorch")).then_some(
-        "flex and libtorch are both compiled in and libtorch trains faster on CPU (docs/performance.md); DISTILLERY_CPU=flex picks flex",
-    )
+    if !both || device.is_gpu() || device.is_remote() {
+        return None;
+    }
+    Some(if device.describe().starts_with("libtorch") {
+        "DISTILLERY_CPU=libtorch; flex is the faster CPU backend to train on here (docs/performance.md)"
+    } else {
+        "flex and libtorch are both compiled in and flex trains faster on CPU (docs/performance.md); DISTILLERY_CPU=libtorch picks libtorch"
+    })
 }
 
 /// The value of the environment variable `name` when it is one of `accepted`. Any other value is
@@ -82,8 +88,8 @@ pub trait DeviceExt: Sized {
     fn auto() -> Self;
     /// The same choice as [`auto`](DeviceExt::auto), without printing.
     fn auto_quiet() -> Self;
-    /// The CPU device of the faster compiled-in CPU backend for training: libtorch CPU when the
-    /// `tch` feature is on (with `flex` too, unless `DISTILLERY_CPU=flex`), else flex.
+    /// The CPU device of the faster compiled-in CPU backend for training: flex when compiled in
+    /// (unless `DISTILLERY_CPU=libtorch` and `tch` is on too), else libtorch's CPU.
     fn cpu_default() -> Self;
     /// A short human name such as `flex (CPU)` or `libtorch CUDA:0`.
     fn describe(&self) -> String;
@@ -140,9 +146,11 @@ impl DeviceExt for Device {
     fn cpu_default() -> Self {
         keep_freed_memory();
         #[cfg(all(feature = "flex", feature = "tch"))]
-        if env_choice("DISTILLERY_CPU", &["flex", "libtorch"]) == Some("flex") {
-            return Device::flex();
-        }
+        #[allow(deprecated)]
+        return match env_choice("DISTILLERY_CPU", &["flex", "libtorch"]) {
+            Some("libtorch") => Device::libtorch(),
+            _ => Device::flex(),
+        };
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
         return Device::libtorch();
@@ -413,18 +421,21 @@ mod tests {
     }
 }
 
-/// With flex and libtorch both compiled in, the CPU choice is libtorch's (the faster one to train
-/// on), and `DISTILLERY_CPU=flex` keeps flex. Runs in the `tch` builds (`just test-tch`, CI).
+/// With libtorch alone the CPU device is libtorch's; with flex too it is flex's (the faster one
+/// to train on) and says how to pick libtorch. Runs in the `tch` builds (`just test-tch`, CI).
 #[cfg(all(test, feature = "tch"))]
 mod cpu_choice {
     use super::DeviceExt;
 
     #[test]
-    fn the_cpu_device_is_libtorch_when_tch_is_compiled_in() {
+    fn the_cpu_device_is_flex_when_compiled_in_else_libtorch() {
         let device = super::Device::cpu_default();
-        assert!(device.describe().starts_with("libtorch CPU"), "{}", device.describe());
         if cfg!(feature = "flex") {
-            assert!(super::cpu_choice_reason(&device).is_some_and(|why| why.contains("DISTILLERY_CPU=flex")));
+            assert!(device.describe().starts_with("flex"), "{}", device.describe());
+            assert!(super::cpu_choice_reason(&device).is_some_and(|why| why.contains("DISTILLERY_CPU=libtorch")));
+        } else {
+            assert!(device.describe().starts_with("libtorch CPU"), "{}", device.describe());
+            assert!(super::cpu_choice_reason(&device).is_none());
         }
     }
 }
