@@ -20,7 +20,7 @@ fn cpu_choice_reason(device: &Device) -> Option<&'static str> {
     Some(if device.describe().starts_with("libtorch") {
         "DISTILLERY_CPU=libtorch; flex is the faster CPU backend to train on here (docs/performance.md)"
     } else {
-        "flex and libtorch are both compiled in and flex trains faster on CPU (docs/performance.md); DISTILLERY_CPU=libtorch picks libtorch"
+        "flex and libtorch are both compiled in; flex trains the ConvNet 1.7× faster and ResNets within 20 % (docs/performance.md); DISTILLERY_CPU=libtorch picks libtorch"
     })
 }
 

@@ -127,7 +127,7 @@ impl Sweep {
 
     /// A parameter value as shown: its label on a categorical axis, else the number.
     fn show(&self, axis: &str, value: f64) -> String {
-        label_of(&self.labels, axis, value).unwrap_or_else(|| format!("{value}"))
+        label_of(&self.labels, axis, value).unwrap_or_else(|| short(value))
     }
 
     /// Distinct parameter combinations in run order, with the `metric` of each seed.
@@ -252,7 +252,7 @@ impl SweepSpec {
 
     /// The finished-point line a verbose sweep prints.
     fn progress(&self, i: usize, total: usize, p: &Point, run: &Run, on: Option<&Device>, start: std::time::Instant) -> String {
-        let params: Vec<String> = p.params.iter().map(|(n, v)| format!("{n}={}", label_of(&self.labels, n, *v).unwrap_or_else(|| v.to_string()))).collect();
+        let params: Vec<String> = p.params.iter().map(|(n, v)| format!("{n}={}", label_of(&self.labels, n, *v).unwrap_or_else(|| short(*v)))).collect();
         let on = on.map(|d| format!(" on {}", d.describe())).unwrap_or_default();
         format!("sweep {}: {} seed {}{on} → test_acc {:.2}%", super::progress_eta(start, i + 1, total), params.join(" "), p.seed, run.test_acc() * 100.0)
     }
@@ -324,6 +324,38 @@ impl SweepSpec {
 type Group = (Vec<(String, f64)>, Vec<f64>);
 
 /// The label of `value` on `axis` if the axis is categorical.
+/// A parameter value as a reader wants it: as written when short (`0.15`, `64`), else four
+/// significant digits (`0.01967`, `5.900e-3`), not `0.005899843010904095`.
+fn short(value: f64) -> String {
+    let plain = format!("{value}");
+    if plain.len() <= 7 || !value.is_finite() {
+        return plain;
+    }
+    let magnitude = value.abs().log10().floor();
+    if (-2.0..4.0).contains(&magnitude) {
+        let fixed = format!("{value:.*}", (3.0 - magnitude) as usize);
+        fixed.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{value:.3e}")
+    }
+}
+
 fn label_of(labels: &[(String, Vec<String>)], axis: &str, value: f64) -> Option<String> {
     labels.iter().find(|l| l.0 == axis).and_then(|l| l.1.get(value as usize).cloned())
+}
+
+#[cfg(test)]
+mod value_display {
+    use super::short;
+
+    #[test]
+    fn parameter_values_print_short() {
+        assert_eq!(short(0.15), "0.15");
+        assert_eq!(short(64.0), "64");
+        assert_eq!(short(0.0), "0");
+        assert_eq!(short(0.019666143369680315), "0.01967");
+        assert_eq!(short(0.005899843010904095), "5.900e-3");
+        assert_eq!(short(1.0 / 3.0), "0.3333");
+        assert_eq!(short(123456.789), "1.235e5");
+    }
 }
