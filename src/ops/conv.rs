@@ -280,27 +280,33 @@ mod flex {
         FlexTensor::from_data(TensorData::new(dx, [g.n, g.c, g.h, g.w]))
     }
 
+    /// Images per partial sum of the weight gradient: the batch is cut into at most this many
+    /// fixed runs of images, so the summation order, and the result, does not depend on how
+    /// rayon schedules the runs.
+    const WEIGHT_GRAD_PARTS: usize = 16;
+
     /// ∂L/∂W[o, c, i, j] = Σ_n Σ_(p,q) G[n, o, p, q] · x[n, c, p·s + i − pad, q·s + j − pad]
     /// (the transpose of the conv's forward map applied to the weight) = Σ_i G_i · cols(x_i)ᵀ,
-    /// accumulated per thread and summed.
+    /// summed over fixed runs of images in parallel, then the runs' sums in order.
     pub(super) fn weight_grad(g: &Geometry, xs: &[f32], gs: &[f32]) -> FlexTensor {
         let (k, l, par) = (g.k(), g.l(), g.parallelism());
-        let dw = (0..g.n)
+        let run = g.n.div_ceil(WEIGHT_GRAD_PARTS).max(1);
+        let parts: Vec<Vec<f32>> = (0..g.n.div_ceil(run))
             .into_par_iter()
-            .fold(
-                || (vec![0f32; g.o * k], vec![0f32; k * l], false),
-                |(mut dw, mut cols, started), i| {
+            .map(|part| {
+                let (mut dw, mut cols) = (vec![0f32; g.o * k], vec![0f32; k * l]);
+                for i in part * run..((part + 1) * run).min(g.n) {
                     im2col(g, &xs[i * g.image()..][..g.image()], &mut cols);
                     // SAFETY: G_i is [o × l]; colsᵀ is cols read with swapped strides ([l × k]).
-                    unsafe { product(g.o, k, l, &mut dw, started, (&gs[i * g.o * l..][..g.o * l], 1, l as isize), (&cols, l as isize, 1), par) };
-                    (dw, cols, true)
-                },
-            )
-            .map(|(dw, _, _)| dw)
-            .reduce(|| vec![0f32; g.o * k], |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                a
-            });
+                    unsafe { product(g.o, k, l, &mut dw, i > part * run, (&gs[i * g.o * l..][..g.o * l], 1, l as isize), (&cols, l as isize, 1), par) };
+                }
+                dw
+            })
+            .collect();
+        let mut dw = vec![0f32; g.o * k];
+        for part in &parts {
+            dw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+        }
         FlexTensor::from_data(TensorData::new(dw, [g.o, g.c, g.kh, g.kw]))
     }
 }
