@@ -56,7 +56,8 @@ fn check_choice(name: &str, value: &str, accepted: &[&'static str]) -> std::resu
 /// are reused: a flex ConvNet-3 w128 step went from 376 to 314 ms with the same peak RSS;
 /// ResNet-20's, whose buffers are smaller, stayed at ≈ 465 ms (`just bench`, docs/performance.md). Called where devices are made
 /// ([`DeviceExt::auto`], [`DeviceExt::cpu_default`], [`crate::train::devices`]); once per
-/// process is enough and repeats are harmless. `DISTILLERY_MALLOC=glibc` keeps glibc's defaults.
+/// process is enough and repeats are harmless. `DISTILLERY_MALLOC=glibc` keeps glibc's defaults
+/// (`tuned`, the default, keeps these settings; any other value is named on stderr and ignored).
 pub fn keep_freed_memory() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

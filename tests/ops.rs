@@ -91,6 +91,18 @@ fn one_image_uses_the_products_threads() {
     assert!(max_abs_diff(w.grad(&g1).unwrap(), w.grad(&g0).unwrap()) <= 1e-3);
 }
 
+/// (largest |ours − reference|, largest |reference|)
+fn compare<const D: usize>(ours: Tensor<D>, reference: Tensor<D>) -> (f32, f32) {
+    (max_abs_diff(ours, reference.clone()), max_abs(reference))
+}
+
+/// Every comparison within 2e-4 of its reference's scale (at least 1).
+fn assert_close<const N: usize>(case: &str, comparisons: [(&str, (f32, f32)); N]) {
+    for (what, (diff, reference)) in comparisons {
+        assert!(diff <= 2e-4 * reference.max(1.0), "{case}: {what} differs by {diff} (largest {reference})");
+    }
+}
+
 /// (batch, channels, height, width)
 const NORM_CASES: [[usize; 4]; 4] = [
     [4, 8, 32, 32], // a ConvNet block's map
@@ -127,15 +139,7 @@ fn fused_instance_norm_matches_burns_ops_forward_and_every_gradient() {
             let (y0, gx0, gg0, gb0) = run(false);
             let (y1, gx1, gg1, gb1) = run(true);
             assert_eq!(y1.dims(), y0.dims(), "{case}: output shape");
-            let close = |a: f32, reference: f32| a <= 2e-4 * reference.max(1.0);
-            for (what, diff, reference) in [
-                ("forward", max_abs_diff(y1, y0.clone()), max_abs(y0)),
-                ("input gradient", max_abs_diff(gx1, gx0.clone()), max_abs(gx0)),
-                ("gamma gradient", max_abs_diff(gg1, gg0.clone()), max_abs(gg0)),
-                ("beta gradient", max_abs_diff(gb1, gb0.clone()), max_abs(gb0)),
-            ] {
-                assert!(close(diff, reference), "{case}: {what} differs by {diff} (largest {reference})");
-            }
+            assert_close(&case, [("forward", compare(y1, y0)), ("input gradient", compare(gx1, gx0)), ("gamma gradient", compare(gg1, gg0)), ("beta gradient", compare(gb1, gb0))]);
         }
     }
 }
@@ -193,16 +197,16 @@ fn fused_batch_norm_matches_burns_module_forward_gradients_and_running_statistic
         };
         let (y0, gx0, gg0, gb0, m0, v0) = run(false);
         let (y1, gx1, gg1, gb1, m1, v1) = run(true);
-        let close = |a: f32, reference: f32| a <= 2e-4 * reference.max(1.0);
-        for (what, diff, reference) in [
-            ("forward", max_abs_diff(y1, y0.clone()), max_abs(y0)),
-            ("input gradient", max_abs_diff(gx1, gx0.clone()), max_abs(gx0)),
-            ("gamma gradient", max_abs_diff(gg1, gg0.clone()), max_abs(gg0)),
-            ("beta gradient", max_abs_diff(gb1, gb0.clone()), max_abs(gb0)),
-            ("running mean", max_abs_diff(m1, m0.clone()), max_abs(m0)),
-            ("running variance", max_abs_diff(v1, v0.clone()), max_abs(v0)),
-        ] {
-            assert!(close(diff, reference), "{case}: {what} differs by {diff} (largest {reference})");
-        }
+        assert_close(
+            &case,
+            [
+                ("forward", compare(y1, y0)),
+                ("input gradient", compare(gx1, gx0)),
+                ("gamma gradient", compare(gg1, gg0)),
+                ("beta gradient", compare(gb1, gb0)),
+                ("running mean", compare(m1, m0)),
+                ("running variance", compare(v1, v0)),
+            ],
+        );
     }
 }
