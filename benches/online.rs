@@ -23,7 +23,7 @@ fn time_steps<M: Method>(mut method: M, data: &Dataset, batch: usize, steps: usi
     let (plain, ad) = devices(device);
     let mut times = Vec::new();
     for i in 0..steps + 2 {
-        let ctx = StepCtx { lr: 0.05, epoch: 0, step: i, total_steps: 4 * steps, device: ad.clone(), plain: plain.clone(), label_smoothing: 0.0 };
+        let ctx = StepCtx { lr: 0.05, epoch: 0, epochs: 1, step: i, total_steps: 4 * steps, device: ad.clone(), plain: plain.clone(), label_smoothing: 0.0 };
         let t0 = Instant::now();
         let log = method.step(&b, &ctx, &mut optim).unwrap(); // the log's scalars are read: a sync
         assert!(log.get("loss").unwrap_or(0.0).is_finite());

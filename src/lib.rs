@@ -32,6 +32,7 @@ pub mod record;
 pub mod rng;
 #[cfg(feature = "remote-server")]
 pub mod serve;
+pub mod stats;
 pub mod table;
 pub mod train;
 
@@ -60,6 +61,7 @@ pub mod prelude {
     pub use crate::models::trainable_params;
     pub use crate::plot::{bars, curves, heatmap_grid, image_grid, lines, Bar, Normalise, Series};
     pub use crate::table::Table;
+    pub use crate::stats::Paired;
     pub use crate::notebook::Panel;
     pub use crate::train::{compare, Comparison, Job, Run, RunRecord, Schedule, Sweep, TrainConfig};
 }

@@ -471,15 +471,15 @@ fn main() {
         }),
         Command::Mgd(exp) => exp.run(&device).map(|comparison| {
             println!("\n{}", comparison.table("test_acc").markdown());
-            println!("wrote {0}/summary.md, {0}/records/*.json, {0}/mgd-bars.svg", exp.base.out.display());
+            println!("wrote {0}/summary.md, {0}/records/*.json, {0}/mgd-bars.svg, {0}/mgd-differences.svg", exp.base.out.display());
         }),
         Command::Okdcr(exp) => exp.run(&device).map(|report| {
             println!("\n{}", report.table().markdown());
-            println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/okdcr-bars.svg", exp.base.out.display());
+            println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/okdcr-bars.svg, {0}/okdcr-differences.svg", exp.base.out.display());
         }),
         Command::GanKd(exp) => exp.run(&device).map(|report| {
             println!("\n{}", report.markdown());
-            println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/gan-kd-bars.svg", exp.base.out.display());
+            println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/gan-kd-bars.svg, {0}/gan-kd-differences.svg", exp.base.out.display());
         }),
         Command::Mksmt(exp) => exp.run(&device).map(|report| {
             println!("\n{}\n{}", report.table().markdown(), report.robustness_table().markdown());

@@ -10,6 +10,9 @@ pub struct Table {
     pub columns: Vec<String>,
     /// Rows (each as long as `columns`).
     pub rows: Vec<Vec<String>>,
+    /// A line under the table saying how to read it (empty: none).
+    #[serde(default)]
+    pub note: String,
 }
 
 /// `mean ± std` over `n` runs with two decimals; one run has no spread to show, so it reads
@@ -21,7 +24,12 @@ pub fn mean_pm(mean: f64, std: f64, n: usize) -> String {
 impl Table {
     /// An empty table.
     pub fn new(title: impl Into<String>, columns: &[&str]) -> Table {
-        Table { title: title.into(), columns: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new() }
+        Table { title: title.into(), columns: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new(), note: String::new() }
+    }
+    /// Sets the line under the table.
+    pub fn with_note(mut self, note: impl Into<String>) -> Table {
+        self.note = note.into();
+        self
     }
     /// Appends a row (padded or cut to the column count).
     pub fn push(&mut self, row: Vec<String>) {
@@ -34,6 +42,9 @@ impl Table {
         let mut s = format!("| {} |\n|{}|\n", self.columns.join(" | "), self.columns.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
         for r in &self.rows {
             s += &format!("| {} |\n", r.join(" | "));
+        }
+        if !self.note.is_empty() {
+            s += &format!("\n{}\n", self.note);
         }
         s
     }
@@ -60,7 +71,11 @@ impl Table {
             }
             h += "</tr>";
         }
-        h + "</table>"
+        h += "</table>";
+        if !self.note.is_empty() {
+            h += &format!("<p style=\"font-family:sans-serif;font-size:12px;margin:2px 0 8px\">{}</p>", esc(&self.note));
+        }
+        h
     }
     /// Shows the table inline in an evcxr cell.
     pub fn evcxr_display(&self) {

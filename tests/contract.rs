@@ -23,7 +23,7 @@ fn fashion_small() -> Dataset {
 
 fn ctx(smoothing: f64) -> StepCtx {
     let (plain, device) = devices(&cpu());
-    StepCtx { lr: 0.05, epoch: 0, step: 0, total_steps: 1, device, plain, label_smoothing: smoothing }
+    StepCtx { lr: 0.05, epoch: 0, epochs: 1, step: 0, total_steps: 1, device, plain, label_smoothing: smoothing }
 }
 
 /// A teacher whose parameters live on the autodiff device: were the method to run it in the

@@ -250,7 +250,7 @@ fn a_profile_typo_is_an_error_naming_the_variable() {
 fn a_mixup_alpha_of_zero_is_refused_before_training() {
     use distillery::data::{Augment, Mix};
     use distillery::train::TrainConfig;
-    for mix in [Mix::Mixup { alpha: 0.0 }, Mix::CutMix { alpha: -1.0 }] {
+    for mix in [Mix::Mixup { alpha: 0.0 }, Mix::CutMix { alpha: -1.0, prob: 0.5, per_image: false }] {
         let e = TrainConfig::new().with_augment(Augment::none().with_mix(mix)).validate().unwrap_err();
         assert!(matches!(&e, Error::Invalid { field, .. } if field == "augment.mix.alpha"), "{e}");
     }

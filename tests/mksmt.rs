@@ -38,7 +38,7 @@ fn params<M: Module>(m: &M) -> Vec<Vec<f32>> {
 
 fn ctx(device: &burn::tensor::Device) -> StepCtx {
     let (plain, train) = devices(device);
-    StepCtx { lr: 0.05, epoch: 0, step: 0, total_steps: 10, device: train, plain, label_smoothing: 0.0 }
+    StepCtx { lr: 0.05, epoch: 0, epochs: 1, step: 0, total_steps: 10, device: train, plain, label_smoothing: 0.0 }
 }
 
 fn one_batch(d: &Dataset) -> Batch {

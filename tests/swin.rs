@@ -167,17 +167,21 @@ fn stages_have_the_documented_shapes_with_odd_maps_merged_and_small_maps_padded(
 }
 
 #[test]
-fn image_sizes_the_patch_or_window_do_not_divide_are_typed_errors() {
+fn any_image_torchvision_takes_runs_and_only_one_with_no_tokens_is_refused() {
     let dev = common::cpu();
-    match Arch::swin(SwinSpec::micro(8)).init([1, 27, 27], 10, &dev) {
-        Err(Error::Invalid { field, .. }) => assert_eq!(field, "swin.patch"),
-        other => panic!("{other:?}"),
+    // 27 px: the patch embedding drops the last row and column (13×13 tokens); 36 px: 18×18
+    // maps the 7-window does not divide, padded to 21×21; non-square 30×22: 15×11
+    for (side_h, side_w, first) in [(27, 27, [13, 13]), (36, 36, [18, 18]), (30, 22, [15, 11])] {
+        let spec = SwinSpec { clip_windows: false, ..SwinSpec::micro(8) };
+        let net = Arch::swin(spec).init([1, side_h, side_w], 10, &dev).unwrap_or_else(|e| panic!("{side_h}×{side_w}: {e}"));
+        let f = net.forward_features(Tensor::zeros([2, 1, side_h, side_w], &dev));
+        assert_eq!(f.stages[0].dims()[2..], first, "{side_h}×{side_w}");
+        assert_eq!(f.logits.dims(), [2, 10]);
     }
-    // 36 px / patch 2 = 18 tokens: a 7-window does not divide 18
-    match Arch::swin(SwinSpec::micro(8)).init([1, 36, 36], 10, &dev) {
+    match Arch::swin(SwinSpec::micro(8)).init([1, 1, 9], 10, &dev) {
         Err(Error::Invalid { field, reason, .. }) => {
-            assert_eq!(field, "swin.window");
-            assert!(reason.contains("18×18"), "{reason}");
+            assert_eq!(field, "swin.patch");
+            assert!(reason.contains("1×9"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
@@ -186,6 +190,19 @@ fn image_sizes_the_patch_or_window_do_not_divide_are_typed_errors() {
     assert!("swin-q".parse::<Arch>().is_err());
     assert_eq!("swin-t".parse::<Arch>().unwrap(), Arch::swin(SwinSpec::tiny()));
     assert_eq!("swin-micro-w16".parse::<Arch>().unwrap(), Arch::swin(SwinSpec::micro(16)));
+}
+
+/// torchvision pads every token map the window does not divide (non-square 30×22 input: 15×11,
+/// 8×6, 4×3, 2×2 maps under a 7-window); with the fixture's weights our logits are its logits.
+#[test]
+fn swin_matches_torchvision_on_maps_the_window_does_not_divide() {
+    let r = reference("swin_padded.json");
+    let [_, ch, h, w]: [usize; 4] = r.input.dims();
+    let classes = r.config["classes"].as_u64().unwrap() as usize;
+    let net = Arch::swin(fixture_spec(&r.config)).init([ch, h, w], classes, &common::cpu()).unwrap();
+    let (net, _) = import::load(net, fixture("swin_tiny.safetensors"), Import::all()).unwrap();
+    let err = max_abs_diff(&logits(&net, r.input.clone()), &r.logits);
+    assert!(err <= 1e-4, "max |Δlogit| = {err}");
 }
 
 #[test]

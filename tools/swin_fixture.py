@@ -7,6 +7,8 @@
   the relative-position tables too, so each one changes the logits);
 - swin_tiny.json: the configuration, an input batch, the logits torchvision gives for it, the
   parameter count;
+- swin_padded.json: the same network's logits for a non-square 30x22 batch whose token maps the
+  window divides at no stage (torchvision pads them);
 - resnet8_repdistiller.pth / .json: the same for a CIFAR ResNet-8 with RepDistiller's parameter
   names (conv1, bn1, layerK.J.{conv1,bn1,conv2,bn2,downsample.0/1}, fc), the names of the
   pretrained CIFAR-100 teachers people reuse; wrn10_1_repdistiller.*: a WRN-10-1 with its WRN
@@ -62,6 +64,17 @@ torch.save(state, os.path.join(out, "swin_tiny.pth"))
 with open(os.path.join(out, "swin_tiny.json"), "w") as f:
     json.dump({"config": cfg, "input_shape": list(x.shape), "input": x.flatten().tolist(), "logits": logits.flatten().tolist(),
                "params": count(swin), "torch": torch.__version__}, f)
+
+# the same network on a non-square image whose token maps the window divides at no stage:
+# 30x22 px / patch 2 = 15x11 (padded to 21x14, shifted windows with the padded mask), 8x6
+# (padded to 14x7, shifted along the height only), 4x3 (one padded window), 2x2; drawn from its own
+# generator so that the fixtures below stay what they were
+padded = torch.randn(2, cfg["in_channels"], 30, 22, generator=torch.Generator().manual_seed(1))
+with torch.no_grad():
+    padded_logits = swin(padded)
+with open(os.path.join(out, "swin_padded.json"), "w") as f:
+    json.dump({"config": cfg, "input_shape": list(padded.shape), "input": padded.flatten().tolist(), "logits": padded_logits.flatten().tolist(),
+               "params": count(swin), "weights": "swin_tiny.safetensors", "torch": torch.__version__}, f)
 
 
 # --- ResNet-8 with RepDistiller's names ---------------------------------------------------------

@@ -7,10 +7,44 @@ use serde::{Deserialize, Serialize};
 /// Batch-level mixing.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Mix {
-    /// x = λ·x_a + (1−λ)·x_b, λ ~ Beta(α, α); target mixed the same way.
+    /// x = λ·x_a + (1−λ)·x_b, λ ~ Beta(α, α), on every batch; target mixed the same way
+    /// (Zhang et al. 2018, official `train.py` `mixup_data`).
     Mixup { alpha: f64 },
-    /// A box of area (1−λ) pasted from a permuted batch; target mixed by the actual box area.
-    CutMix { alpha: f64 },
+    /// With probability `prob` a batch is mixed: λ ~ Beta(α, α), a box of area ≈ (1−λ) pasted
+    /// from a permuted batch, the target mixed by the box's actual area. The official recipe
+    /// (clovaai `train.py`: `if args.beta > 0 and r < args.cutmix_prob`, one `rand_bbox` for the
+    /// whole batch; CIFAR: β = 1, `cutmix_prob` 0.5) is [`Mix::cutmix`]; `per_image` draws a box
+    /// (and λ) per image instead, our earlier variant.
+    CutMix {
+        alpha: f64,
+        /// Probability that a batch is mixed at all (official CIFAR recipe: 0.5).
+        #[serde(default = "always")]
+        prob: f64,
+        /// One box per image instead of one per batch.
+        #[serde(default = "per_image_default")]
+        per_image: bool,
+    },
+}
+
+fn always() -> f64 {
+    1.0
+}
+
+// records written before `per_image` existed drew a box per image
+fn per_image_default() -> bool {
+    true
+}
+
+impl Mix {
+    /// CutMix as its official CIFAR recipe runs it: β = 1, half of the batches mixed, one box
+    /// per batch.
+    pub fn cutmix() -> Mix {
+        Mix::CutMix { alpha: 1.0, prob: 0.5, per_image: false }
+    }
+    /// Mixup as its official CIFAR recipe runs it: α = 1, every batch.
+    pub fn mixup() -> Mix {
+        Mix::Mixup { alpha: 1.0 }
+    }
 }
 
 /// Which augmentations a training loader applies (evaluation uses none).
@@ -49,7 +83,11 @@ impl Augment {
     /// Checks the Mixup/CutMix α (Beta(α, α) needs α > 0).
     pub fn validate(&self) -> crate::Result<()> {
         match self.mix {
-            Some(Mix::Mixup { alpha }) | Some(Mix::CutMix { alpha }) => crate::error::ensure(alpha > 0.0 && alpha.is_finite(), "augment.mix.alpha", alpha, "Beta(α, α) needs α > 0"),
+            Some(Mix::Mixup { alpha }) => crate::error::ensure(alpha > 0.0 && alpha.is_finite(), "augment.mix.alpha", alpha, "Beta(α, α) needs α > 0"),
+            Some(Mix::CutMix { alpha, prob, .. }) => {
+                crate::error::ensure(alpha > 0.0 && alpha.is_finite(), "augment.mix.alpha", alpha, "Beta(α, α) needs α > 0")?;
+                crate::error::ensure((0.0..=1.0).contains(&prob), "augment.mix.prob", prob, "a probability in [0, 1]")
+            }
             None => Ok(()),
         }
     }
@@ -123,39 +161,51 @@ pub fn fill_box(img: &mut [f32], [c, h, w]: [usize; 3], (y0, y1, x0, x1): (usize
     }
 }
 
-/// Mixes a batch in place (images `[n, C, H, W]` flattened) and returns soft targets `[n, classes]`.
-pub fn mix_batch(mix: Mix, images: &mut [f32], shape: [usize; 3], labels: &[usize], classes: usize, rng: &mut Rng) -> Vec<f32> {
+/// Mixes a batch in place (images `[n, C, H, W]` flattened) and returns its soft targets
+/// `[n, classes]`, or `None` when CutMix's coin leaves the batch as it is (hard labels).
+pub fn mix_batch(mix: Mix, images: &mut [f32], shape: [usize; 3], labels: &[usize], classes: usize, rng: &mut Rng) -> Option<Vec<f32>> {
+    let (alpha, cut) = match mix {
+        Mix::Mixup { alpha } => (alpha, None),
+        Mix::CutMix { alpha, prob, per_image } => {
+            // official order: the coin first, then λ and the permutation
+            if rng.uniform() >= prob {
+                return None;
+            }
+            (alpha, Some(per_image))
+        }
+    };
     let n = labels.len();
     let per = shape.iter().product::<usize>();
+    // α > 0 is checked by `Augment::validate` before any loader runs; a bad α mixes nothing
+    let lam = rng.beta(alpha, alpha).unwrap_or(1.0);
     let mut perm: Vec<usize> = (0..n).collect();
     rng.shuffle(&mut perm);
     let src = images.to_vec();
-    let (alpha, cut) = match mix {
-        Mix::Mixup { alpha } => (alpha, false),
-        Mix::CutMix { alpha } => (alpha, true),
-    };
-    // α > 0 is checked by `Augment::validate` before any loader runs; a bad α mixes nothing
-    let lam = rng.beta(alpha, alpha).unwrap_or(1.0);
+    let [_, h, w] = shape;
+    let r = (1.0 - lam).sqrt();
+    let draw_box = |rng: &mut Rng| random_box(h, w, (h as f64 * r) as usize, (w as f64 * r) as usize, rng);
+    let batch_box = (cut == Some(false)).then(|| draw_box(rng));
     let mut targets = vec![0f32; n * classes];
     for i in 0..n {
         let j = perm[i];
         let (dst, other) = (&mut images[i * per..(i + 1) * per], &src[j * per..(j + 1) * per]);
-        let kept = if cut {
-            let [_, h, w] = shape;
-            let r = (1.0 - lam).sqrt();
-            let b = random_box(h, w, (h as f64 * r) as usize, (w as f64 * r) as usize, rng);
-            fill_box(dst, shape, b, |_, k| other[k]);
-            1.0 - ((b.1 - b.0) * (b.3 - b.2)) as f64 / (h * w) as f64
-        } else {
-            for (d, o) in dst.iter_mut().zip(other) {
-                *d = lam as f32 * *d + (1.0 - lam as f32) * o;
+        let kept = match cut {
+            Some(_) => {
+                let b = batch_box.unwrap_or_else(|| draw_box(rng));
+                fill_box(dst, shape, b, |_, k| other[k]);
+                1.0 - ((b.1 - b.0) * (b.3 - b.2)) as f64 / (h * w) as f64
             }
-            lam
+            None => {
+                for (d, o) in dst.iter_mut().zip(other) {
+                    *d = lam as f32 * *d + (1.0 - lam as f32) * o;
+                }
+                lam
+            }
         };
         targets[i * classes + labels[i]] += kept as f32;
         targets[i * classes + labels[j]] += (1.0 - kept) as f32;
     }
-    targets
+    Some(targets)
 }
 
 #[cfg(test)]
@@ -202,11 +252,11 @@ mod tests {
     fn mixed_targets_sum_to_one_and_match_pixels() {
         let s = [1, 4, 4];
         let mut rng = Rng::new(9);
-        for mix in [Mix::Mixup { alpha: 1.0 }, Mix::CutMix { alpha: 1.0 }] {
+        for mix in [Mix::mixup(), Mix::CutMix { alpha: 1.0, prob: 1.0, per_image: true }, Mix::CutMix { alpha: 1.0, prob: 1.0, per_image: false }] {
             let n = 6;
             let mut imgs: Vec<f32> = (0..n).flat_map(|i| vec![i as f32; 16]).collect();
             let labels: Vec<usize> = (0..n).collect();
-            let t = mix_batch(mix, &mut imgs, s, &labels, n, &mut rng);
+            let t = mix_batch(mix, &mut imgs, s, &labels, n, &mut rng).expect("prob 1 mixes every batch");
             for i in 0..n {
                 let row = &t[i * n..(i + 1) * n];
                 assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
@@ -216,5 +266,34 @@ mod tests {
                 assert!((mean - expect).abs() < 1e-4, "{mix:?}: {mean} vs {expect}");
             }
         }
+    }
+
+    /// Pins the official CutMix (clovaai `train.py`): one box for the whole batch, so every
+    /// mixed image keeps the same share of itself, and half of the batches left unmixed.
+    #[test]
+    fn official_cutmix_pastes_one_box_per_batch_on_half_the_batches() {
+        let (s, n) = ([1, 8, 8], 8);
+        let mut rng = Rng::new(21);
+        let (mut mixed, mut shares) = (0, Vec::new());
+        for _ in 0..400 {
+            let mut imgs: Vec<f32> = (0..n).flat_map(|i| vec![i as f32; 64]).collect();
+            let labels: Vec<usize> = (0..n).collect();
+            let Some(t) = mix_batch(Mix::cutmix(), &mut imgs, s, &labels, n, &mut rng) else {
+                assert_eq!(imgs, (0..n).flat_map(|i| vec![i as f32; 64]).collect::<Vec<_>>(), "an unmixed batch is untouched");
+                continue;
+            };
+            mixed += 1;
+            let kept: Vec<f32> = (0..n).map(|i| t[i * n + i]).collect();
+            // an image paired with itself keeps everything; every other image keeps the batch's share
+            let share = kept.iter().copied().filter(|&k| k < 1.0).fold(None, |acc: Option<f32>, k| {
+                if let Some(a) = acc {
+                    assert!((a - k).abs() < 1e-6, "one box per batch: every image keeps the same share, got {kept:?}");
+                }
+                Some(k)
+            });
+            shares.extend(share);
+        }
+        assert!((160..=240).contains(&mixed), "cutmix_prob 0.5: {mixed} of 400 batches mixed");
+        assert!(shares.windows(2).any(|w| w[0] != w[1]), "λ is drawn anew per batch");
     }
 }

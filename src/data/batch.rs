@@ -166,7 +166,7 @@ impl Loader {
             self.augment.apply_sample(dst, shape, rng);
         }
         let labels: Vec<usize> = idx.iter().map(|&i| self.split.label(i)).collect();
-        let mixed = self.augment.mix.map(|m| augment::mix_batch(m, &mut images, shape, &labels, self.classes, rng));
+        let mixed = self.augment.mix.and_then(|m| augment::mix_batch(m, &mut images, shape, &labels, self.classes, rng));
         // the extra views draw from their own stream, so view 0 stays what a one-view loader gives
         let mut view_rng = Rng::derive(rng.state() ^ 0x005E_ED0F_7E35, b as u64);
         let views = (1..self.views)

@@ -28,7 +28,7 @@ pub enum Row {
     NoAug,
     /// Cutout: a zeroed square, hard labels.
     Cutout,
-    /// CutMix (α = 1).
+    /// CutMix as its official CIFAR recipe runs it ([`Mix::cutmix`]: β = 1, half of the batches, one box per batch).
     CutMix,
     /// Mixup (α = 1).
     Mixup,
@@ -221,6 +221,9 @@ impl GanKdExperiment {
         }
         let title = format!("GAN-KD augmentation on {} ({}, {} profile)", data.name, self.student, b.profile);
         let mut spec = Comparison::of(title).seeds(0..self.seeds as u64).records_to(b.out.join("records"));
+        if self.rows.contains(&Row::Cutout) {
+            spec = spec.baseline(Row::Cutout.label());
+        }
         for &row in &self.rows {
             let (data, train, gans, teachers) = (&data, &train, &gans, &teachers);
             spec = spec.method(row.label(), move |seed| self.fit_row(row, seed, data, train, gans, teachers, device));
@@ -230,6 +233,9 @@ impl GanKdExperiment {
         let report = GanKdReport { comparison, gans, teachers, quality };
         report.comparison.save(b.out.join("comparison.json"))?;
         report.bars().save_svg(b.out.join("gan-kd-bars.svg"))?;
+        if let Some(d) = report.comparison.differences("test_acc") {
+            d.save_svg(b.out.join("gan-kd-differences.svg"))?;
+        }
         crate::record::write_atomic(&b.out.join("summary.md"), report.markdown().as_bytes())?;
         Ok(report)
     }
@@ -275,8 +281,8 @@ impl GanKdExperiment {
         let supervised = |recipe: TrainConfig| Supervised::builder().model(self.student.clone()).train(recipe).name(row.label()).profile(b.profile).checkpoint_dir(ckpt.clone()).fit(data, device);
         let (fill, labels) = match row {
             Row::NoAug => return supervised(recipe),
-            Row::CutMix => return supervised(recipe.clone().with_augment(recipe.augment.clone().with_mix(Mix::CutMix { alpha: 1.0 }))),
-            Row::Mixup => return supervised(recipe.clone().with_augment(recipe.augment.clone().with_mix(Mix::Mixup { alpha: 1.0 }))),
+            Row::CutMix => return supervised(recipe.clone().with_augment(recipe.augment.clone().with_mix(Mix::cutmix()))),
+            Row::Mixup => return supervised(recipe.clone().with_augment(recipe.augment.clone().with_mix(Mix::mixup()))),
             Row::LabelSmoothing => return supervised(recipe.with_label_smoothing(self.smoothing)),
             Row::Cutout => (Fill::Zero, Labels::Hard),
             Row::CutoutKd => (Fill::Zero, Labels::Kd),
@@ -326,15 +332,15 @@ pub struct GanKdReport {
 }
 
 impl GanKdReport {
-    /// Row, test accuracy mean ± std (%), difference to Cutout, mean label entropy, every seed.
+    /// Row, test accuracy mean ± std (%), the paired difference to Cutout with its 95 %
+    /// interval, mean label entropy, every seed.
     pub fn table(&self) -> Table {
         let c = &self.comparison;
-        let mut t = Table::new(c.title.clone(), &["method", "test acc (%)", "− Cutout", "label entropy (nats)", "seeds", "per seed"]);
-        let cutout = c.mean("Cutout", "test_acc");
+        let mut t = Table::new(c.title.clone(), &["method", "test acc (%)", "Δ vs Cutout (95 % CI)", "label entropy (nats)", "seeds", "per seed"]).with_note(Comparison::delta_note("Cutout"));
         for row in &c.rows {
             let v: Vec<f64> = row.values("test_acc").iter().map(|x| x * 100.0).collect();
             let (m, s) = plot::bars::mean_std(&v);
-            let gain = if cutout.is_nan() { "–".into() } else { format!("{:+.2}", m - cutout * 100.0) };
+            let gain = c.delta_cell(&row.label, "Cutout", "test_acc");
             let entropy = plot::bars::mean_std(&row.values("label_entropy")).0;
             let entropy = if entropy.is_nan() { "–".into() } else { format!("{entropy:.3}") };
             t.push(vec![row.label.clone(), crate::table::mean_pm(m, s, v.len()), gain, entropy, v.len().to_string(), v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")]);
@@ -386,7 +392,9 @@ impl GanKdReport {
 
     /// Table, bars and the test-accuracy curves, inline.
     pub fn evcxr_display(&self) {
-        crate::notebook::Panel::new().figure(self.bars()).figure(self.comparison.curves("test_acc")).table(self.table()).table(self.quality_table()).evcxr_display();
+        let panel = crate::notebook::Panel::new().figure(self.bars());
+        let panel = self.comparison.differences("test_acc").into_iter().fold(panel, |p, d| p.figure(d));
+        panel.figure(self.comparison.curves("test_acc")).table(self.table()).table(self.quality_table()).evcxr_display();
     }
 }
 

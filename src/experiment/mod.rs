@@ -304,6 +304,9 @@ impl MgdExperiment {
         let comparison = spec.run()?;
         comparison.save(b.out.join("comparison.json"))?;
         comparison.bars("test_acc").save_svg(b.out.join("mgd-bars.svg"))?;
+        if let Some(d) = comparison.differences("test_acc") {
+            d.save_svg(b.out.join("mgd-differences.svg"))?;
+        }
         crate::record::write_atomic(&b.out.join("summary.md"), comparison.table("test_acc").markdown().as_bytes())?;
         Ok(comparison)
     }

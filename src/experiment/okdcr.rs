@@ -78,9 +78,10 @@ impl OkdcrExperiment {
     }
 
     /// The paper's recipe at the profile's scale: SGD with Nesterov momentum 0.9, weight decay
-    /// 1e-4, lr 0.1 ÷10 at 50 % and 75 %, batch 128 (profile-capped), pad-4 crop (+ flip when
-    /// the dataset allows it).
-    pub fn train_config(&self, data: &Dataset) -> TrainConfig {
+    /// 1e-4, lr 0.1 ÷10 at 50 % and 75 %, batch 128 (profile-capped), pad-4 crop and no flip
+    /// (the paper's CIFAR recipe, "zero-pad to 40×40 and randomly crop 32×32", as the online-KD
+    /// methods it follows; it flips only on ImageNet).
+    pub fn train_config(&self, _data: &Dataset) -> TrainConfig {
         TrainConfig::new()
             .with_epochs(self.base.epochs)
             .with_batch_size(self.base.profile.batch(128))
@@ -88,8 +89,16 @@ impl OkdcrExperiment {
             .with_nesterov(true)
             .with_weight_decay(1e-4)
             .with_schedule(Schedule::steps_half_three_quarters())
-            .with_augment(Augment::standard(data.flippable))
+            .with_augment(Augment::standard(false))
             .with_verbose(false)
+    }
+
+    /// The builder of one row: `kind` on the peers, ONE with one branch per peer (so that its Avg
+    /// is over as many networks as every other row's; the official default is 3 branches), every
+    /// other setting the method's official default.
+    pub fn method(&self, kind: OnlineKind) -> crate::methods::online::OnlineBuilder {
+        let builder = Online::method(kind).peers(self.peers.clone());
+        if kind == OnlineKind::One { builder.branches(self.peers.len()) } else { builder }
     }
 
     /// The profile's dataset, its training split cut to `train_per_class` when set.
@@ -104,7 +113,7 @@ impl OkdcrExperiment {
         ensure(!self.methods.is_empty(), "methods", "[]", "name at least one method")?;
         ensure(b.epochs > 0, "epochs", b.epochs, "must be at least 1")?;
         for m in &self.methods {
-            Online::method(*m).peers(self.peers.clone()).config().validate()?;
+            self.method(*m).config().validate()?;
         }
         b.clear_if_fresh()?;
         let data = self.load_data()?;
@@ -113,27 +122,28 @@ impl OkdcrExperiment {
         println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  peers: {}", data.describe(), device.describe(), b.profile, b.epochs, self.seeds, pair.join(" & "));
         let title = format!("Online KD on {} ({}, {} profile)", data.name, pair.join(" & "), b.profile);
         let mut spec = Comparison::of(title).seeds(0..self.seeds as u64).records_to(b.out.join("records"));
+        if self.methods.contains(&OnlineKind::Dml) {
+            spec = spec.baseline(OnlineKind::Dml.label());
+        }
         for &kind in &self.methods {
-            let (data, train, peers) = (&data, &train, &self.peers);
+            let (data, train) = (&data, &train);
             spec = spec.method(kind.label(), move |seed| {
-                let key = (&b.dataset, &b.profile, train, kind, peers, seed);
+                let method = self.method(kind);
+                let key = (&b.dataset, &b.profile, train, method.config(), seed);
                 let ckpt = match self.train_per_class {
                     None => b.ckpt(&kind.name(), &key),
                     Some(n) => b.ckpt(&kind.name(), &(key, n)),
                 };
-                Online::method(kind)
-                    .peers(peers.clone())
-                    .train(train.clone().with_seed(seed))
-                    .name(kind.label())
-                    .profile(b.profile)
-                    .checkpoint_dir(ckpt)
-                    .fit(data, device)
+                method.train(train.clone().with_seed(seed)).name(kind.label()).profile(b.profile).checkpoint_dir(ckpt).fit(data, device)
             });
         }
         let comparison = spec.run()?;
         let report = OkdcrReport { comparison };
         report.comparison.save(b.out.join("comparison.json"))?;
         report.bars().save_svg(b.out.join("okdcr-bars.svg"))?;
+        if let Some(d) = report.comparison.differences("avg_acc") {
+            d.save_svg(b.out.join("okdcr-differences.svg"))?;
+        }
         crate::record::write_atomic(&b.out.join("summary.md"), report.table().markdown().as_bytes())?;
         Ok(report)
     }
@@ -148,16 +158,16 @@ pub struct OkdcrReport {
 }
 
 impl OkdcrReport {
-    /// Method, Avg and Ens (mean ± std over seeds, %), Avg − DML's Avg, and every seed's Avg.
+    /// Method, Avg and Ens (mean ± std over seeds, %), the paired difference of Avg to DML's
+    /// with its 95 % interval, and every seed's Avg.
     pub fn table(&self) -> Table {
         let c = &self.comparison;
-        let mut t = Table::new(c.title.clone(), &["method", "Avg (%)", "Ens (%)", "Avg − DML", "seeds", "Avg per seed"]);
-        let dml = c.mean("DML", "avg_acc");
+        let mut t = Table::new(c.title.clone(), &["method", "Avg (%)", "Ens (%)", "Δ Avg vs DML (95 % CI)", "seeds", "Avg per seed"]).with_note(Comparison::delta_note("DML"));
         let ms = |v: Vec<f64>| plot::bars::mean_std(&v.iter().map(|x| x * 100.0).collect::<Vec<_>>());
         for row in &c.rows {
             let (a, sa) = ms(row.values("avg_acc"));
             let (e, se) = ms(row.values("ens_acc"));
-            let gain = if dml.is_nan() { "–".into() } else { format!("{:+.2}", a - dml * 100.0) };
+            let gain = c.delta_cell(&row.label, "DML", "avg_acc");
             let per: Vec<String> = row.values("avg_acc").iter().map(|x| format!("{:.2}", x * 100.0)).collect();
             t.push(vec![row.label.clone(), crate::table::mean_pm(a, sa, row.seeds.len()), crate::table::mean_pm(e, se, row.seeds.len()), gain, row.seeds.len().to_string(), per.join(", ")]);
         }
@@ -203,6 +213,8 @@ impl OkdcrReport {
 
     /// Table, bars and the Avg curves of every method, inline.
     pub fn evcxr_display(&self) {
-        crate::notebook::Panel::new().figure(self.bars()).figure(self.comparison.curves("avg_acc")).table(self.table()).evcxr_display();
+        let panel = crate::notebook::Panel::new().figure(self.bars());
+        let panel = self.comparison.differences("avg_acc").into_iter().fold(panel, |p, d| p.figure(d));
+        panel.figure(self.comparison.curves("avg_acc")).table(self.table()).evcxr_display();
     }
 }

@@ -10,11 +10,13 @@
 //! - patch merging between stages (2×2 neighbours concatenated → LayerNorm → Linear 4C → 2C);
 //! - LayerNorm, global average pool and a linear head.
 //!
-//! Like torchvision, a map smaller than the window is zero-padded to one window (the shift is
-//! then 0) and an odd map is zero-padded before merging; with `clip_windows` (the original
-//! Microsoft code's rule, [`SwinSpec::micro`]) such a map is one window of its own size instead. Unlike torchvision, an image the patch
-//! size does not divide, or a stage map larger than the window that the window does not divide,
-//! is an error (torchvision silently drops or pads pixels there). Dropout and stochastic depth
+//! Any input torchvision takes runs here as it runs there (`shifted_window_attention`): a token
+//! map the window does not divide is zero-padded at the bottom and right to whole windows for the
+//! attention and cropped back after it (no shift along an axis one window covers), so
+//! non-square images and sizes other than multiples of 32·window work; an odd map is
+//! zero-padded before merging; the patch embedding drops the rows and columns the patch does not
+//! divide. With `clip_windows` (the original Microsoft code's rule, [`SwinSpec::micro`]) a map
+//! smaller than the window is one window of its own size instead. Dropout and stochastic depth
 //! are left out (they are identity at inference; our CPU runs are small).
 use super::{Backbone, Net, Spec};
 use crate::error::{ensure, Error, Result};
@@ -381,20 +383,16 @@ impl SwinSpec {
             .collect()
     }
 
-    /// Checks that `[C, H, W]` images fit: the patch divides the image, and the window divides
-    /// every stage map larger than it (one smaller is one padded window, as in torchvision).
+    /// Checks that `[C, H, W]` images fit: every stage keeps at least one token. Any other size
+    /// runs as in torchvision: the patch embedding (a stride-`patch` convolution) drops the
+    /// rows and columns the patch does not divide, a token map the window does not divide is
+    /// zero-padded to whole windows for the attention (and cropped back after it), and an odd
+    /// map is zero-padded before merging.
     pub fn check_input(&self, [_, h, w]: [usize; 3]) -> Result<()> {
-        if h % self.patch != 0 || w % self.patch != 0 {
-            return Err(Error::invalid("swin.patch", self.patch, format!("does not divide the {h}×{w} image")));
-        }
-        for (i, ([sh, sw], window)) in self.stage_sizes(h, w).into_iter().zip(self.stage_windows(h, w)).enumerate() {
+        for (i, [sh, sw]) in self.stage_sizes(h, w).into_iter().enumerate() {
             if sh == 0 || sw == 0 {
-                return Err(Error::invalid("swin.depths", self.depths.len(), format!("stage {} of a {h}×{w} image has no tokens left", i + 1)));
-            }
-            for side in [sh, sw] {
-                if side > window && side % window != 0 {
-                    return Err(Error::invalid("swin.window", self.window, format!("does not divide stage {}'s {sh}×{sw} token map ({h}×{w} image, patch {})", i + 1, self.patch)));
-                }
+                let why = if i == 0 { format!("the {h}×{w} image is smaller than one {0}×{0} patch", self.patch) } else { format!("stage {} of a {h}×{w} image has no tokens left", i + 1) };
+                return Err(Error::invalid(if i == 0 { "swin.patch" } else { "swin.depths" }, if i == 0 { self.patch } else { self.depths.len() }, why));
             }
         }
         Ok(())

@@ -13,7 +13,7 @@ pub mod curves;
 pub mod images;
 pub mod lines;
 
-pub use bars::{bars, grouped_bars, Bar};
+pub use bars::{bars, differences, grouped_bars, Bar, Difference};
 pub use curves::{curves, PALETTE};
 pub use images::{heatmap_grid, image_grid, image_grid_columns, Normalise};
 pub use lines::{lines, Series};
@@ -69,6 +69,8 @@ pub enum Swatch {
     ErrorBar,
     /// A thick black horizontal tick (a reference value).
     Tick,
+    /// A small filled circle (one run's value).
+    Point,
 }
 
 /// Line styles, distinct in the plot and in the legend.
@@ -205,6 +207,9 @@ pub(crate) fn draw_legend(area: &plotters::drawing::DrawingArea<plotters::backen
             }
             Swatch::Tick => {
                 area.draw(&PathElement::new(vec![(sx0, y), (sx1, y)], e.color.stroke_width(3))).ok();
+            }
+            Swatch::Point => {
+                area.draw(&Circle::new(((sx0 + sx1) / 2, y), 3, e.color.filled())).ok();
             }
         }
         let style = TextStyle::from(("sans-serif", LABEL_FONT).into_font()).pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Left, plotters::style::text_anchor::VPos::Center));

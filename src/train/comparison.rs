@@ -1,6 +1,11 @@
 //! Categorical comparisons: methods × seeds → a table (mean ± std and every seed), a bar chart
 //! and the test-accuracy curves, in one call — the shape of every paper's results table.
 //!
+//! Every method runs on the same seeds, so each row is compared with the baseline row (the first
+//! method, or [`ComparisonSpec::baseline`]) seed by seed: the table's Δ column is the mean of the
+//! per-seed differences with its Student-t 95 % interval ([`crate::stats::Paired`]), ✓ where the
+//! interval excludes 0, and [`Comparison::differences`] draws them.
+//!
 //! ```no_run
 //! # use distillery::prelude::*;
 //! # fn main() -> distillery::Result<()> {
@@ -22,6 +27,7 @@ use crate::models::Net;
 use crate::error::{Error, Result};
 use crate::plot::{self, Bar, Figure};
 use crate::record::write_json_atomic;
+use crate::stats::Paired;
 use crate::table::Table;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -61,13 +67,58 @@ pub struct Comparison {
     /// is missing from the method's row. A comparison on one device stops at its first error.
     #[serde(default)]
     pub failed: Vec<(String, u64, String)>,
+    /// The method every row's paired difference is taken against; `None`: the first row.
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
 impl PartialEq for Comparison {
     /// Equal results (networks are not compared).
     fn eq(&self, other: &Self) -> bool {
-        (&self.title, &self.references, &self.rows) == (&other.title, &other.references, &other.rows)
+        (&self.title, &self.references, &self.rows, self.baseline_label()) == (&other.title, &other.references, &other.rows, other.baseline_label())
     }
+}
+
+/// What [`Comparison::save`] writes: the comparison and, for readers of the JSON, the numbers of
+/// its `test_acc` table (ignored by [`Comparison::load`], which recomputes them).
+#[derive(Serialize)]
+struct Saved<'a> {
+    #[serde(flatten)]
+    comparison: &'a Comparison,
+    summary: Summary,
+}
+
+/// The `test_acc` table's numbers in the saved JSON (accuracies in %).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The metric summarised.
+    pub metric: String,
+    /// The row the differences are taken against.
+    pub baseline: String,
+    /// Confidence level of the intervals.
+    pub level: f64,
+    /// One entry per method row.
+    pub rows: Vec<SummaryRow>,
+}
+
+/// One method's line of a [`Summary`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    /// Method label.
+    pub label: String,
+    /// Seeds run.
+    pub n: usize,
+    /// Mean over seeds.
+    pub mean: f64,
+    /// Sample std over seeds.
+    pub std: f64,
+    /// Paired difference to the baseline (`None` for the baseline itself).
+    pub vs_baseline: Option<Paired>,
+}
+
+/// Accuracies (`*_acc`) are shown in %, everything else as recorded.
+fn display_scale(metric: &str) -> f64 {
+    if metric.ends_with("_acc") { 100.0 } else { 1.0 }
 }
 
 /// A method that trains one seed on the device it is handed.
@@ -90,12 +141,13 @@ pub struct ComparisonSpec<'a> {
     verbose: bool,
     devices: Vec<Device>,
     retries: usize,
+    baseline: Option<String>,
 }
 
 impl Comparison {
     /// Starts a comparison titled `title` (one seed, 0, until [`ComparisonSpec::seeds`]).
     pub fn of(title: impl Into<String>) -> ComparisonSpec<'static> {
-        ComparisonSpec { title: title.into(), seeds: vec![0], references: Vec::new(), methods: Vec::new(), records: None, verbose: true, devices: Vec::new(), retries: super::sweep::DEFAULT_RETRIES }
+        ComparisonSpec { title: title.into(), seeds: vec![0], references: Vec::new(), methods: Vec::new(), records: None, verbose: true, devices: Vec::new(), retries: super::sweep::DEFAULT_RETRIES, baseline: None }
     }
 
     /// The trained network of method `label` for its `k`-th seed (in memory only).
@@ -114,33 +166,133 @@ impl Comparison {
         self.row(label).map(|r| plot::bars::mean_std(&r.values(metric)).0).unwrap_or(f64::NAN)
     }
 
-    /// Method, mean ± std of the final `metric` (accuracies in %), seeds, every seed's value.
+    /// The label of the row differences are taken against: [`Comparison::baseline`] when set,
+    /// else the first row's.
+    pub fn baseline_label(&self) -> Option<&str> {
+        self.baseline.as_deref().or_else(|| self.rows.first().map(|r| r.label.as_str()))
+    }
+
+    /// The same comparison with its differences taken against `label` (an error naming the
+    /// label when no row has it).
+    pub fn with_baseline(mut self, label: &str) -> Result<Comparison> {
+        if self.row(label).is_none() {
+            return Err(Error::invalid("baseline", label, format!("no such row; rows: {}", self.labels().join(", "))));
+        }
+        self.baseline = Some(label.to_string());
+        Ok(self)
+    }
+
+    fn labels(&self) -> Vec<&str> {
+        self.rows.iter().map(|r| r.label.as_str()).collect()
+    }
+
+    /// The paired difference `label − against` of the final `metric` over the seeds both rows
+    /// ran, in the table's unit (percentage points for accuracies); `None` when a row is missing
+    /// or they share no seed.
+    pub fn paired(&self, label: &str, against: &str, metric: &str) -> Option<Paired> {
+        let (a, b) = (self.row(label)?, self.row(against)?);
+        let (va, vb) = (a.values(metric), b.values(metric));
+        let diffs: Vec<f64> = a.seeds.iter().zip(&va).filter_map(|(s, x)| b.seeds.iter().position(|t| t == s).map(|k| x - vb[k])).collect();
+        (!diffs.is_empty()).then(|| Paired::of(&diffs).scaled(display_scale(metric)))
+    }
+
+    /// A table cell for `label − against`: the [`Paired`] difference with its interval,
+    /// `baseline` for the row itself, `–` when they cannot be paired.
+    pub fn delta_cell(&self, label: &str, against: &str, metric: &str) -> String {
+        if label == against {
+            return "baseline".into();
+        }
+        self.paired(label, against, metric).map_or("–".into(), |d| d.to_string())
+    }
+
+    /// The note under a table whose Δ column is a paired difference to `against`.
+    pub fn delta_note(against: &str) -> String {
+        format!("Δ: mean of the per-seed differences to {against} over the same seeds, with its Student-t 95 % interval (n − 1 degrees of freedom); ✓ marks an interval that excludes 0. One seed gives no interval (n = 1).")
+    }
+
+    /// Every row's paired difference to the baseline row (`None` for the baseline itself).
+    pub fn versus_baseline(&self, metric: &str) -> Vec<(String, Option<Paired>)> {
+        let base = self.baseline_label().unwrap_or_default();
+        self.rows.iter().map(|r| (r.label.clone(), if r.label == base { None } else { self.paired(&r.label, base, metric) })).collect()
+    }
+
+    /// How many seeds a ±`half_width` 95 % interval (in the table's unit) of `label`'s
+    /// difference to the baseline needs, judged from this comparison's spread of the paired
+    /// differences (a pilot run with a few seeds): see [`crate::stats::seeds_needed`].
+    pub fn seeds_needed(&self, label: &str, metric: &str, half_width: f64) -> Option<usize> {
+        let pilot = self.paired(label, self.baseline_label()?, metric)?;
+        (pilot.n >= 2).then(|| crate::stats::seeds_needed(pilot.std, half_width)).flatten()
+    }
+
+    /// Method, mean ± std of the final `metric` (accuracies in %), seeds, the paired difference to
+    /// the baseline with its 95 % interval (✓: excludes 0), every seed's value.
     pub fn table(&self, metric: &str) -> Table {
-        let scale = if metric.ends_with("_acc") { 100.0 } else { 1.0 };
+        let scale = display_scale(metric);
         let head = format!("{metric}{}", if scale == 100.0 { " (%)" } else { "" });
-        let mut t = Table::new(self.title.clone(), &["method", &head, "seeds", "per seed"]);
+        let base = self.baseline_label().unwrap_or_default().to_string();
+        let delta = format!("Δ vs {base} (95 % CI)");
+        let mut t = Table::new(self.title.clone(), &["method", &head, "seeds", &delta, "per seed"]).with_note(Comparison::delta_note(&base));
         for (label, v) in &self.references {
-            t.push(vec![label.clone(), format!("{:.2}", v * scale), "–".into(), String::new()]);
+            t.push(vec![label.clone(), format!("{:.2}", v * scale), "–".into(), "–".into(), String::new()]);
         }
         for row in &self.rows {
             let v: Vec<f64> = row.values(metric).iter().map(|x| x * scale).collect();
             let (m, s) = plot::bars::mean_std(&v);
-            t.push(vec![row.label.clone(), crate::table::mean_pm(m, s, v.len()), v.len().to_string(), v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")]);
+            let diff = self.delta_cell(&row.label, &base, metric);
+            t.push(vec![row.label.clone(), crate::table::mean_pm(m, s, v.len()), v.len().to_string(), diff, v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")]);
         }
         for (label, seed, error) in &self.failed {
-            t.push(vec![label.clone(), "failed".into(), "0".into(), format!("seed {seed}: {error}")]);
+            t.push(vec![label.clone(), "failed".into(), "0".into(), "–".into(), format!("seed {seed}: {error}")]);
         }
         t
     }
 
-    /// Bars of the final `metric` (mean ± std over seeds), references last, so that every method
-    /// has the same colour here as in [`Comparison::curves`].
+    /// The numbers of [`Comparison::table`] for `metric`, as data.
+    pub fn summary(&self, metric: &str) -> Summary {
+        let scale = display_scale(metric);
+        let rows = self
+            .rows
+            .iter()
+            .zip(self.versus_baseline(metric))
+            .map(|(r, (_, vs_baseline))| {
+                let (mean, std) = plot::bars::mean_std(&r.values(metric).iter().map(|x| x * scale).collect::<Vec<_>>());
+                SummaryRow { label: r.label.clone(), n: r.seeds.len(), mean, std, vs_baseline }
+            })
+            .collect();
+        Summary { metric: metric.into(), baseline: self.baseline_label().unwrap_or_default().into(), level: crate::stats::LEVEL, rows }
+    }
+
+    /// Bars of the final `metric` (mean ± std over seeds, every seed as a dot), references last,
+    /// so that every method has the same colour here as in [`Comparison::curves`].
     pub fn bars(&self, metric: &str) -> Figure {
-        let scale = if metric.ends_with("_acc") { 100.0 } else { 1.0 };
+        let scale = display_scale(metric);
         let mut bars: Vec<Bar> = self.rows.iter().map(|r| Bar::from_values(r.label.clone(), &r.values(metric).iter().map(|x| x * scale).collect::<Vec<_>>())).collect();
         bars.extend(self.references.iter().map(|(l, v)| Bar::new(l.clone(), v * scale, 0.0)));
         let y = plot::axis_title(metric);
         plot::bars(&self.title, &y, &bars)
+    }
+
+    /// Every row's paired difference to the baseline with its 95 % interval and every seed's
+    /// difference, around zero (`None` with fewer than two rows).
+    pub fn differences(&self, metric: &str) -> Option<Figure> {
+        let base = self.baseline_label()?.to_string();
+        let scale = display_scale(metric);
+        let b = self.row(&base)?;
+        let items: Vec<plot::Difference> = self
+            .versus_baseline(metric)
+            .into_iter()
+            .filter_map(|(label, d)| {
+                let d = d?;
+                let r = self.row(&label)?;
+                let points = r.seeds.iter().zip(r.values(metric)).filter_map(|(s, x)| b.seeds.iter().position(|t| t == s).map(|k| (x - b.values(metric)[k]) * scale)).collect();
+                Some(plot::Difference { label, mean: d.mean, lo: d.lo, hi: d.hi, points })
+            })
+            .collect();
+        if items.is_empty() {
+            return None;
+        }
+        let unit = if scale == 100.0 { " (points)" } else { "" };
+        Some(plot::differences(&format!("{}: paired difference to {base}", self.title), &format!("Δ {}{unit}", plot::metric_words(metric)), &items))
     }
 
     /// `metric` per epoch of every method's first seed, overlaid.
@@ -152,9 +304,10 @@ impl Comparison {
         plot::curves(&format!("{}: {} (seed {})", self.title, plot::metric_words(metric), self.rows.first().and_then(|r| r.seeds.first()).unwrap_or(&0)), &[metric], &firsts.iter().collect::<Vec<_>>())
     }
 
-    /// Writes the comparison as JSON, atomically.
+    /// Writes the comparison as JSON, atomically, with the `test_acc` [`Summary`] (means, stds,
+    /// paired differences and intervals) beside the runs.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        write_json_atomic(path.as_ref(), self)
+        write_json_atomic(path.as_ref(), &Saved { comparison: self, summary: self.summary("test_acc") })
     }
 
     /// Reads a saved comparison; one without methods or runs is an error naming the file.
@@ -168,16 +321,29 @@ impl Comparison {
         Ok(c)
     }
 
-    /// Table, bars and curves of `test_acc`, inline.
+    /// Table, bars, paired differences and curves of `test_acc`, inline.
     pub fn evcxr_display(&self) {
-        crate::notebook::Panel::new().figure(self.bars("test_acc")).figure(self.curves("test_acc")).table(self.table("test_acc")).evcxr_display();
+        let panel = crate::notebook::Panel::new().figure(self.bars("test_acc"));
+        let panel = match self.differences("test_acc") {
+            Some(d) => panel.figure(d),
+            None => panel,
+        };
+        panel.figure(self.curves("test_acc")).table(self.table("test_acc")).evcxr_display();
     }
 }
 
 impl<'a> ComparisonSpec<'a> {
-    /// The seeds every method runs with.
+    /// The seeds every method runs with. The paired 95 % interval of a difference shrinks with
+    /// t_{0.975, n−1}/√n: ×2.48 the spread of the per-seed differences for 3 seeds, ×1.24 for
+    /// 5, ×0.72 for 10 — so a 0.5-point effect whose differences vary by 0.6 points needs 9
+    /// seeds to show. [`Comparison::seeds_needed`] reads that n off a pilot comparison.
     pub fn seeds(mut self, seeds: impl IntoIterator<Item = u64>) -> Self {
         self.seeds = seeds.into_iter().collect();
+        self
+    }
+    /// The method every other row is compared with, seed by seed (default: the first method).
+    pub fn baseline(mut self, label: impl Into<String>) -> Self {
+        self.baseline = Some(label.into());
         self
     }
     /// A fixed reference row (a teacher's accuracy, in [0, 1]).
@@ -220,7 +386,7 @@ impl<'a> ComparisonSpec<'a> {
     {
         let mut methods: Vec<(String, Make<'b>)> = self.methods.into_iter().map(|(l, m)| (l, m.shorten())).collect();
         methods.push((label, make));
-        ComparisonSpec { title: self.title, seeds: self.seeds, references: self.references, methods, records: self.records, verbose: self.verbose, devices: self.devices, retries: self.retries }
+        ComparisonSpec { title: self.title, seeds: self.seeds, references: self.references, methods, records: self.records, verbose: self.verbose, devices: self.devices, retries: self.retries, baseline: self.baseline }
     }
     /// Also write every run's record as `dir/<method>-seed<seed>.json`.
     pub fn records_to(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -239,6 +405,10 @@ impl<'a> ComparisonSpec<'a> {
     pub fn run(self) -> Result<Comparison> {
         crate::error::ensure(!self.seeds.is_empty(), "comparison.seeds", "[]", "needs at least one seed")?;
         crate::error::ensure(!self.methods.is_empty(), "comparison.methods", "[]", "add a method with .method(label, |seed| …)")?;
+        if let Some(b) = self.baseline.as_deref().filter(|b| !self.methods.iter().any(|(l, _)| l == b)) {
+            let labels: Vec<&str> = self.methods.iter().map(|(l, _)| l.as_str()).collect();
+            return Err(Error::invalid("comparison.baseline", b, format!("no method has this label; methods: {}", labels.join(", "))));
+        }
         let mut results: Vec<Vec<Option<Run>>> = self.methods.iter().map(|_| self.seeds.iter().map(|_| None).collect()).collect();
         let total = self.methods.len() * self.seeds.len();
         let (start, done) = (std::time::Instant::now(), std::sync::atomic::AtomicUsize::new(0));
@@ -291,7 +461,7 @@ impl<'a> ComparisonSpec<'a> {
             rows.push(ComparisonRow { label: label.clone(), seeds, records });
             models.push(nets);
         }
-        Ok(Comparison { title: self.title, references: self.references, rows, models, failed })
+        Ok(Comparison { title: self.title, references: self.references, rows, models, failed, baseline: self.baseline })
     }
 
 }
@@ -320,5 +490,69 @@ impl<'a> Make<'a> {
             Make::Here(f) => Make::Here(f),
             Make::On(f) => Make::On(f),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(label: &str, seeds: &[u64], accs: &[f64]) -> ComparisonRow {
+        let records = accs
+            .iter()
+            .map(|&a| {
+                let mut r = RunRecord::new(label, "test", serde_json::Value::Null, String::new(), String::new(), String::new());
+                r.final_metrics.insert("test_acc".into(), a);
+                r
+            })
+            .collect();
+        ComparisonRow { label: label.into(), seeds: seeds.to_vec(), records }
+    }
+
+    fn comparison(rows: Vec<ComparisonRow>) -> Comparison {
+        Comparison { title: "t".into(), references: vec![("teacher".into(), 0.9)], rows, models: Vec::new(), failed: Vec::new(), baseline: None }
+    }
+
+    #[test]
+    fn rows_are_paired_by_seed_against_the_baseline_in_points() {
+        // "b" lost seed 1: the pairs are seeds 0 and 2 only
+        let c = comparison(vec![row("a", &[0, 1, 2], &[0.800, 0.810, 0.790]), row("b", &[0, 2], &[0.812, 0.803])]);
+        assert_eq!(c.baseline_label(), Some("a"), "the first method by default");
+        let d = c.paired("b", "a", "test_acc").unwrap();
+        assert_eq!(d.n, 2);
+        assert!((d.mean - 1.25).abs() < 1e-9, "(1.2 + 1.3) / 2 points, got {}", d.mean);
+        let t = c.table("test_acc");
+        assert_eq!(t.columns[3], "Δ vs a (95 % CI)");
+        assert_eq!((t.rows[1][3].as_str(), t.rows[0][3].as_str()), ("baseline", "–"), "baseline row, reference row");
+        assert_eq!(t.rows[2][3], d.to_string());
+        assert!(t.rows[2][3].ends_with('✓'), "1.2 and 1.3: a tight positive interval, {}", t.rows[2][3]);
+        assert!(t.markdown().contains("Student-t 95 % interval"), "the table says how to read Δ");
+        let flipped = c.clone().with_baseline("b").unwrap();
+        assert!((flipped.paired("a", "b", "test_acc").unwrap().mean + 1.25).abs() < 1e-9);
+        assert_eq!(flipped.table("test_acc").rows[2][3], "baseline");
+        assert!(c.clone().with_baseline("c").unwrap_err().to_string().contains("`baseline` = c: no such row; rows: a, b"));
+        assert!(c.differences("test_acc").unwrap().svg.contains("paired difference to a"));
+    }
+
+    #[test]
+    fn the_saved_json_carries_the_table_numbers_and_loads_back() {
+        let c = comparison(vec![row("a", &[0, 1, 2], &[0.80, 0.81, 0.79]), row("b", &[0, 1, 2], &[0.81, 0.80, 0.80])]);
+        let dir = std::env::temp_dir().join(format!("distillery-cmp-{}", std::process::id()));
+        let path = dir.join("c.json");
+        c.save(&path).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let summary: Summary = serde_json::from_value(json["summary"].clone()).unwrap();
+        assert_eq!(summary, c.summary("test_acc"));
+        assert_eq!(summary.rows[1].vs_baseline.as_ref().unwrap().to_string(), c.table("test_acc").rows[2][3]);
+        assert!(summary.rows[0].vs_baseline.is_none());
+        assert_eq!(Comparison::load(&path).unwrap(), c);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn one_seed_shows_no_interval() {
+        let c = comparison(vec![row("a", &[0], &[0.80]), row("b", &[0], &[0.8044])]);
+        assert_eq!(c.table("test_acc").rows[2][3], "+0.44 (n = 1)");
+        assert_eq!(c.seeds_needed("b", "test_acc", 0.5), None, "no spread to judge from one seed");
     }
 }

@@ -52,6 +52,8 @@ pub struct StepCtx {
     pub lr: f64,
     /// 0-based epoch.
     pub epoch: usize,
+    /// Epochs of the run.
+    pub epochs: usize,
     /// 0-based global step.
     pub step: usize,
     /// Total steps of the run.
@@ -381,7 +383,7 @@ impl Trainer {
                 None => Box::new(train.epoch(epoch)),
             };
             for (b, batch) in batches.enumerate() {
-                let ctx = StepCtx { lr, epoch, step: epoch_start + b, total_steps, device: train_device.clone(), plain: plain.clone(), label_smoothing: cfg.label_smoothing };
+                let ctx = StepCtx { lr, epoch, epochs: cfg.epochs, step: epoch_start + b, total_steps, device: train_device.clone(), plain: plain.clone(), label_smoothing: cfg.label_smoothing };
                 let log = method.step(&batch, &ctx, &mut optim)?;
                 if let Some((name, value)) = log.losses.iter().find(|(_, v)| !v.is_finite()) {
                     return Err(Error::NonFinite { run: self.name.clone(), loss: name.clone(), value: *value, epoch: epoch + 1, step: b + 1 });

@@ -5,6 +5,15 @@
 //! the true class over the peers, so the target keeps y on top), and each peer distils from it:
 //! L = Σ_k [CE(y, z_k) + λ·T²·KL(softmax(z̃/T) ‖ softmax(z_k/T))], target detached, T = 3,
 //! λ = 1. At test time (no label, one clean view) "Ens" is the peers' averaged softmax.
+//!
+//! Variants (checked against the paper, §3.2; the authors released no code): the paper builds
+//! the soft target four ways — *Naive* (the logits of the peer with the lowest CE), *Linear*
+//! (a least-squares combination of the peers' logits), *MinLogit* (above) and *General* (an
+//! ensemble weighted by each peer's generalisation error on a held-out set) — and every KDCL
+//! row of our tables uses **MinLogit**, which needs neither a held-out split nor a solver, and
+//! whose target is the element-wise minimum after the shift z_k − z_k,y, so the true class keeps
+//! logit 0 and every other class its least confident margin. "Ens" (averaged softmax) is our
+//! choice for the Avg/Ens tables: the paper reports single-network accuracy only.
 use super::{distill_towards, evaluate_online, init_peers, sum, view_loss, OnlineConfig};
 use crate::data::{Batch, Dataset, Loader};
 use crate::error::Result;

@@ -44,11 +44,12 @@ pub enum OnlineKind {
     },
     /// Deep Mutual Learning.
     Dml,
-    /// ONE: shared low layers, one branch per peer, gated ensemble teacher.
+    /// ONE: shared low layers, m branches (3 by default), gated ensemble teacher.
     One,
-    /// FFL: a fusion module on the peers' last feature maps with its own classifier.
+    /// FFL: sub-networks on a shared stem, a fusion module on their last maps with its own
+    /// classifier.
     Ffl,
-    /// KDCL (MinLogit): peers on their own distorted views, ensemble soft target.
+    /// KDCL (the MinLogit variant): peers on their own distorted views, ensemble soft target.
     Kdcl,
     /// OKDCR: two classifiers per peer, intra/inter consistency, adaptive ensemble.
     Okdcr,
@@ -115,13 +116,28 @@ pub struct OnlineConfig {
     pub peers: Vec<Arch>,
     /// Distillation temperature T (ONE, FFL, KDCL, OKDCR; the OKDCR paper uses 3 for all).
     pub temperature: f64,
+    /// ONE: the number of branches, every one of `peers[0]`'s architecture; `None` = the
+    /// official default, 3 (`cifar_one.py` returns three branch outputs and the gated teacher).
+    #[serde(default)]
+    pub branches: Option<usize>,
+    /// ONE, FFL: length of the sigmoid ramp-up of the KL terms as a fraction of training (the
+    /// official `--consistency_rampup 80` of 300 epochs = 0.2667; 0 = off), see
+    /// [`sigmoid_rampup`].
+    #[serde(default = "official_rampup")]
+    pub rampup: f64,
+    /// FFL: the sub-networks share their low stages and own the last (the official CIFAR network
+    /// `FFL_ResNet`: conv1 … layer2 shared, `layer3_1`/`layer3_2` per sub-network); `false` =
+    /// independent peers; `None` = shared when every peer has one architecture, else
+    /// independent (mixed peers cannot share).
+    #[serde(default)]
+    pub shared_stem: Option<bool>,
     /// OKDCR: weight λ of the intra- and inter-model consistency terms (the paper's Eq. 2
     /// balance weights); `None` = 1 for fewer than 100 classes, 100 from 100 classes on.
     pub consistency: Option<f64>,
-    /// OKDCR: weight of the distillation from the adaptive ensemble (before the ramp).
+    /// OKDCR: weight γ of the distillation from the adaptive ensemble (before the ramp).
     pub ensemble_weight: f64,
-    /// OKDCR: ramp factor r of the ensemble term's weight min(1, r·s/S) (paper: 1.25; 0 = no
-    /// ramp, weight 1 from the first step).
+    /// OKDCR: ramp factor r of the weight min(1, r·s/S) on every term but CE — consistency and
+    /// ensemble distillation (paper: 1.25; 0 = no ramp, weight 1 from the first step).
     pub ramp: f64,
     /// OKDCR: the consistency distance.
     pub distance: Distance,
@@ -138,6 +154,9 @@ impl OnlineConfig {
             method,
             peers: vec![Arch::convnet(16, 2); 2],
             temperature: 3.0,
+            branches: None,
+            rampup: official_rampup(),
+            shared_stem: None,
             consistency: None,
             ensemble_weight: 1.0,
             ramp: 1.25,
@@ -163,6 +182,13 @@ impl OnlineConfig {
         ensure(self.ensemble_weight >= 0.0 && self.ensemble_weight.is_finite(), "ensemble_weight", self.ensemble_weight, "must be ≥ 0")?;
         ensure(self.ramp >= 0.0 && self.ramp.is_finite(), "ramp", self.ramp, "must be ≥ 0")?;
         ensure(self.kd_weight >= 0.0 && self.kd_weight.is_finite(), "kd_weight", self.kd_weight, "must be ≥ 0")?;
+        ensure((0.0..=1.0).contains(&self.rampup), "rampup", self.rampup, "a fraction of training in [0, 1]")?;
+        if let Some(m) = self.branches {
+            ensure(m >= 2, "branches", m, "ONE needs at least two branches")?;
+        }
+        if self.method == OnlineKind::Ffl && self.shared_stem == Some(true) && self.peers.iter().any(|a| *a != self.peers[0]) {
+            return Err(Error::invalid("shared_stem", true, "FFL's sub-networks share their low stages only when every peer has one architecture: use .shared_stem(false) for mixed peers"));
+        }
         if let OnlineKind::Vanilla { classifiers } = self.method {
             ensure((1..=2).contains(&classifiers), "classifiers", classifiers, "vanilla peers have 1 or 2 classifiers")?;
         }
@@ -171,6 +197,28 @@ impl OnlineConfig {
         }
         Ok(())
     }
+}
+
+/// The official ramp-up length of ONE and FFL: `--consistency_rampup 80` of `--epochs 300`.
+pub fn official_rampup() -> f64 {
+    80.0 / 300.0
+}
+
+/// The number of ONE branches when [`OnlineConfig::branches`] is unset (official default).
+pub const ONE_BRANCHES: usize = 3;
+
+/// The sigmoid ramp-up on ONE's and FFL's KL terms: exp(−5·(1 − e/L)²) with e the 0-based
+/// epoch clipped to L = `fraction` × `epochs`, constant within an epoch; 1 once e ≥ L, and 1
+/// throughout for `fraction` = 0. The official code multiplies every KL term by
+/// `ramps.sigmoid_rampup(epoch, args.consistency_rampup)` (ONE `cifar_one.py`, `train()`;
+/// FFL `train_FFL.py`, `get_current_consistency_weight`), the ramp of Laine & Aila (2017).
+pub fn sigmoid_rampup(epoch: usize, epochs: usize, fraction: f64) -> f64 {
+    let length = fraction * epochs as f64;
+    if length <= 0.0 {
+        return 1.0;
+    }
+    let phase = 1.0 - (epoch as f64).min(length) / length;
+    (-5.0 * phase * phase).exp()
 }
 
 /// The ramp min(1, r·s/S) of the OKDCR paper's Eq. 6 weighting factor (s = step, S = total
@@ -254,11 +302,13 @@ impl Online {
     pub fn okdcr() -> OnlineBuilder {
         OnlineBuilder::new(OnlineKind::Okdcr)
     }
-    /// ONE (Lan, Zhu & Gong, NeurIPS 2018), T = 3.
+    /// ONE (Lan, Zhu & Gong, NeurIPS 2018) as its official code runs it: 3 branches, T = 3, the
+    /// KL terms under the sigmoid ramp-up (first 80/300 of training).
     pub fn one() -> OnlineBuilder {
         OnlineBuilder::new(OnlineKind::One)
     }
-    /// FFL (Kim et al., ICPR 2020), T = 3.
+    /// FFL (Kim et al., ICPR 2020) as its official code runs it: sub-networks on a shared stem,
+    /// T = 3, the KL terms under the sigmoid ramp-up (first 80/300 of training).
     pub fn ffl() -> OnlineBuilder {
         OnlineBuilder::new(OnlineKind::Ffl)
     }
@@ -304,6 +354,22 @@ impl OnlineBuilder {
     /// Temperature T > 0.
     pub fn temperature(mut self, t: f64) -> Self {
         self.config.temperature = t;
+        self
+    }
+    /// ONE's number of branches (default 3, the official code's; each of `peers[0]`'s
+    /// architecture).
+    pub fn branches(mut self, m: usize) -> Self {
+        self.config.branches = Some(m);
+        self
+    }
+    /// ONE's and FFL's sigmoid ramp-up length as a fraction of training (default 80/300; 0 = off).
+    pub fn rampup(mut self, fraction: f64) -> Self {
+        self.config.rampup = fraction;
+        self
+    }
+    /// FFL: sub-networks on a shared stem (`true`, the official layout) or independent peers.
+    pub fn shared_stem(mut self, shared: bool) -> Self {
+        self.config.shared_stem = Some(shared);
         self
     }
     /// OKDCR's consistency weight λ (default by class count: 1, or 100 from 100 classes).

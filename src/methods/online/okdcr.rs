@@ -193,7 +193,7 @@ impl Method for Okdcr {
         self.peers.iter().enumerate().map(|(i, p)| (format!("peer{i}"), p.valid().merged())).collect()
     }
 
-    /// L = L_ce + λ·(L_intra + L_inter) + γ·ramp(s)·L_ens (module doc, Eq. 1–6).
+    /// L = L_ce + ramp(s)·[λ·(L_intra + L_inter) + γ·L_ens] (module doc, Eq. 1–6).
     fn losses(&mut self, batch: &Batch, ctx: &StepCtx) -> Result<StepOutput> {
         let t = self.config.temperature;
         let d = self.config.distance;

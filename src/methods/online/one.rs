@@ -1,10 +1,12 @@
 //! ONE — On-the-fly Native Ensemble (Lan, Zhu & Gong, NeurIPS 2018): the low layers are shared,
-//! the last stage and the classifier are replicated into m branches (one per "peer"), and a gate
-//! on the shared features, FC → BN → ReLU → softmax (the official `control_v1`, `bn_v1`), weighs
-//! the branch logits into a teacher z_t = Σ_i g_i·z_i. Loss (paper Eq. 5–7):
-//! L = Σ_i CE(y, z_i) + CE(y, z_t) + T²·Σ_i KL(softmax(z_t/T) ‖ softmax(z_i/T)), T = 3, the
-//! teacher's distribution detached in the KL (the gate learns from CE(z_t) only), as in the
-//! reference implementations (OKDDip's `one` recipe).
+//! the last stage and the classifier are replicated into m branches (official default m = 3,
+//! [`OnlineConfig::branches`]), and a gate on the shared features, FC → BN → ReLU → softmax (the
+//! official `control_v1`, `bn_v1`), weighs the branch logits into a teacher z_t = Σ_i g_i·z_i.
+//! Loss (paper Eq. 5–7, official `cifar_one.py` `train()`):
+//! L = Σ_i CE(y, z_i) + CE(y, z_t) + w(e)·T²·Σ_i KL(softmax(z_t/T) ‖ softmax(z_i/T)), T = 3, the
+//! teacher's distribution detached in the KL (`loss/kl_loss.py` takes `target_data.data`: the
+//! gate learns from CE(z_t) only), and w(e) the official sigmoid ramp-up over the first 80 of
+//! 300 epochs ([`super::sigmoid_rampup`]; `consistency_weight * (criterion_kl(...) + …)`).
 //!
 //! Branch 0 is a whole network of the zoo (its low stages are the shared trunk); branches 1..
 //! own their last stage and classifier (their copies of the low stages are unused). The run
@@ -51,15 +53,17 @@ pub struct One {
     model: OneModel,
     split: usize,
     temperature: f64,
+    rampup: f64,
 }
 
 impl One {
-    /// m = `config.peers.len()` branches of one architecture; the last stage is branched (as the
-    /// official code branches ResNet's `layer3`).
+    /// m = [`OnlineConfig::branches`] (default 3) branches of `peers[0]`'s architecture; the
+    /// last stage is branched (as the official code branches ResNet's `layer3`).
     pub fn new(config: &OnlineConfig, data: &Dataset, device: &Device, seed: u64) -> Result<One> {
         config.validate()?;
         let (_, train) = devices(device);
-        let mut nets = init_peers(&config.peers, data, &train, seed)?;
+        let m = config.branches.unwrap_or(super::ONE_BRANCHES);
+        let mut nets = init_peers(&vec![config.peers[0].clone(); m], data, &train, seed)?;
         let stages = nets[0].num_stages(data.shape(), &train);
         if stages < 2 {
             return Err(Error::invalid("peers", config.peers[0].to_string(), "ONE shares the low stages and branches the last: the network needs at least two stages"));
@@ -70,7 +74,7 @@ impl One {
         let m = nets.len();
         let gate = seeded(&train, seed.wrapping_add(2000), || Ok(Gate { fc: LinearConfig::new(shared, m).init(&train), bn: BatchNormConfig::new(m).init(&train) }))?;
         let trunk = nets.remove(0);
-        Ok(One { model: OneModel { trunk, branches: nets, gate }, split, temperature: config.temperature })
+        Ok(One { model: OneModel { trunk, branches: nets, gate }, split, temperature: config.temperature, rampup: config.rampup })
     }
 
     /// Every branch's logits and the gated teacher's logits.
@@ -106,17 +110,18 @@ impl Method for One {
         vec![("peer0".into(), self.model.trunk.valid())]
     }
 
-    /// Σ_i CE(z_i) + CE(z_t) + T²·Σ_i KL(p_t ‖ p_i) (module doc).
+    /// Σ_i CE(z_i) + CE(z_t) + w(e)·T²·Σ_i KL(p_t ‖ p_i) (module doc).
     fn losses(&mut self, batch: &Batch, ctx: &StepCtx) -> Result<StepOutput> {
         let t = self.temperature;
+        let w = super::sigmoid_rampup(ctx.epoch, ctx.epochs, self.rampup);
         let (logits, teacher) = One::forward(&self.model, self.split, batch.images(&ctx.device));
         let ce = sum(logits.iter().map(|z| ctx.task_loss(z.clone(), batch))).expect("branches");
         let ce_teacher = ctx.task_loss(teacher.clone(), batch);
         let q = softmax(teacher.clone().detach().div_scalar(t), 1);
         let kd = sum(logits.iter().map(|z| distill_towards(q.clone(), z.clone(), t))).expect("branches");
-        let total = ce.clone() + ce_teacher.clone() + kd.clone();
+        let total = ce.clone() + ce_teacher.clone() + kd.clone().mul_scalar(w);
         let acc = ctx.batch_accuracy(logits[0].clone(), batch);
-        Ok(StepOutput::new(total).loss("ce", &ce).loss("ce_teacher", &ce_teacher).loss("kd", &kd).metric("train_acc", acc))
+        Ok(StepOutput::new(total).loss("ce", &ce).loss("ce_teacher", &ce_teacher).loss("kd", &kd).metric("train_acc", acc).metric("ramp", w))
     }
 
     /// `peer{i}_acc` of every branch, `avg_acc`, `ens_acc` = the gated teacher.
