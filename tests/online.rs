@@ -10,7 +10,7 @@ use common::{cpu, data_root};
 use distillery::data::{Augment, Dataset, Loader};
 use distillery::losses;
 use distillery::methods::online::okdcr::{adaptive_weights, consistency, Okdcr};
-use distillery::methods::online::{distance_rows, distill_towards, ffl, kdcl, one, ramp, Distance, Online, OnlineConfig, OnlineKind};
+use distillery::methods::online::{distance_rows, distill_towards, ffl, kdcl, one, ramp, sigmoid_rampup, Distance, Online, OnlineConfig, OnlineKind};
 use distillery::methods::RunBuilder;
 use distillery::models::{Arch, Staged};
 use distillery::train::{devices, Method, StepCtx, TrainConfig};
@@ -172,6 +172,66 @@ fn ffl_fuses_mixed_peers_of_different_map_sizes() {
     assert_eq!(maps[1].dims(), [5, 64, 7, 7], "ResNet-8 on 28 px");
     assert_eq!(model.fusion.fuse(maps.clone()).dims(), [5, 64, 4, 4], "pooled to the smaller map, widest peer's channels");
     assert_eq!(model.fusion.forward(maps).dims(), [5, 10]);
+}
+
+/// The official ONE and FFL scripts multiply every KL term by `sigmoid_rampup(epoch, 80)` of
+/// 300 epochs: exp(−5·(1 − e/80)²), constant within an epoch.
+#[test]
+fn one_and_ffl_ramp_their_kl_terms_as_the_official_code_does() {
+    let official = OnlineConfig::new(OnlineKind::One).rampup;
+    for (epoch, want) in [(0, (-5.0f64).exp()), (40, (-1.25f64).exp()), (80, 1.0), (299, 1.0)] {
+        assert!((sigmoid_rampup(epoch, 300, official) - want).abs() < 1e-12, "epoch {epoch}");
+    }
+    // the same fraction of a 30-epoch run: L = 8 epochs, epoch 4 is half-way
+    assert!((sigmoid_rampup(4, 30, official) - (-1.25f64).exp()).abs() < 1e-12);
+    assert_eq!(sigmoid_rampup(0, 30, 0.0), 1.0, "0 turns the ramp off");
+    let data = fashion(4);
+    let batch = Loader::train(&data, 16, Augment::standard(false), 0).epoch(0).next().unwrap();
+    let (plain, device) = devices(&cpu());
+    for (epoch, want) in [(4, (-1.25f64).exp()), (20, 1.0)] {
+        let ctx = StepCtx { lr: 0.1, epoch, epochs: 30, step: 0, total_steps: 30, device: device.clone(), plain: plain.clone(), label_smoothing: 0.0 };
+        let config = OnlineConfig { peers: vec![Arch::convnet(4, 3); 2], ..OnlineConfig::new(OnlineKind::One) };
+        let out = one::One::new(&config, &data, &cpu(), 0).unwrap().losses(&batch, &ctx).unwrap();
+        let get = |k: &str| out.log.get(k).unwrap();
+        assert!((get("ramp") - want).abs() < 1e-9, "ONE epoch {epoch}: ramp {}", get("ramp"));
+        assert!((get("loss") - (get("ce") + get("ce_teacher") + want * get("kd"))).abs() < 1e-4, "ONE: total = CE + CE_t + w·KL, {:?}", out.log);
+        let config = OnlineConfig { peers: vec![Arch::convnet(4, 3); 2], ..OnlineConfig::new(OnlineKind::Ffl) };
+        let out = ffl::Ffl::new(&config, &data, &cpu(), 0).unwrap().losses(&batch, &ctx).unwrap();
+        let get = |k: &str| out.log.get(k).unwrap();
+        assert!((get("ramp") - want).abs() < 1e-9);
+        assert!((get("loss") - (get("ce") + get("ce_fused") + want * (get("kd_to_fused") + get("kd_to_peers")))).abs() < 1e-4, "FFL: total = CE + CE_f + w·(KL + KL), {:?}", out.log);
+    }
+}
+
+/// The official FFL network (`our_network.py`): the sub-networks share conv1 … layer2 and own
+/// layer3; the fusion module is depthwise conv → BN → ReLU → 1×1 conv → BN → ReLU → fc.
+#[test]
+fn ffl_shares_the_stem_and_fuses_through_the_official_layers() {
+    let data = fashion(4);
+    let config = OnlineConfig { peers: vec![Arch::convnet(4, 3); 2], ..OnlineConfig::new(OnlineKind::Ffl) };
+    let mut f = ffl::Ffl::new(&config, &data, &cpu(), 0).unwrap();
+    assert_eq!(f.shared_from(), Some(2), "one architecture: stages 0–1 shared, the last stage each peer's own");
+    // two ConvNet-3 w4 peers: 2C = 8 channels in, C = 4 out, 10 classes — the official module's
+    // conv1 (8·9, no bias) + bn1 (γ, β, running mean and variance: 4·8) + conv1_1 (8·4, no bias)
+    // + bn1_1 (4·4) + fc2 (4·10 + 10); without bn1 this is 32 fewer
+    assert_eq!(f.model_ref().fusion.num_params(), 72 + 32 + 32 + 16 + 50, "the official Fusion_module's layers");
+    assert_eq!(f.nets().len(), 1, "with a shared stem only peer 0 is a whole network");
+    // the shared stem: every peer-0 tensor learns, peer 1 only its last stage and classifier
+    let batch = Loader::train(&data, 16, Augment::standard(false), 0).epoch(0).next().unwrap();
+    let (plain, device) = devices(&cpu());
+    let ctx = StepCtx { lr: 0.1, epoch: 10, epochs: 30, step: 0, total_steps: 30, device, plain, label_smoothing: 0.0 };
+    let mut grads = f.losses(&batch, &ctx).unwrap().total.backward();
+    let model = f.model_ref();
+    let (own, stem) = (GradientsParams::from_module(&mut grads, &model.peers[1]).len(), GradientsParams::from_module(&mut grads, &model.peers[0]).len());
+    assert!(own > 0 && own < stem, "peer 1 trains {own} tensors, peer 0 (with the stem) {stem}");
+    let m = f.evaluate(&Loader::test(&data, 16), &devices(&cpu()).0);
+    assert!(m.contains_key("peer1_acc") && m.contains_key("ens_acc"));
+    let independent = OnlineConfig { shared_stem: Some(false), ..config.clone() };
+    assert_eq!(ffl::Ffl::new(&independent, &data, &cpu(), 0).unwrap().shared_from(), None);
+    let mixed = OnlineConfig { peers: vec![Arch::convnet(4, 3), Arch::resnet(8)], ..config.clone() };
+    assert_eq!(ffl::Ffl::new(&mixed, &data, &cpu(), 0).unwrap().shared_from(), None, "mixed peers cannot share: independent by default");
+    let forced = OnlineConfig { shared_stem: Some(true), ..mixed };
+    assert!(ffl::Ffl::new(&forced, &data, &cpu(), 0).err().unwrap().to_string().contains("shared_stem"));
 }
 
 #[test]

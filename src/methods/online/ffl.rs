@@ -52,10 +52,6 @@ impl Fusion {
             fc: LinearConfig::new(out, classes).init(device),
         }
     }
-    /// The layers in order, by name (what the official module's `forward` applies).
-    pub fn layers(&self) -> [&'static str; 7] {
-        ["depthwise conv 3×3", "batch norm", "relu", "conv 1×1", "batch norm", "relu", "linear (after global pool)"]
-    }
     /// The fused map `[N, out, h, w]` of the peers' last maps (pooled to the smallest `h×w`).
     pub fn fuse(&self, maps: Vec<Tensor<4>>) -> Tensor<4> {
         let (h, w) = maps.iter().map(|m| (m.dims()[2], m.dims()[3])).min().expect("two or more peers");
