@@ -36,7 +36,9 @@ OPTIONS:
     --data <DIR>                data root with mnist/ and fashion-mnist/ IDX files
                                 [env DISTILLERY_DATA; default ./data, or ../shared/datasets]
     --dataset <NAME>            auto | fashion-mnist | mnist | cifar10 | cifar100 | shapes |
-                                folder:DIR[@SIZE] (ImageFolder DIR/{train,test}/<class>/*.jpg) [default: auto]
+                                cub-200 | folder:DIR[@SIZE] (ImageFolder DIR/{train,test}/<class>/*.jpg)
+                                [default: auto; at --profile gpu the paper's dataset: cifar100 for
+                                mgd, okdcr and gan-kd, cub-200 (DATA/cub-200/{train,test}) for mksmt]
     --out <DIR>                 output folder [default: out]
     --teacher <ARCH>            teacher architecture [default: convnet-3-w<profile width>]
     --student <ARCH>            student architecture [default: convnet-1-w8; on shapes

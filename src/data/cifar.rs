@@ -28,6 +28,13 @@ impl Cifar {
     pub fn folder(self) -> &'static str {
         match self { Cifar::Ten => "cifar-10-batches-bin", Cifar::Hundred => "cifar-100-binary" }
     }
+    /// Where the binary release is published.
+    pub fn url(self) -> &'static str {
+        match self {
+            Cifar::Ten => "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+            Cifar::Hundred => "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+        }
+    }
     /// Train and test file names.
     pub fn files(self) -> (Vec<String>, Vec<String>) {
         match self {

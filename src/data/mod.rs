@@ -111,7 +111,8 @@ impl Split {
         chosen.sort_unstable();
         Ok(self.select(&chosen))
     }
-    /// Stratified k-fold: `k` disjoint index sets, each holding ≈1/k of every class.
+    /// Stratified k-fold: `k` disjoint index sets, each holding ≈1/k of every class (a class
+    /// with no image here has nothing to split; one with fewer than `k` is an error).
     pub fn stratified_folds(&self, classes: usize, k: usize, seed: u64) -> Result<Vec<Vec<usize>>> {
         if k < 2 {
             return Err(Error::invalid("folds", k, "need at least 2 folds"));
@@ -119,7 +120,7 @@ impl Split {
         let mut rng = Rng::new(seed);
         let mut folds = vec![Vec::new(); k];
         for (class, mut idx) in self.by_class(classes).into_iter().enumerate() {
-            if idx.len() < k {
+            if !idx.is_empty() && idx.len() < k {
                 return Err(Error::invalid("folds", k, format!("class {class} has only {} images", idx.len())));
             }
             rng.shuffle(&mut idx);
@@ -291,9 +292,10 @@ impl Dataset {
             "fashion-mnist" | "fashion" => Dataset::fashion_mnist_full(root)?,
             "cifar10" | "cifar-10" => Dataset::cifar_full(root, cifar::Cifar::Ten)?,
             "cifar100" | "cifar-100" => Dataset::cifar_full(root, cifar::Cifar::Hundred)?,
+            "cub-200" | "cub200" => Dataset::cub_200(root)?,
             "shapes" => return Dataset::shapes(profile),
             other => {
-                return Err(Error::invalid("dataset", other, "expected mnist, fashion-mnist, cifar10, cifar100, shapes or folder:DIR[@SIZE]"));
+                return Err(Error::invalid("dataset", other, "expected mnist, fashion-mnist, cifar10, cifar100, cub-200, shapes or folder:DIR[@SIZE]"));
             }
         };
         full.scaled(profile, 0)
@@ -350,7 +352,7 @@ impl Dataset {
             return Err(Error::MissingData {
                 dataset: kind.folder().into(),
                 root: root.0.clone(),
-                expected: format!("{}/{} (and the rest of the binary release; download it yourself)", kind.folder(), missing),
+                expected: format!("{}/{} (the binary release {}, unpacked into the data root)", kind.folder(), missing, kind.url()),
             });
         }
         let to_split = |(img, lab): (Vec<u8>, Vec<u8>)| Split::new(img, lab.into_iter().map(u16::from).collect(), [3, 32, 32]);
@@ -359,6 +361,23 @@ impl Dataset {
         let name = if kind == cifar::Cifar::Ten { "cifar10" } else { "cifar100" };
         let classes = (0..kind.classes()).map(|c| c.to_string()).collect();
         Dataset::new(name, classes, train, test, true, dir.display().to_string())
+    }
+
+    /// CUB-200-2011 (the MKSMT paper's dataset) as an ImageFolder under the data root,
+    /// `cub-200/{train,test}/<class>/*.jpg`, at 224×224; missing, a typed error says where to get
+    /// it and how to lay it out.
+    pub fn cub_200(root: &DataRoot) -> Result<Dataset> {
+        let dir = root.0.join("cub-200");
+        if !dir.join("train").is_dir() || !dir.join("test").is_dir() {
+            return Err(Error::MissingData {
+                dataset: "cub-200".into(),
+                root: root.0.clone(),
+                expected: "cub-200/train/<class>/*.jpg and cub-200/test/<class>/*.jpg: CUB_200_2011.tgz from https://data.caltech.edu/records/65de6-vp158, its images/ split into train/ and test/ by train_test_split.txt".into(),
+            });
+        }
+        let mut data = Dataset::image_folder(&dir, 224)?;
+        data.name = "cub-200".into();
+        Ok(data)
     }
 
     /// An ImageFolder dataset `dir/{train,test}/<class>/*.png|jpg`, resized to `size×size` RGB.

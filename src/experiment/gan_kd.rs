@@ -133,6 +133,10 @@ impl GanKdExperiment {
     pub fn new(profile: Profile) -> GanKdExperiment {
         let mut base = KdExperiment::new(profile);
         base.out = PathBuf::from("out/gan-kd");
+        if profile == Profile::Gpu {
+            // the paper's industrial images are not public; CIFAR-100 is the CIFAR ResNet pair's
+            base.dataset = "cifar100".into();
+        }
         let (student, teacher, gan_base, epochs, gan_epochs) = match profile {
             Profile::Gpu => (Arch::resnet(20), Arch::resnet(56), 32, 200, 50),
             Profile::Cpu => (Arch::convnet(16, 3), Arch::convnet(32, 3), 8, CPU_EPOCHS, 50),
@@ -195,12 +199,17 @@ impl GanKdExperiment {
         self.builder(Fill::Generated, Labels::Kd).config().validate(data.shape())
     }
 
-    /// Trains (or reads back) the GANs, the fold teachers and every row for every seed.
+    /// Trains (or reads back) the GANs, the fold teachers and every row for every seed on the
+    /// profile's dataset.
     pub fn run(&self, device: &Device) -> Result<GanKdReport> {
+        self.base.clear_if_fresh()?;
+        self.run_on(&self.load_data()?, device)
+    }
+
+    /// The same on `data` as given (a notebook's own dataset, a test's generated one).
+    pub fn run_on(&self, data: &Dataset, device: &Device) -> Result<GanKdReport> {
         let b = &self.base;
-        b.clear_if_fresh()?;
-        let data = self.load_data()?;
-        self.validate(&data)?;
+        self.validate(data)?;
         let train = self.train_config(&data);
         println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  student: {}  teachers: {} × {}", data.identity(), device.describe(), b.profile, b.epochs, self.seeds, self.student, self.folds, self.teacher);
         let (mut gans, mut teachers) = (Vec::new(), Vec::new());

@@ -123,6 +123,9 @@ impl MksmtExperiment {
         let mut base = KdExperiment::new(profile);
         base.epochs = if profile == Profile::Cpu { CPU_EPOCHS } else { profile.epochs(100) };
         base.out = PathBuf::from("out/mksmt");
+        if profile == Profile::Gpu {
+            base.dataset = "cub-200".into();
+        }
         let temperatures = match profile {
             Profile::Smoke => vec![4.0],
             // the micro Swin's 15 sweep runs would triple a 2-core run: the sweep is convnet_check's
@@ -176,15 +179,26 @@ impl MksmtExperiment {
         self.base.load_data_per_class(self.train_per_class)
     }
 
-    /// Trains (or reads back) every row for every seed, then the flip study.
-    pub fn run(&self, device: &Device) -> Result<MksmtReport> {
-        let b = &self.base;
+    fn check(&self) -> Result<Vec<Row>> {
         ensure(self.seeds > 0, "seeds", self.seeds, "must be at least 1")?;
-        ensure(b.epochs > 0, "epochs", b.epochs, "must be at least 1")?;
+        ensure(self.base.epochs > 0, "epochs", self.base.epochs, "must be at least 1")?;
         let rows = self.all_rows()?;
         rows.iter().try_for_each(|r| r.config.validate())?;
-        b.clear_if_fresh()?;
-        let data = self.load_data()?;
+        Ok(rows)
+    }
+
+    /// Trains (or reads back) every row for every seed on the profile's dataset, then the flip
+    /// study.
+    pub fn run(&self, device: &Device) -> Result<MksmtReport> {
+        self.check()?;
+        self.base.clear_if_fresh()?;
+        self.run_on(&self.load_data()?, device)
+    }
+
+    /// The same on `data` as given (a notebook's own dataset, a test's generated one).
+    pub fn run_on(&self, data: &Dataset, device: &Device) -> Result<MksmtReport> {
+        let rows = self.check()?;
+        let b = &self.base;
         let train = self.train_config(&data);
         println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  backbone: {}  rows: {}", data.identity(), device.describe(), b.profile, b.epochs, self.seeds, self.config.backbone, rows.len());
         let title = format!("MKSMT on {} ({}, {} profile)", data.name, self.config.backbone, b.profile);

@@ -261,23 +261,35 @@ impl MgdExperiment {
         base.teacher = teacher;
         base.student = student;
         base.out = PathBuf::from("out/mgd");
+        if profile == Profile::Gpu {
+            base.dataset = "cifar100".into();
+        }
         MgdExperiment { base, seeds: if profile == Profile::Smoke { 1 } else { 3 }, rows: MgdExperiment::ROWS.iter().map(|r| r.to_string()).collect() }
     }
 
-    /// Runs everything; returns the comparison (its table, bars and records also written under
-    /// `out`).
-    pub fn run(&self, device: &Device) -> Result<crate::train::Comparison> {
-        use crate::methods::{FitNet, Mgd};
-        let b = &self.base;
+    fn check(&self) -> Result<()> {
         crate::error::ensure(self.seeds > 0, "seeds", self.seeds, "must be at least 1")?;
         if let Some(bad) = self.rows.iter().find(|r| !MgdExperiment::ROWS.contains(&r.as_str())) {
             return Err(Error::invalid("rows (--methods)", bad, format!("expected some of {}", MgdExperiment::ROWS.join(", "))));
         }
         crate::error::ensure(!self.rows.is_empty(), "rows", "[]", "choose at least one row")?;
-        b.teacher.validate()?;
-        b.student.validate()?;
-        b.clear_if_fresh()?;
-        let data = b.load_data()?;
+        self.base.teacher.validate()?;
+        self.base.student.validate()
+    }
+
+    /// Runs everything on the profile's dataset; returns the comparison (its table, bars and
+    /// records also written under `out`).
+    pub fn run(&self, device: &Device) -> Result<crate::train::Comparison> {
+        self.check()?;
+        self.base.clear_if_fresh()?;
+        self.run_on(&self.base.load_data()?, device)
+    }
+
+    /// The same on `data` as given (a notebook's own dataset, a test's generated one).
+    pub fn run_on(&self, data: &Dataset, device: &Device) -> Result<crate::train::Comparison> {
+        use crate::methods::{FitNet, Mgd};
+        self.check()?;
+        let b = &self.base;
         println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}", data.describe(), device.describe(), b.profile, b.epochs, self.seeds);
         let train = b.train_config(&data);
         let teacher = b.fit_teacher(&data, &train, "mgd-teacher", device)?;

@@ -73,6 +73,9 @@ impl OkdcrExperiment {
         let mut base = KdExperiment::new(profile);
         base.epochs = if profile == Profile::Cpu { CPU_EPOCHS } else { profile.epochs(300) };
         base.out = PathBuf::from("out/okdcr");
+        if profile == Profile::Gpu {
+            base.dataset = "cifar100".into();
+        }
         let train_per_class = (profile == Profile::Cpu).then_some(CPU_TRAIN_PER_CLASS);
         OkdcrExperiment { base, peers: default_peers(profile), methods: OnlineKind::all(), seeds: if profile == Profile::Smoke { 1 } else { 3 }, train_per_class }
     }
@@ -106,17 +109,24 @@ impl OkdcrExperiment {
         self.base.load_data_per_class(self.train_per_class)
     }
 
-    /// Trains (or reads back) every method for every seed.
-    pub fn run(&self, device: &Device) -> Result<OkdcrReport> {
-        let b = &self.base;
+    fn check(&self) -> Result<()> {
         ensure(self.seeds > 0, "seeds", self.seeds, "must be at least 1")?;
         ensure(!self.methods.is_empty(), "methods", "[]", "name at least one method")?;
-        ensure(b.epochs > 0, "epochs", b.epochs, "must be at least 1")?;
-        for m in &self.methods {
-            self.method(*m).config().validate()?;
-        }
-        b.clear_if_fresh()?;
-        let data = self.load_data()?;
+        ensure(self.base.epochs > 0, "epochs", self.base.epochs, "must be at least 1")?;
+        self.methods.iter().try_for_each(|m| self.method(*m).config().validate())
+    }
+
+    /// Trains (or reads back) every method for every seed on the profile's dataset.
+    pub fn run(&self, device: &Device) -> Result<OkdcrReport> {
+        self.check()?;
+        self.base.clear_if_fresh()?;
+        self.run_on(&self.load_data()?, device)
+    }
+
+    /// The same on `data` as given (a notebook's own dataset, a test's generated one).
+    pub fn run_on(&self, data: &Dataset, device: &Device) -> Result<OkdcrReport> {
+        self.check()?;
+        let b = &self.base;
         let train = self.train_config(&data);
         let pair: Vec<String> = self.peers.iter().map(|a| a.to_string()).collect();
         println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  peers: {}", data.describe(), device.describe(), b.profile, b.epochs, self.seeds, pair.join(" & "));
