@@ -32,6 +32,10 @@ mksmt *ARGS:
 mksmt-convnet *ARGS:
     cargo run --release -- mksmt --backbone convnet-4-w16 --epochs 30 --temperatures 2,3,4,7,10 --out out/mksmt/convnet {{ARGS}}
 
+# ONE, FFL and CutMix as their authors wrote them vs as they were before, 3 seeds at the cpu profile, paired intervals (docs/okdcr.md, docs/gan-kd.md; cached under out/baselines)
+baselines-before-after:
+    cargo run --release --example baselines_before_after
+
 # The test suite (the README's test command)
 test:
     cargo test --release

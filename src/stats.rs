@@ -52,11 +52,6 @@ impl Paired {
     pub fn significant(&self) -> bool {
         self.n >= 2 && (self.lo > 0.0 || self.hi < 0.0)
     }
-
-    /// The same difference with every number multiplied by `k` (fractions → percentage points).
-    pub fn scaled(&self, k: f64) -> Paired {
-        Paired { n: self.n, mean: self.mean * k, std: self.std * k.abs(), lo: self.lo * k, hi: self.hi * k }
-    }
 }
 
 /// `+0.44 [−0.21, +1.09]`, `+2.53 [+0.80, +4.26] ✓` (interval excludes 0), `+0.44 (n = 1)`.

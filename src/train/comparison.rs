@@ -190,10 +190,15 @@ impl Comparison {
     /// ran, in the table's unit (percentage points for accuracies); `None` when a row is missing
     /// or they share no seed.
     pub fn paired(&self, label: &str, against: &str, metric: &str) -> Option<Paired> {
+        let diffs = self.differences_by_seed(label, against, metric)?;
+        (!diffs.is_empty()).then(|| Paired::of(&diffs))
+    }
+
+    /// `label − against` of the final `metric` on every seed both rows ran, in the table's unit.
+    fn differences_by_seed(&self, label: &str, against: &str, metric: &str) -> Option<Vec<f64>> {
         let (a, b) = (self.row(label)?, self.row(against)?);
-        let (va, vb) = (a.values(metric), b.values(metric));
-        let diffs: Vec<f64> = a.seeds.iter().zip(&va).filter_map(|(s, x)| b.seeds.iter().position(|t| t == s).map(|k| x - vb[k])).collect();
-        (!diffs.is_empty()).then(|| Paired::of(&diffs).scaled(display_scale(metric)))
+        let (va, vb, scale) = (a.values(metric), b.values(metric), display_scale(metric));
+        Some(a.seeds.iter().zip(&va).filter_map(|(s, x)| b.seeds.iter().position(|t| t == s).map(|k| (x - vb[k]) * scale)).collect())
     }
 
     /// A table cell for `label − against`: the [`Paired`] difference with its interval,
@@ -276,22 +281,18 @@ impl Comparison {
     /// difference, around zero (`None` with fewer than two rows).
     pub fn differences(&self, metric: &str) -> Option<Figure> {
         let base = self.baseline_label()?.to_string();
-        let scale = display_scale(metric);
-        let b = self.row(&base)?;
         let items: Vec<plot::Difference> = self
             .versus_baseline(metric)
             .into_iter()
             .filter_map(|(label, d)| {
-                let d = d?;
-                let r = self.row(&label)?;
-                let points = r.seeds.iter().zip(r.values(metric)).filter_map(|(s, x)| b.seeds.iter().position(|t| t == s).map(|k| (x - b.values(metric)[k]) * scale)).collect();
+                let (d, points) = (d?, self.differences_by_seed(&label, &base, metric)?);
                 Some(plot::Difference { label, mean: d.mean, lo: d.lo, hi: d.hi, points })
             })
             .collect();
         if items.is_empty() {
             return None;
         }
-        let unit = if scale == 100.0 { " (points)" } else { "" };
+        let unit = if display_scale(metric) == 100.0 { " (points)" } else { "" };
         Some(plot::differences(&format!("{}: paired difference to {base}", self.title), &format!("Δ {}{unit}", plot::metric_words(metric)), &items))
     }
 
