@@ -74,7 +74,7 @@ pub fn signed(v: f64) -> String {
 /// most `half_width`, for differences whose standard deviation is `std` (from a pilot's
 /// [`Paired::std`]); `None` past 10 000 seeds or for a non-positive width.
 pub fn seeds_needed(std: f64, half_width: f64) -> Option<usize> {
-    if !(half_width > 0.0) || !std.is_finite() {
+    if half_width.is_nan() || half_width <= 0.0 || !std.is_finite() {
         return None;
     }
     (2..=10_000).find(|&n| t_quantile(0.5 + LEVEL / 2.0, (n - 1) as f64) * std / (n as f64).sqrt() <= half_width)

@@ -210,19 +210,19 @@ impl GanKdExperiment {
     pub fn run_on(&self, data: &Dataset, device: &Device) -> Result<GanKdReport> {
         let b = &self.base;
         self.validate(data)?;
-        let train = self.train_config(&data);
+        let train = self.train_config(data);
         println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  student: {}  teachers: {} × {}", data.identity(), device.describe(), b.profile, b.epochs, self.seeds, self.student, self.folds, self.teacher);
         let (mut gans, mut teachers) = (Vec::new(), Vec::new());
         for seed in 0..self.seeds as u64 {
             if self.rows.iter().any(Row::needs_gan) {
                 println!("patch GAN, seed {seed} ({} epochs) …", self.gan_epochs);
-                let gan = self.fit_gan(seed, &data, device)?;
+                let gan = self.fit_gan(seed, data, device)?;
                 println!("  patch L1 to the true hole {:.3} (zero fill {:.3})", gan.record.final_metric("patch_l1").unwrap_or(f64::NAN), gan.record.final_metric("zero_l1").unwrap_or(f64::NAN));
                 gans.push(gan);
             }
             if self.rows.iter().any(Row::needs_teachers) {
                 println!("{} fold teachers, seed {seed} …", self.folds);
-                let t = self.fit_teachers(seed, &data, device)?;
+                let t = self.fit_teachers(seed, data, device)?;
                 let accs: Vec<String> = t.heldout_acc.iter().map(|a| format!("{:.2}", a * 100.0)).collect();
                 println!("  held-out fold accuracy (%): {}", accs.join(", "));
                 teachers.push(t);
@@ -238,7 +238,7 @@ impl GanKdExperiment {
             spec = spec.method(row.label(), move |seed| self.fit_row(row, seed, data, train, gans, teachers, device));
         }
         let comparison = spec.run()?;
-        let quality = patch_quality(&gans, &teachers, &data);
+        let quality = patch_quality(&gans, &teachers, data);
         let report = GanKdReport { comparison, gans, teachers, quality };
         report.comparison.save(b.out.join("comparison.json"))?;
         report.bars().save_svg(b.out.join("gan-kd-bars.svg"))?;

@@ -199,7 +199,7 @@ impl MksmtExperiment {
     pub fn run_on(&self, data: &Dataset, device: &Device) -> Result<MksmtReport> {
         let rows = self.check()?;
         let b = &self.base;
-        let train = self.train_config(&data);
+        let train = self.train_config(data);
         println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  backbone: {}  rows: {}", data.identity(), device.describe(), b.profile, b.epochs, self.seeds, self.config.backbone, rows.len());
         let title = format!("MKSMT on {} ({}, {} profile)", data.name, self.config.backbone, b.profile);
         let mut spec = Comparison::of(title).seeds(0..self.seeds as u64).records_to(b.out.join("records"));
@@ -214,7 +214,7 @@ impl MksmtExperiment {
             });
         }
         let comparison = spec.run()?;
-        let robustness = flip_study(&comparison, &data, device);
+        let robustness = flip_study(&comparison, data, device);
         let report = MksmtReport { comparison, robustness, temperatures: self.temperatures.clone() };
         report.comparison.save(b.out.join("comparison.json"))?;
         report.bars().save_svg(b.out.join("mksmt-bars.svg"))?;

@@ -291,27 +291,27 @@ impl MgdExperiment {
         self.check()?;
         let b = &self.base;
         println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}", data.describe(), device.describe(), b.profile, b.epochs, self.seeds);
-        let train = b.train_config(&data);
-        let teacher = b.fit_teacher(&data, &train, "mgd-teacher", device)?;
+        let train = b.train_config(data);
+        let teacher = b.fit_teacher(data, &train, "mgd-teacher", device)?;
         let s = &b.student;
         let tr = |seed: u64| train.clone().with_seed(seed).with_verbose(false);
         let title = format!("MGD on {} ({} → {}, {} profile)", data.name, b.teacher, b.student, b.profile);
         let want = |row: &str| self.rows.iter().any(|r| r == row);
         let mut spec = crate::train::Comparison::of(title).seeds(0..self.seeds as u64).reference("teacher", teacher.test_acc()).records_to(b.out.join("records"));
         if want("student") {
-            spec = spec.method("student alone", |seed| Supervised::builder().model(s.clone()).train(tr(seed)).fit(&data, device));
+            spec = spec.method("student alone", |seed| Supervised::builder().model(s.clone()).train(tr(seed)).fit(data, device));
         }
         if want("fitnet") {
-            spec = spec.method("FitNet", |seed| FitNet::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(&data, device));
+            spec = spec.method("FitNet", |seed| FitNet::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(data, device));
         }
         if want("kd") {
-            spec = spec.method("Hinton KD", |seed| Kd::builder().teacher(&teacher).student(s.clone()).train(tr(seed)).fit(&data, device));
+            spec = spec.method("Hinton KD", |seed| Kd::builder().teacher(&teacher).student(s.clone()).train(tr(seed)).fit(data, device));
         }
         if want("mgd") {
-            spec = spec.method("MGD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(&data, device));
+            spec = spec.method("MGD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(data, device));
         }
         if want("mgd-kd") {
-            spec = spec.method("MGD + KD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().with_kd(4.0, 0.9).train(tr(seed)).fit(&data, device));
+            spec = spec.method("MGD + KD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().with_kd(4.0, 0.9).train(tr(seed)).fit(data, device));
         }
         let comparison = spec.run()?;
         comparison.save(b.out.join("comparison.json"))?;

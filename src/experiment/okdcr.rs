@@ -127,7 +127,7 @@ impl OkdcrExperiment {
     pub fn run_on(&self, data: &Dataset, device: &Device) -> Result<OkdcrReport> {
         self.check()?;
         let b = &self.base;
-        let train = self.train_config(&data);
+        let train = self.train_config(data);
         let pair: Vec<String> = self.peers.iter().map(|a| a.to_string()).collect();
         println!("data: {}\ndevice: {}  profile: {}  epochs: {}  seeds: {}  peers: {}", data.describe(), device.describe(), b.profile, b.epochs, self.seeds, pair.join(" & "));
         let title = format!("Online KD on {} ({}, {} profile)", data.name, pair.join(" & "), b.profile);

@@ -9,11 +9,12 @@
 //!   (a larger map average-pooled to the smallest, so mixed peers fuse) → depthwise 3×3 conv →
 //!   BN → ReLU → 1×1 conv → BN → ReLU → global pool → fused classifier.
 //! - **Loss** (paper Eq. 2–5; `train_FFL.py`, `train()`):
-//!   L = Σ_i CE(y, z_i) + CE(y, z_f) + w(e)·[T²·Σ_i KL(softmax(z_f/T) ‖ softmax(z_i/T))
-//!       + T²·KL(softmax(z̄/T) ‖ softmax(z_f/T))],
+//!   L = Σ_i CE(y, z_i) + CE(y, z_f) + w(e)·[T²·Σ_i KL(softmax(z_f/T) ‖ softmax(z_i/T)) +
+//!   T²·KL(softmax(z̄/T) ‖ softmax(z_f/T))],
 //!   z̄ = the mean of the sub-networks' logits (`ensemble_logit`), each target detached
 //!   (`utils.KLLoss` takes the target's `.data`), T = 3, and w(e) the official sigmoid ramp-up
 //!   over the first 80 of 300 epochs ([`super::sigmoid_rampup`], `consistency_weight`).
+//!
 //! "Ens" is the fused classifier. Where we differ: the official fusion module has its own SGD
 //! with weight decay 1e-5; here every parameter shares the recipe's optimiser and weight decay.
 use super::{distill_towards, evaluate_online, init_peers, sum, OnlineConfig};
