@@ -167,6 +167,9 @@ pub struct Difference {
     pub hi: f64,
     /// Per-seed differences.
     pub points: Vec<f64>,
+    /// Index of its colour in the [`PALETTE`] (the row's place, so a method keeps its colour
+    /// across the bars, the curves and this figure).
+    pub color: usize,
 }
 
 /// Paired differences to a baseline around a dashed zero line: the mean as a dot, its 95 %
@@ -186,7 +189,7 @@ pub fn differences(title: &str, y_label: &str, items: &[Difference]) -> Figure {
         chart.draw_series(std::iter::once(PathElement::new(vec![(-0.5, 0.0), (n - 0.5, 0.0)], RGBColor(120, 120, 120).stroke_width(1)))).ok();
         let gap = (y_hi - y_lo) * 0.012;
         for (i, d) in items.iter().enumerate() {
-            let (x, color) = (i as f64, PALETTE[i % PALETTE.len()]);
+            let (x, color) = (i as f64, PALETTE[d.color % PALETTE.len()]);
             let significant = d.lo > 0.0 || d.hi < 0.0;
             if d.lo.is_finite() && d.hi.is_finite() {
                 let line = |a: (f64, f64), c: (f64, f64)| PathElement::new(vec![a, c], BLACK.stroke_width(2));

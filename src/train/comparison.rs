@@ -286,7 +286,8 @@ impl Comparison {
             .into_iter()
             .filter_map(|(label, d)| {
                 let (d, points) = (d?, self.differences_by_seed(&label, &base, metric)?);
-                Some(plot::Difference { label, mean: d.mean, lo: d.lo, hi: d.hi, points })
+                let color = self.rows.iter().position(|r| r.label == label)?;
+                Some(plot::Difference { label, mean: d.mean, lo: d.lo, hi: d.hi, points, color })
             })
             .collect();
         if items.is_empty() {
