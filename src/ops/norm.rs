@@ -157,8 +157,7 @@ mod flex {
         let x = x.try_into_primitive::<Ad>().expect("checked by applies_tracked");
         let [gamma, beta] = [gamma, beta].map(|t| t.try_into_primitive::<Ad>().expect("checked by applies_tracked"));
         let (y, stats) = tracked(x, gamma, beta, epsilon as f32, Tail { relu, pool: false }, Scope::Channel);
-        let variance = stats.inv_std.iter().map(|s| 1.0 / (s * s) - epsilon as f32).collect();
-        (Tensor::from_primitive::<Ad>(y), stats.mean, variance)
+        (Tensor::from_primitive::<Ad>(y), stats.mean, stats.variance)
     }
 
     /// Over what a mean and variance are taken.
@@ -174,6 +173,9 @@ mod flex {
     #[derive(Clone, Debug)]
     struct Stats {
         mean: Vec<f32>,
+        /// Biased variance, from the centred sums (not recovered from 1/σ, which loses it to
+        /// rounding when ε is not small beside it).
+        variance: Vec<f32>,
         inv_std: Vec<f32>,
     }
 
@@ -285,8 +287,9 @@ mod flex {
                 y.par_chunks_mut(ol.max(1)).zip(stats.par_iter_mut()).enumerate().for_each_init(scratch, |scratch, (p, (out, stat))| {
                     let plane = &xs[p * l..][..l];
                     let (mu, m2) = plane_moments(plane);
-                    let inv = 1.0 / (m2 / l as f32 + epsilon).sqrt();
-                    *stat = (mu, inv);
+                    let variance = m2 / l as f32;
+                    let inv = 1.0 / (variance + epsilon).sqrt();
+                    *stat = (mu, variance);
                     let scale = gamma[p % c] * inv;
                     write_plane(plane, scale, beta[p % c] - mu * scale, tail, w, scratch, out);
                 });
@@ -299,19 +302,21 @@ mod flex {
                         let of_channel = || (0..n).map(|i| moments[i * c + ch]);
                         let mu = of_channel().map(|m| m.0).sum::<f32>() / n as f32;
                         let m2 = of_channel().map(|m| m.1 + l as f32 * (m.0 - mu) * (m.0 - mu)).sum::<f32>();
-                        (mu, 1.0 / (m2 / (n * l) as f32 + epsilon).sqrt())
+                        (mu, m2 / (n * l) as f32)
                     })
                     .collect();
                 y.par_chunks_mut(ol.max(1)).enumerate().for_each_init(scratch, |scratch, (p, out)| {
-                    let (mu, inv) = stats[p % c];
+                    let (mu, variance) = stats[p % c];
+                    let inv = 1.0 / (variance + epsilon).sqrt();
                     let scale = gamma[p % c] * inv;
                     write_plane(&xs[p * l..][..l], scale, beta[p % c] - mu * scale, tail, w, scratch, out);
                 });
                 stats
             }
         };
-        let (mean, inv_std) = stats.into_iter().unzip();
-        (FlexTensor::from_data(TensorData::new(y, [n, c, oh, ow])), Stats { mean, inv_std })
+        let (mean, variance): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
+        let inv_std = variance.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
+        (FlexTensor::from_data(TensorData::new(y, [n, c, oh, ow])), Stats { mean, variance, inv_std })
     }
 
     /// g = ∂L/∂(γx̂ + β) at every pixel of a plane, into `out`: the upstream gradient (spread ¼

@@ -334,7 +334,8 @@ fn short(value: f64) -> String {
     let magnitude = value.abs().log10().floor();
     if (-2.0..4.0).contains(&magnitude) {
         let fixed = format!("{value:.*}", (3.0 - magnitude) as usize);
-        fixed.trim_end_matches('0').trim_end_matches('.').to_string()
+        // trailing zeros are only noise after a decimal point ("1000" keeps its zeros)
+        if fixed.contains('.') { fixed.trim_end_matches('0').trim_end_matches('.').to_string() } else { fixed }
     } else {
         format!("{value:.3e}")
     }
@@ -357,5 +358,9 @@ mod value_display {
         assert_eq!(short(0.005899843010904095), "5.900e-3");
         assert_eq!(short(1.0 / 3.0), "0.3333");
         assert_eq!(short(123456.789), "1.235e5");
+        // four digits before the point: no decimals, and no zeros of the integer part trimmed
+        assert_eq!(short(1000.123456), "1000");
+        assert_eq!(short(-2500.0004), "-2500");
+        assert_eq!(short(120.56789), "120.6");
     }
 }
