@@ -60,6 +60,30 @@ fn conv2d_matches_burn_forward_and_every_gradient() {
     }
 }
 
+/// Maps one or two pixels wide or high (ResNet-18's layer 4 on 8-px images, a CIFAR ResNet on
+/// 4-px ones), non-square maps, 3×3 stride 2 without padding, 1×1 with padding: the custom conv
+/// panicked on the stride-1 path where a kernel column reads no pixel.
+#[test]
+fn conv2d_matches_burn_on_maps_one_or_two_pixels_wide() {
+    let (_, ad) = devices(&cpu());
+    // (batch, c_in, h, w, c_out, kernel, stride, padding)
+    for (n, c, h, w, o, k, s, p) in [(2, 3, 1, 1, 4, 3, 1, 1), (2, 3, 2, 2, 4, 3, 1, 1), (2, 3, 1, 5, 4, 3, 1, 1), (2, 3, 5, 1, 4, 3, 1, 1), (2, 3, 2, 7, 4, 3, 1, 3), (2, 3, 1, 1, 4, 3, 1, 3), (2, 3, 5, 4, 4, 3, 2, 0), (2, 3, 3, 2, 4, 1, 1, 1), (1, 4, 1, 2, 3, 3, 2, 1)] {
+        let x: Tensor<4> = Tensor::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &ad);
+        let wt: Tensor<4> = Tensor::random([o, c, k, k], Distribution::Normal(0.0, 0.2), &ad);
+        let options = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+        let run = |ours: bool| {
+            let (x, wt) = (x.clone().require_grad(), wt.clone().require_grad());
+            let y = if ours { conv::conv2d(x.clone(), wt.clone(), None, options.clone()) } else { burn::tensor::module::conv2d(x.clone(), wt.clone(), None, options.clone()) };
+            let grads = (y.clone() * y.clone().detach().cos()).sum().backward();
+            (y.detach(), x.grad(&grads).unwrap(), wt.grad(&grads).unwrap())
+        };
+        let case = format!("{n}×{c}×{h}×{w} → {o}, k {k} s {s} p {p}");
+        let ((y0, gx0, gw0), (y1, gx1, gw1)) = (run(false), run(true));
+        assert_eq!(y1.dims(), y0.dims(), "{case}");
+        assert_close(&case, [("forward", compare(y1, y0)), ("input gradient", compare(gx1, gx0)), ("weight gradient", compare(gw1, gw0))]);
+    }
+}
+
 #[test]
 fn without_autodiff_conv2d_matches_burns_op() {
     let (plain, _) = devices(&cpu());

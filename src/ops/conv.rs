@@ -203,6 +203,11 @@ mod flex {
                 let src = &channel[iy * g.w..][..g.w];
                 dst[..lo].fill(0.0);
                 dst[hi..].fill(0.0);
+                if lo == hi {
+                    // no output column reads a pixel for this kernel column (a map narrower than
+                    // the padding): the row stays zero, and `start` would point past the row
+                    continue;
+                }
                 if g.stride[1] == 1 {
                     let start = lo + kj - g.pad[1];
                     dst[lo..hi].copy_from_slice(&src[start..start + hi - lo]);
@@ -224,6 +229,9 @@ mod flex {
             let channel = &mut image[ci * g.h * g.w..][..g.h * g.w];
             for (p, from) in src.chunks_exact(g.ow).enumerate() {
                 let Some(iy) = (p * g.stride[0] + ki).checked_sub(g.pad[0]).filter(|&iy| iy < g.h) else { continue };
+                if lo == hi {
+                    continue;
+                }
                 let dst = &mut channel[iy * g.w..][..g.w];
                 if g.stride[1] == 1 {
                     let start = lo + kj - g.pad[1];
