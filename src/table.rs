@@ -21,6 +21,18 @@ pub fn mean_pm(mean: f64, std: f64, n: usize) -> String {
     if n < 2 { format!("{mean:.2} (n = 1)") } else { format!("{mean:.2} ± {std:.2}") }
 }
 
+/// An error text as a table cell: its first line, at most 120 characters (`…` where cut); the
+/// whole text stays in the record or the saved comparison.
+pub fn brief(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() <= 120 && !text.contains('\n') { line.to_string() } else { line.chars().take(119).collect::<String>() + "…" }
+}
+
+/// A Markdown cell: `|` escaped, line breaks as spaces (either would break the row).
+fn markdown_cell(cell: &str) -> String {
+    cell.replace('|', "\\|").replace("\r\n", " ").replace(['\n', '\r'], " ")
+}
+
 impl Table {
     /// An empty table.
     pub fn new(title: impl Into<String>, columns: &[&str]) -> Table {
@@ -37,11 +49,12 @@ impl Table {
         row.resize(self.columns.len(), String::new());
         self.rows.push(row);
     }
-    /// GitHub-flavoured Markdown.
+    /// GitHub-flavoured Markdown (cells escaped: a `|` or a line break stays inside its cell).
     pub fn markdown(&self) -> String {
-        let mut s = format!("| {} |\n|{}|\n", self.columns.join(" | "), self.columns.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
+        let row = |cells: &[String]| format!("| {} |\n", cells.iter().map(|c| markdown_cell(c)).collect::<Vec<_>>().join(" | "));
+        let mut s = row(&self.columns) + &format!("|{}|\n", self.columns.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
         for r in &self.rows {
-            s += &format!("| {} |\n", r.join(" | "));
+            s += &row(r);
         }
         if !self.note.is_empty() {
             s += &format!("\n{}\n", self.note);
@@ -98,6 +111,12 @@ mod tests {
         t.push(vec!["KD, T=4".into(), "81.2".into()]);
         t.push(vec!["<b>".into()]);
         assert_eq!(t.markdown(), "| method | acc |\n|---|---|\n| KD, T=4 | 81.2 |\n| <b> |  |\n");
+        let mut odd = Table::new("x", &["a|b", "c"]);
+        odd.push(vec!["1 | 2".into(), "line one\nline two".into()]);
+        assert_eq!(odd.markdown(), "| a\\|b | c |\n|---|---|\n| 1 \\| 2 | line one line two |\n", "one row, two cells");
+        assert_eq!(brief("first line\nsecond"), "first line…");
+        assert_eq!(brief(&"x".repeat(200)).chars().count(), 120);
+        assert_eq!(brief("short"), "short");
         assert_eq!(t.csv(), "method,acc\n\"KD, T=4\",81.2\n<b>,\n");
         assert!(t.html().contains("&lt;b&gt;") && t.html().contains("<caption"));
     }

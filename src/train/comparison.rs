@@ -247,7 +247,7 @@ impl Comparison {
             t.push(vec![row.label.clone(), crate::table::mean_pm(m, s, v.len()), v.len().to_string(), diff, v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")]);
         }
         for (label, seed, error) in &self.failed {
-            t.push(vec![label.clone(), "failed".into(), "0".into(), "–".into(), format!("seed {seed}: {error}")]);
+            t.push(vec![label.clone(), "failed".into(), "0".into(), "–".into(), format!("seed {seed}: {}", crate::table::brief(error))]);
         }
         t
     }

@@ -159,7 +159,7 @@ impl Sweep {
         }
         for f in &self.failed {
             let mut row: Vec<String> = f.params.iter().map(|p| self.show(&p.0, p.1)).collect();
-            row.push(format!("failed (seed {}): {}", f.seed, f.error));
+            row.push(format!("failed (seed {}): {}", f.seed, crate::table::brief(&f.error)));
             row.push("0".into());
             t.push(row);
         }
