@@ -72,6 +72,27 @@ fn corrupt_idx_files_are_typed_errors_naming_the_file() {
     write(&p, b"not gzip at all");
     let e = idx::read_maybe_gz(&p).unwrap_err();
     assert!(e.to_string().contains("gzip") && e.to_string().contains("train-images"), "{e}");
+    // a gzip stream larger than its header promises stops at the promise (+1 byte)
+    let gz = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    };
+    let mut bomb = idx::encode(&[2, 2, 2], &[1; 8]);
+    bomb.extend(std::iter::repeat_n(0u8, 50_000_000));
+    write(&p, &gz(&bomb));
+    let e = idx::read_maybe_gz(&p).unwrap_err();
+    assert!(e.to_string().contains("more than the 8 data bytes"), "{e}");
+    write(&p, &gz(&idx::encode(&[2, 2, 2], &[1; 8])));
+    assert_eq!(idx::parse(&p, &idx::read_maybe_gz(&p).unwrap(), 3).unwrap().data, vec![1; 8], "a well-formed .gz reads whole");
+    // dims whose product overflows are an error, not a panic or a wrap
+    let mut huge = vec![0, 0, 0x08, 3];
+    for _ in 0..3 {
+        huge.extend_from_slice(&u32::MAX.to_be_bytes());
+    }
+    let e = idx::parse(&p, &huge, 3).unwrap_err();
+    assert!(e.to_string().contains("overflow"), "{e}");
 }
 
 #[test]
