@@ -23,7 +23,7 @@ pub fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
 /// more), so a small hostile file cannot expand without bound.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(Error::io(path))?;
-    if !path.extension().is_some_and(|e| e == "gz") {
+    if path.extension().is_none_or(|e| e != "gz") {
         return Ok(raw);
     }
     let bad = |e: std::io::Error| Error::format(path, format!("not a valid gzip stream ({e})"));
