@@ -275,4 +275,6 @@ fn a_mixup_alpha_of_zero_is_refused_before_training() {
         let e = TrainConfig::new().with_augment(Augment::none().with_mix(mix)).validate().unwrap_err();
         assert!(matches!(&e, Error::Invalid { field, .. } if field == "augment.mix.alpha"), "{e}");
     }
+    let e = TrainConfig::new().with_augment(Augment::none().with_mix(Mix::CutMix { alpha: 1.0, prob: 1.5, per_image: false })).validate().unwrap_err();
+    assert!(matches!(&e, Error::Invalid { field, value, .. } if field == "augment.mix.prob" && value == "1.5"), "{e}");
 }

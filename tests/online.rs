@@ -257,6 +257,9 @@ fn bad_online_settings_are_typed_errors_naming_the_value() {
         (Online::kdcl().peers(vec![Arch::convnet(4, 2); 2]).kd_weight(f64::NAN), "kd_weight"),
         (Online::vanilla(3).peers(vec![Arch::convnet(4, 2); 2]), "classifiers"),
         (Online::one().peers([Arch::convnet(4, 2), Arch::resnet(8)]), "peers"),
+        (Online::one().peers(vec![Arch::convnet(4, 2); 2]).branches(1), "branches"),
+        (Online::ffl().peers(vec![Arch::convnet(4, 2); 2]).rampup(1.5), "rampup"),
+        (Online::ffl().peers([Arch::convnet(4, 2), Arch::convnet(8, 2)]).shared_stem(true), "shared_stem"),
         (Online::dml().peers([Arch::convnet(4, 2), Arch::convnet(4, 7)]), "convnet.depth"),
     ];
     for (builder, field) in cases {

@@ -552,6 +552,12 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_baseline_is_refused_before_anything_runs() {
+        let e = Comparison::of("t").baseline("nope").method("a", |_| -> Result<Run> { panic!("must not run") }).run().unwrap_err();
+        assert!(e.to_string().contains("`comparison.baseline` = nope") && e.to_string().contains("methods: a"), "{e}");
+    }
+
+    #[test]
     fn one_seed_shows_no_interval() {
         let c = comparison(vec![row("a", &[0], &[0.80]), row("b", &[0], &[0.8044])]);
         assert_eq!(c.table("test_acc").rows[2][3], "+0.44 (n = 1)");
