@@ -267,6 +267,21 @@ fn a_profile_typo_is_an_error_naming_the_variable() {
     assert!(matches!(&e, Error::Invalid { field, value, .. } if field == "DISTILLERY_PROFILE" && value == "smok"), "{e}");
 }
 
+/// Two subsets of one size drawn with different seeds are different data: their identities (what
+/// a checkpoint must match to be resumed) differ; the same subset read twice is the same.
+#[test]
+fn the_identity_tells_subsets_of_one_size_apart() {
+    let full = Dataset::fashion_mnist_full(&data_root()).unwrap();
+    let a = full.clone().subset(Some(5), Some(3), 0).unwrap();
+    let b = full.clone().subset(Some(5), Some(3), 1).unwrap();
+    assert_eq!((a.train.len(), a.test.len()), (b.train.len(), b.test.len()));
+    assert_ne!(a.identity(), b.identity(), "same sizes, other images");
+    assert_eq!(a.identity(), full.subset(Some(5), Some(3), 0).unwrap().identity());
+    let mut relabelled = a.clone();
+    relabelled.train = Split::new((0..a.train.len()).flat_map(|i| a.train.image(i).to_vec()).collect(), (0..a.train.len()).map(|i| ((a.train.label(i) + 1) % 10) as u16).collect(), a.train.shape).unwrap();
+    assert_ne!(a.identity(), relabelled.identity(), "same images, other labels");
+}
+
 #[test]
 fn a_mixup_alpha_of_zero_is_refused_before_training() {
     use distillery::data::{Augment, Mix};

@@ -227,6 +227,12 @@ fn bad_settings_are_typed_errors() {
     let t = Arc::new(FoldTeachers::builder(Arch::convnet(4, 1)).folds(2).epochs(1).verbose(false).fit(&other, &device).unwrap());
     let err = GanKd::builder().fill(Fill::Zero).teachers(&t).epochs(1).verbose(false).fit(&data, &device).unwrap_err();
     assert_eq!(field(err), "teachers");
+    // … and of another subset of the same size (its fold indices would point at other images)
+    let same_size = Dataset::fashion_mnist_full(&data_root()).unwrap().subset(Some(3), Some(2), 7).unwrap();
+    assert_eq!(same_size.train.len(), data.train.len());
+    let t = Arc::new(FoldTeachers::builder(Arch::convnet(4, 1)).folds(2).epochs(1).verbose(false).fit(&same_size, &device).unwrap());
+    let err = GanKd::builder().fill(Fill::Zero).teachers(&t).epochs(1).verbose(false).fit(&data, &device).unwrap_err();
+    assert_eq!(field(err), "teachers");
 }
 
 #[test]

@@ -44,6 +44,15 @@ impl Split {
         }
         Ok(Split { images: Arc::new(images), labels: Arc::new(labels), shape })
     }
+    /// `seed` mixed with this split's shape, labels and image bytes (see [`Dataset::digest`]).
+    pub fn digest(&self, seed: u64) -> u64 {
+        let mix = |h: u64, v: u64| (h ^ v).wrapping_mul(0x0000_0100_0000_01B3).rotate_left(29);
+        let h = self.shape.iter().fold(mix(seed, self.labels.len() as u64), |h, &d| mix(h, d as u64));
+        let h = self.labels.iter().fold(h, |h, &l| mix(h, l as u64));
+        let chunks = self.images.chunks_exact(8);
+        let tail = chunks.remainder().iter().fold(0u64, |t, &b| t << 8 | b as u64);
+        mix(chunks.fold(h, |h, c| mix(h, u64::from_le_bytes(c.try_into().expect("eight bytes")))), tail)
+    }
     /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -449,11 +458,18 @@ impl Dataset {
     pub fn describe(&self) -> String {
         format!("{}, from {})", self.sizes(), self.source)
     }
-    /// What a checkpoint records of the data it was trained on: name, split sizes, image shape
-    /// and classes, not the folder it was read from (the same files under another path, or the
-    /// CLI and a notebook reading one data root by different relative paths, are the same data).
+    /// What a checkpoint records of the data it was trained on: name, split sizes, image shape,
+    /// classes and a digest of every image and label of both splits, not the folder it was read
+    /// from (the same files under another path, or the CLI and a notebook reading one data root
+    /// by different relative paths, are the same data). Two subsets of one size drawn with
+    /// different seeds differ, so neither resumes the other's checkpoint.
     pub fn identity(&self) -> String {
-        format!("{})", self.sizes())
+        format!("{}, content {:016x})", self.sizes(), self.digest())
+    }
+    /// A stable 64-bit digest of both splits' images and labels (our own mixing function, so it
+    /// does not change with the Rust release, unlike `DefaultHasher`).
+    pub fn digest(&self) -> u64 {
+        [&self.train, &self.test].iter().fold(0x9E37_79B9_7F4A_7C15, |h, split| split.digest(h))
     }
     /// `name (N train / M test, C×H×W, K classes` — the part `describe` and `identity` share.
     fn sizes(&self) -> String {
