@@ -239,6 +239,7 @@ fn bad_settings_are_typed_errors() {
 fn the_gan_learns_fills_closer_to_the_truth_than_zeros() {
     let data = fashion(100, 10);
     let gan = PatchGan::builder().base(8).epochs(3).verbose(false).fit(&data, &cpu()).unwrap();
+    assert_eq!(GanKd::builder().generator(&gan).config().gan_epochs, 3, "a student's identity names the generator it was given, epochs included");
     let l1 = gan.record.series("patch_l1");
     let zero = gan.record.final_metric("zero_l1").unwrap();
     assert_eq!(l1.len(), 3);

@@ -293,6 +293,8 @@ impl GanKdBuilder {
     /// A trained GAN to fill holes with (its patch side becomes the hole side).
     pub fn generator(mut self, gan: &PatchGanRun) -> Self {
         self.config.gan = gan.config.clone();
+        // the run's identity names the generator that fills the holes, epochs included
+        self.config.gan_epochs = gan.record.epochs.len();
         self.generator = Some(gan.generator.clone());
         self
     }
