@@ -157,13 +157,23 @@ fn resume_refuses_another_dataset_or_profile_but_not_another_verbosity_or_data_f
     moved.source = "/elsewhere/fashion-mnist".into();
     let run = build().spawn(&moved, &cpu()).wait().unwrap();
     assert_eq!(run.record.epochs.len(), 2);
-    // a checkpoint from before the identity dropped the folder ("…, from DIR)") still resumes
+    // a checkpoint from before the identity dropped the folder ("…, from DIR)") and before it
+    // carried a content digest still resumes
     let state = std::fs::read_dir(dir.join("ckpt")).unwrap().flatten().map(|e| e.path().join("state.json")).find(|p| p.exists()).unwrap();
     let mut saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    let old = format!("{}, from {})", saved["config"]["dataset"].as_str().unwrap().trim_end_matches(')'), data.source);
+    let now = saved["config"]["dataset"].as_str().unwrap().to_string();
+    assert!(now.contains(", content "), "{now}");
+    let old = format!("{}, from {})", &now[..now.rfind(", content ").unwrap()], data.source);
     saved["config"]["dataset"] = old.into();
     std::fs::write(&state, saved.to_string()).unwrap();
     assert_eq!(build().fit(&data, &cpu()).unwrap().record.epochs.len(), 2, "the legacy checkpoint was not read back");
+    // a checkpoint of another subset of the same size is refused (one written with the digest)
+    let swapped = Dataset::fashion_mnist_full(&data_root()).unwrap().subset(Some(20), Some(10), 99).unwrap();
+    assert_eq!((swapped.train.len(), swapped.test.len()), (data.train.len(), data.test.len()));
+    let fresh = || Supervised::builder().model(Arch::mlp(8, 1)).train(quick(2)).checkpoint_dir(dir.join("digest"));
+    fresh().stop_after_steps(20).fit(&data, &cpu()).unwrap_err();
+    let err = fresh().fit(&swapped, &cpu()).unwrap_err();
+    assert!(matches!(&err, Error::Checkpoint { reason, .. } if reason.contains("dataset")), "{err}");
 }
 
 #[test]

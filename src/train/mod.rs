@@ -350,7 +350,7 @@ impl Trainer {
         if let Some(dir) = &self.checkpoint
             && let Some((ckpt, saved)) = checkpoint::latest(dir)?
         {
-            if let Some(diff) = differing_keys(&without_data_folder(saved.config.clone()), &config) {
+            if let Some(diff) = differing_keys(&without_data_folder(saved.config.clone()), &as_seen_before_digests(&config, &saved.config)) {
                 return Err(Error::Checkpoint { path: ckpt, reason: format!("written by a run with another {diff}; delete the folder, use another checkpoint dir or `--fresh`") });
             }
             *method.model_mut() = checkpoint::load_module(method.model().clone(), &ckpt, MODEL_FILE)?;
@@ -481,6 +481,21 @@ fn without_data_folder(mut identity: serde_json::Value) -> serde_json::Value {
         *d = serde_json::Value::String(cut);
     }
     identity
+}
+
+/// `now` as a checkpoint written before the data identity carried a content digest saw it: where
+/// the saved dataset identity has no ", content …" part, the current one is compared without it,
+/// so such checkpoints resume as they did (new ones are told apart by content).
+fn as_seen_before_digests(now: &serde_json::Value, saved: &serde_json::Value) -> serde_json::Value {
+    let legacy = saved.get("dataset").and_then(|d| d.as_str()).is_some_and(|d| !d.contains(", content "));
+    let mut now = now.clone();
+    if legacy
+        && let Some(d) = now.get_mut("dataset")
+        && let Some(cut) = d.as_str().and_then(|s| s.rfind(", content ").map(|i| format!("{})", &s[..i])))
+    {
+        *d = serde_json::Value::String(cut);
+    }
+    now
 }
 
 /// `1h02m`, `3m20s`, `12s`.
