@@ -214,14 +214,14 @@ fn ffl_shares_the_stem_and_fuses_through_the_official_layers() {
     // two ConvNet-3 w4 peers: 2C = 8 channels in, C = 4 out, 10 classes — the official module's
     // conv1 (8·9, no bias) + bn1 (γ, β, running mean and variance: 4·8) + conv1_1 (8·4, no bias)
     // + bn1_1 (4·4) + fc2 (4·10 + 10); without bn1 this is 32 fewer
-    assert_eq!(f.model_ref().fusion.num_params(), 72 + 32 + 32 + 16 + 50, "the official Fusion_module's layers");
+    assert_eq!(f.model().fusion.num_params(), 72 + 32 + 32 + 16 + 50, "the official Fusion_module's layers");
     assert_eq!(f.nets().len(), 1, "with a shared stem only peer 0 is a whole network");
     // the shared stem: every peer-0 tensor learns, peer 1 only its last stage and classifier
     let batch = Loader::train(&data, 16, Augment::standard(false), 0).epoch(0).next().unwrap();
     let (plain, device) = devices(&cpu());
     let ctx = StepCtx { lr: 0.1, epoch: 10, epochs: 30, step: 0, total_steps: 30, device, plain, label_smoothing: 0.0 };
     let mut grads = f.losses(&batch, &ctx).unwrap().total.backward();
-    let model = f.model_ref();
+    let model = f.model();
     let (own, stem) = (GradientsParams::from_module(&mut grads, &model.peers[1]).len(), GradientsParams::from_module(&mut grads, &model.peers[0]).len());
     assert!(own > 0 && own < stem, "peer 1 trains {own} tensors, peer 0 (with the stem) {stem}");
     let m = f.evaluate(&Loader::test(&data, 16), &devices(&cpu()).0);

@@ -14,7 +14,7 @@ pub enum Mix {
     /// from a permuted batch, the target mixed by the box's actual area. The official recipe
     /// (clovaai `train.py`: `if args.beta > 0 and r < args.cutmix_prob`, one `rand_bbox` for the
     /// whole batch; CIFAR: β = 1, `cutmix_prob` 0.5) is [`Mix::cutmix`]; `per_image` draws a box
-    /// (and λ) per image instead, our earlier variant.
+    /// per image instead (one λ per batch still), our earlier variant.
     CutMix {
         alpha: f64,
         /// Probability that a batch is mixed at all (official CIFAR recipe: 0.5).

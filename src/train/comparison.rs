@@ -282,12 +282,14 @@ impl Comparison {
     pub fn differences(&self, metric: &str) -> Option<Figure> {
         let base = self.baseline_label()?.to_string();
         let items: Vec<plot::Difference> = self
-            .versus_baseline(metric)
-            .into_iter()
-            .filter_map(|(label, d)| {
-                let (d, points) = (d?, self.differences_by_seed(&label, &base, metric)?);
-                let color = self.rows.iter().position(|r| r.label == label)?;
-                Some(plot::Difference { label, mean: d.mean, lo: d.lo, hi: d.hi, points, color })
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.label != base)
+            .filter_map(|(color, r)| {
+                let points = self.differences_by_seed(&r.label, &base, metric).filter(|p| !p.is_empty())?;
+                let d = Paired::of(&points);
+                Some(plot::Difference { label: r.label.clone(), mean: d.mean, lo: d.lo, hi: d.hi, points, color })
             })
             .collect();
         if items.is_empty() {

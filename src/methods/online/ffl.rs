@@ -108,11 +108,6 @@ impl Ffl {
         self.split
     }
 
-    /// The model.
-    pub fn model_ref(&self) -> &FflModel {
-        &self.model
-    }
-
     /// Every sub-network's last map and logits (through the shared stem when `split` is set).
     fn sub_networks(peers: &[Net], split: Option<usize>, x: Tensor<4>) -> Vec<(Tensor<4>, Tensor<2>)> {
         let last = |stages: Vec<Tensor<4>>| stages.last().expect("a stage").clone();
