@@ -106,9 +106,9 @@ jupyter *FLAGS:
 notebooks *NOTEBOOKS:
     tools/notebooks-kernel.sh {{NOTEBOOKS}}
 
-# Re-run the notebooks headlessly at the cpu profile and write their outputs into notebooks/
-notebooks-outputs:
-    NOTEBOOKS_WRITE_BACK=1 DISTILLERY_PROFILE=cpu cargo test --release --test notebooks
+# Re-run notebooks headlessly at the cpu profile and write their outputs (and each cell's source digest and plot style) into notebooks/, e.g. `just notebooks-outputs 00`; tests/notebook_outputs.rs names the ones that need it
+notebooks-outputs ONLY="":
+    NOTEBOOKS_ONLY="{{ONLY}}" NOTEBOOKS_WRITE_BACK=1 DISTILLERY_PROFILE=cpu cargo test --release --features remote-server --test notebooks
 
 # Regenerate the figures in docs/figures from real runs (main job and MGD table, cpu profile)
 docs-figures:

@@ -90,9 +90,38 @@ impl Table {
         }
         h
     }
+    /// Plain text: the title, columns padded to their widest cell, a rule under the header, the
+    /// note below (what a terminal or a stream output shows).
+    pub fn text(&self) -> String {
+        let flat = |c: &str| c.replace("\r\n", " ").replace(['\n', '\r'], " ");
+        let widths: Vec<usize> = (0..self.columns.len())
+            .map(|j| std::iter::once(&self.columns).chain(&self.rows).map(|r| r.get(j).map_or(0, |c| flat(c).chars().count())).max().unwrap_or(0))
+            .collect();
+        let line = |cells: &[String]| {
+            let padded: Vec<String> = widths.iter().enumerate().map(|(j, &w)| {
+                let c = flat(cells.get(j).map_or("", |c| c.as_str()));
+                let pad = w - c.chars().count();
+                c + &" ".repeat(pad)
+            }).collect();
+            padded.join("  ").trim_end().to_string() + "\n"
+        };
+        let mut s = format!("{}\n", self.title) + &line(&self.columns);
+        s += &(widths.iter().map(|&w| "─".repeat(w)).collect::<Vec<_>>().join("  ") + "\n");
+        for r in &self.rows {
+            s += &line(r);
+        }
+        if !self.note.is_empty() {
+            s += &format!("{}\n", self.note);
+        }
+        s
+    }
+    /// The output bundle: HTML (rendered tables), Markdown and plain text.
+    pub fn bundle(&self) -> crate::display::Bundle {
+        crate::display::Bundle::new().with("text/html", self.html()).with("text/markdown", self.markdown()).with("text/plain", self.text())
+    }
     /// Shows the table inline in an evcxr cell.
     pub fn evcxr_display(&self) {
-        crate::display::show_html(&self.html());
+        self.bundle().show();
     }
 }
 
@@ -118,6 +147,9 @@ mod tests {
         assert_eq!(brief(&"x".repeat(200)).chars().count(), 120);
         assert_eq!(brief("short"), "short");
         assert_eq!(t.csv(), "method,acc\n\"KD, T=4\",81.2\n<b>,\n");
+        assert_eq!(t.text(), "Results\nmethod   acc\n───────  ────\nKD, T=4  81.2\n<b>\n", "columns padded to their widest cell");
+        let b = t.bundle();
+        assert_eq!(b.mimes(), ["text/html", "text/markdown", "text/plain"]);
         assert!(t.html().contains("&lt;b&gt;") && t.html().contains("<caption"));
     }
 }

@@ -96,6 +96,22 @@ fn bad_sweeps_and_bad_files_are_typed_errors() {
     assert!(distillery::methods::condense::Evaluation::load(&path).unwrap_err().to_string().contains("results"));
 }
 
+/// Standard base64 back to bytes.
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let digits: Vec<u8> = text.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).map(value).collect();
+    digits.chunks(4).flat_map(|q| {
+        let n = q.iter().enumerate().fold(0u32, |n, (i, &d)| n | (d as u32) << (18 - 6 * i));
+        (0..q.len() - 1).map(move |k| (n >> (16 - 8 * k)) as u8)
+    }).collect()
+}
+
 #[test]
 fn figures_and_panels_render() {
     let bars = plot::bars("methods", "acc (%)", &[Bar::from_values("KD", &[80.0, 82.0, 81.0]).with_reference(83.0), Bar::new("alone", 79.0, 0.0)]);
@@ -107,9 +123,20 @@ fn figures_and_panels_render() {
     assert!(preview.svg.contains("data:image/png;base64") && preview.svg.contains("h-stripes"));
     let grid = plot::image_grid("g", &[0.5; 2 * 3 * 4 * 4], [2, 3, 4, 4], 2, &[], Normalise::PerGrid).unwrap();
     assert!(grid.svg.contains("<image"));
-    let panel = Panel::new().figure(bars).table(Table::new("t", &["a"]));
-    let html = panel.html();
-    assert!(html.contains("<svg") && html.contains("<table"));
+    let panel = Panel::new().figure(bars).figure(lines).table(Table::new("t", &["a"]));
+    // one output per cell: the two figures composed into one PNG + SVG, the table as text beside it
+    let bundle = panel.bundle();
+    assert_eq!(bundle.mimes(), ["image/png", "image/svg+xml", "text/plain"]);
+    let png = decode_base64(bundle.get("image/png").unwrap());
+    let image = image::load_from_memory(&png).expect("a PNG");
+    let (w, h) = panel.figure_of_all().unwrap().size();
+    assert_eq!((image.width(), image.height()), ((2.0 * w) as u32, (2.0 * h) as u32), "a 2× raster");
+    assert_eq!(bundle.get("image/svg+xml").unwrap().matches("<svg").count(), 3, "both figures nested in one SVG");
+    assert!(!panel.html().contains("<svg"), "no figure inside HTML");
+    assert!(panel.text().contains("t\na\n─"), "the table as text: {}", panel.text());
+    // image grids go as PNG only (their SVG only wraps a raster); tables alone as HTML + Markdown + text
+    assert_eq!(preview.bundle().mimes(), ["image/png", "text/plain"]);
+    assert_eq!(Panel::new().table(Table::new("t", &["a"])).bundle().mimes(), ["text/html", "text/markdown", "text/plain"]);
     let path = tmp_dir("fig").join("bars.svg");
     panel.figures[0].save_svg(&path).unwrap();
     assert!(std::fs::read_to_string(path).unwrap().starts_with("<svg"));

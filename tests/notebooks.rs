@@ -1,7 +1,9 @@
 //! Runs every `notebooks/*.ipynb` headlessly through one in-process evcxr context (profile
 //! `Smoke` unless `DISTILLERY_PROFILE` says otherwise), cell by cell. A compile error, a panic
 //! or an `Err` surfaced by `?` fails the run with the notebook, the cell index and the message;
-//! every notebook must produce at least one inline figure. Executed copies are written to
+//! every notebook must produce at least one inline figure (a PNG output). Each code cell's
+//! metadata gets the digest of its source and the plot style version its outputs were made with
+//! (`tests/notebook_outputs.rs` fails on a committed cell whose source or style moved on). Executed copies are written to
 //! `target/notebooks/`; with `NOTEBOOKS_WRITE_BACK=1` the outputs are written into the
 //! notebooks themselves (how the committed outputs are made, with `DISTILLERY_PROFILE=cpu`).
 //!
@@ -196,16 +198,20 @@ fn run() -> Result<(), String> {
             }
             let mut data = serde_json::Map::new();
             for (mime, content) in &outputs.content_by_mime_type {
-                if mime.contains("svg") || content.contains("<svg") {
+                if mime == "image/png" {
                     figures += 1;
+                    data.insert(mime.clone(), json!(content.trim())); // base64, one string
+                } else {
+                    data.insert(mime.clone(), lines_json(content));
                 }
-                data.insert(mime.clone(), lines_json(content));
             }
             if !data.is_empty() {
                 cell_outputs.push(json!({"output_type": "display_data", "data": data, "metadata": {}}));
             }
             cell["outputs"] = json!(cell_outputs);
             cell["execution_count"] = json!(count);
+            // what these outputs were made from (tests/notebook_outputs.rs checks it)
+            cell["metadata"]["distillery"] = json!({"source": common::source_digest(&source), "style": distillery::plot::STYLE_VERSION});
             println!("   cell {index}: {:.1}s", t0.elapsed().as_secs_f64());
         }
         if figures == 0 {

@@ -53,9 +53,10 @@ pub fn grad_cam_per_image(net: &Net, images: Tensor<4>, stage: usize, classes: &
     Ok((cam / peak).reshape([n, h, w]))
 }
 
-/// Grad-CAM overlays: one row per `(label, net, stage)`, one column per image, each image's map
-/// for its entry of `classes`.
-pub fn grad_cam_figure(title: &str, rows: &[(String, &Net, usize)], images: Tensor<4>, classes: &[usize]) -> Result<Figure> {
+/// Grad-CAM overlays: one row per `(label, net, stage)`, one column per image headed by its
+/// class's name (`class_names[classes[i]]`), each image's map for its entry of `classes`, and a
+/// colour scale.
+pub fn grad_cam_figure(title: &str, rows: &[(String, &Net, usize)], images: Tensor<4>, classes: &[usize], class_names: &[String]) -> Result<Figure> {
     let [n, c, h, w] = images.dims();
     let mut pixels = Vec::new();
     let mut maps = Vec::new();
@@ -67,5 +68,6 @@ pub fn grad_cam_figure(title: &str, rows: &[(String, &Net, usize)], images: Tens
         pixels.extend_from_slice(&img);
         labels.push(label.clone());
     }
-    crate::plot::heatmap_grid(title, &pixels, [rows.len() * n, c, h, w], &maps, [h, w], n, &labels, 0.55)
+    let heads: Vec<String> = classes.iter().map(|&k| class_names.get(k).cloned().unwrap_or_else(|| format!("class {k}"))).collect();
+    crate::plot::heatmap_grid_columns(title, &pixels, [rows.len() * n, c, h, w], &maps, [h, w], n, &labels, &heads, 0.55)
 }

@@ -454,9 +454,10 @@ impl Dataset {
         crate::plot::images::image_grid_unchecked(&format!("{}: {} per class", self.name, per_class), &pixels, [n, c, h, w], per_class, &self.classes, crate::plot::Normalise::Fixed(0.0, 255.0))
     }
 
-    /// One-line description.
+    /// One-line description: name and sizes, not the folder it was read from (a notebook's
+    /// outputs name no path of the machine that made them; the folder is [`Dataset::source`]).
     pub fn describe(&self) -> String {
-        format!("{}, from {})", self.sizes(), self.source)
+        format!("{})", self.sizes())
     }
     /// What a checkpoint records of the data it was trained on: name, split sizes, image shape,
     /// classes and a digest of every image and label of both splits, not the folder it was read

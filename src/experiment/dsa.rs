@@ -106,7 +106,8 @@ impl DsaExperiment {
 
     /// Condenses (or reloads) one set.
     fn set(&self, data: &Dataset, method: Algorithm, ipc: usize, feature_net: &mut Option<crate::models::Net>, device: &Device) -> Result<Condensed> {
-        let mut builder = Condense::method(method).ipc(ipc).profile(self.profile).seed(self.seed);
+        // one line per set (printed by `run`), not one per tenth of its iterations
+        let mut builder = Condense::method(method).ipc(ipc).profile(self.profile).seed(self.seed).verbose(false);
         if let Some(n) = self.iterations {
             builder = builder.iterations(n);
         }
@@ -151,6 +152,7 @@ impl DsaExperiment {
         let mut rows = Vec::new();
         let mut sets = Vec::new();
         let mut cross = None;
+        let (total, started) = (self.datasets.len() * self.ipcs.len() * self.methods.len(), std::time::Instant::now());
         for name in &self.datasets {
             let data = Dataset::load(name, &self.data_root, &self.profile)?;
             println!("{}", data.describe());
@@ -160,7 +162,9 @@ impl DsaExperiment {
                 for &method in &self.methods {
                     let set = self.set(&data, method, ipc, &mut feature_net, device)?;
                     let eval = self.evaluate(&set, &eval_config, &data, device)?;
-                    println!("{}  [{:.2} s/iteration]", eval.summary(), set.record.seconds_per_iteration());
+                    let (done, elapsed) = (rows.len() + 1, started.elapsed().as_secs_f64());
+                    let eta = crate::train::fmt_duration(elapsed / done as f64 * (total - done) as f64);
+                    println!("set {done}/{total}: {}  [{:.2} s/iteration]  ETA {eta}", eval.summary(), set.record.seconds_per_iteration());
                     rows.push(DsaRow { eval: eval.clone(), seconds_per_iteration: set.record.seconds_per_iteration(), iterations: set.record.losses.len() });
                     if method == Algorithm::Dsa && cross.is_none() && !self.cross_archs.is_empty() && ipc == self.cross_ipc {
                         let c = self.evaluate(&set, &eval_config.clone().archs(self.cross_archs.clone()), &data, device)?;

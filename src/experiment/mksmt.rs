@@ -319,7 +319,7 @@ impl MksmtReport {
     pub fn head_curves(&self, label: &str) -> Option<Figure> {
         let rec = self.comparison.row(label)?.records.first()?;
         let keys: Vec<&str> = rec.epochs.last()?.metrics.keys().filter(|k| k.starts_with("head_s") || *k == "test_acc").map(|k| k.as_str()).collect();
-        Some(plot::curves(&format!("{label}: stage heads (test_acc = S4 head)"), &keys, &[rec]))
+        Some(plot::curves(&format!("{label}: accuracy of each stage's head (test accuracy = the last head's)"), &keys, &[rec]))
     }
 
     /// Accuracy on original / horizontally / vertically flipped test images (mean ± std, %).
@@ -368,7 +368,8 @@ impl MksmtReport {
             rows.push((format!("baseline S{}", s + 1), base, s));
             rows.push((format!("MKSMT S{}", s + 1), ours, s));
         }
-        grad_cam_figure("Grad-CAM per stage (true class), baseline vs MKSMT", &rows, images, &classes)
+        let title = format!("Grad-CAM per stage for the true class, baseline vs MKSMT: {}", self.comparison.title);
+        grad_cam_figure(&title, &rows, images, &classes, &data.classes)
     }
 
     /// Table, bars, the temperature sweep and the flip study, inline.

@@ -59,8 +59,20 @@ fn value_text(v: f64) -> String {
     format!("{v:.2}")
 }
 
+/// Font size of category labels in the SVG (the tick labels' size).
+const LABEL_PX: f64 = super::TICK_FONT as f64 * 0.806;
+/// Line height of wrapped category labels.
+const LABEL_LINE: i32 = 15;
+
+/// The width a category needs so that its label, wrapped at spaces, never runs into the next:
+/// at least `min`, and the longest word plus a margin.
+fn slot_width(labels: &[String], min: u32) -> u32 {
+    let word = labels.iter().flat_map(|l| l.split_whitespace()).map(|w| super::text_width(w, LABEL_PX)).fold(0.0, f64::max);
+    min.max(word.ceil() as u32 + 14)
+}
+
 /// The chart of a bar figure: one category per `labels` entry at x = 0, 1, … (each written
-/// under its place), `y` from [`bar_range`], the readable mesh drawn.
+/// under its place, wrapped to its slot), `y` from [`bar_range`], the readable mesh drawn.
 fn category_chart<'a, 'b>(
     area: &'a plotters::drawing::DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
     labels: &[String],
@@ -71,24 +83,45 @@ where
     'b: 'a,
 {
     let n = labels.len().max(1);
+    let (w, _) = area.dim_in_pixel();
+    let slot = (w as f64 - 64.0 - 24.0) / n as f64;
+    let wrapped: Vec<Vec<String>> = labels.iter().map(|l| super::wrap(l, LABEL_PX, slot - 10.0)).collect();
+    let lines = wrapped.iter().map(|l| l.len()).max().unwrap_or(1) as u32;
+    let y_lo = y.start;
     let mut chart = ChartBuilder::on(area)
         .margin(12)
-        .x_label_area_size(44)
+        .x_label_area_size(16 + LABEL_LINE as u32 * lines)
         .y_label_area_size(64)
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), y)
         .expect("non-empty ranges");
     super::readable(&mut chart.configure_mesh())
         .disable_x_mesh()
         .x_labels(n)
-        .x_label_formatter(&|x| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
-        })
+        .x_label_formatter(&|_| String::new())
         .y_desc(y_label)
         .y_label_formatter(&|v| super::tick(*v))
         .draw()
         .ok();
+    let (bx, by) = area.get_base_pixel();
+    let style = TextStyle::from(("sans-serif", super::TICK_FONT).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+    for (i, label) in wrapped.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(i as f64, y_lo));
+        for (k, line) in label.iter().enumerate() {
+            area.draw(&Text::new(line.clone(), (px - bx, py - by + 8 + LABEL_LINE * k as i32), style.clone())).ok();
+        }
+    }
     chart
+}
+
+/// The fill of the `i`-th bar: the [`PALETTE`] colour; past the palette, the same colours again
+/// as a light fill with a solid outline, so no two bars look alike.
+fn bar_rectangle(i: usize, corners: [(f64, f64); 2]) -> Vec<Rectangle<(f64, f64)>> {
+    let color = PALETTE[i % PALETTE.len()];
+    if i < PALETTE.len() {
+        vec![Rectangle::new(corners, color.mix(0.85).filled())]
+    } else {
+        vec![Rectangle::new(corners, color.mix(0.3).filled()), Rectangle::new(corners, color.stroke_width(2))]
+    }
 }
 
 /// A bar chart from zero: each bar's mean written above its error cap, and the legend (error
@@ -107,9 +140,9 @@ pub fn bars(title: &str, y_label: &str, items: &[Bar]) -> Figure {
     if items.iter().any(|b| !b.points.is_empty()) {
         legend.push(LegendEntry::new("one run (seed)", POINT, Swatch::Point));
     }
-    let slot = if has_ref { 120 } else { 96 };
-    let width = super::PLOT_W.max(slot * n as u32 + 80);
     let labels: Vec<String> = items.iter().map(|b| b.label.clone()).collect();
+    let slot = slot_width(&labels, if has_ref { 120 } else { 96 });
+    let width = super::PLOT_W.max(slot * n as u32 + 88);
     super::framed(title, width, &legend, |area| {
         let mut chart = category_chart(area, &labels, y_lo..y_hi, y_label);
         let above = Pos::new(HPos::Center, VPos::Bottom);
@@ -117,8 +150,7 @@ pub fn bars(title: &str, y_label: &str, items: &[Bar]) -> Figure {
         let gap = (y_hi - y_lo) * 0.012;
         for (i, b) in items.iter().enumerate() {
             let x = i as f64;
-            let color = PALETTE[i % PALETTE.len()];
-            chart.draw_series(std::iter::once(Rectangle::new([(x - 0.35, 0.0), (x + 0.35, b.mean)], color.mix(0.85).filled()))).ok();
+            chart.draw_series(bar_rectangle(i, [(x - 0.35, 0.0), (x + 0.35, b.mean)])).ok();
             if b.std > 0.0 {
                 let line = |a: (f64, f64), c: (f64, f64)| PathElement::new(vec![a, c], BLACK.stroke_width(2));
                 let (lo, hi) = (b.mean - b.std, b.mean + b.std);
@@ -182,7 +214,7 @@ pub fn differences(title: &str, y_label: &str, items: &[Difference]) -> Figure {
     let y_hi = y_hi + (y_hi - y_lo) * 0.08;
     let legend = vec![LegendEntry::new("mean difference, 95 % CI", BLACK, Swatch::ErrorBar), LegendEntry::new("one seed's difference", POINT, Swatch::Point)];
     let labels: Vec<String> = items.iter().map(|d| d.label.clone()).collect();
-    let width = super::PLOT_W.max(110 * items.len() as u32 + 80);
+    let width = super::PLOT_W.max(slot_width(&labels, 110) * items.len() as u32 + 88);
     super::framed(title, width, &legend, |area| {
         let mut chart = category_chart(area, &labels, y_lo..y_hi, y_label);
         let n = items.len().max(1) as f64;

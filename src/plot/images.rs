@@ -47,7 +47,17 @@ fn check_images(title: &str, images: &[f32], [n, c, h, w]: [usize; 4]) -> crate:
 /// that do not match their shapes are an [`Error::Shape`](crate::Error::Shape).
 #[allow(clippy::too_many_arguments)]
 pub fn heatmap_grid(title: &str, images: &[f32], shape: [usize; 4], maps: &[f32], map_hw: [usize; 2], cols: usize, row_labels: &[String], alpha: f32) -> crate::Result<Figure> {
+    heatmap_grid_columns(title, images, shape, maps, map_hw, cols, row_labels, &[], alpha)
+}
+
+/// [`heatmap_grid`] with a header over each column (`column_labels`: one per column, e.g. each
+/// image's class, or empty). A colour scale under the grid says what low and high mean.
+#[allow(clippy::too_many_arguments)]
+pub fn heatmap_grid_columns(title: &str, images: &[f32], shape: [usize; 4], maps: &[f32], map_hw: [usize; 2], cols: usize, row_labels: &[String], column_labels: &[String], alpha: f32) -> crate::Result<Figure> {
     check_images(title, images, shape)?;
+    if !column_labels.is_empty() && column_labels.len() != cols.clamp(1, shape[0].max(1)) {
+        return Err(crate::Error::invalid(format!("{title}: column labels"), column_labels.len(), format!("one per column ({cols})")));
+    }
     let [n, _, h, w] = shape;
     if maps.len() != n * map_hw[0] * map_hw[1] || map_hw.contains(&0) {
         return Err(crate::Error::Shape { what: format!("{title}: maps"), expected: format!("{} values for [{n}, {}, {}]", n * map_hw[0] * map_hw[1], map_hw[0], map_hw[1]), got: format!("{} values", maps.len()) });
@@ -71,8 +81,11 @@ pub fn heatmap_grid(title: &str, images: &[f32], shape: [usize; 4], maps: &[f32]
             }
         }
     }
-    Ok(grid_svg(title, &out, [n, h, w], cols, row_labels))
+    Ok(grid_svg_grouped(title, &out, [n, h, w], cols, row_labels, column_labels, Some(HEAT_SCALE)))
 }
+
+/// What the colour scale under a heat-map grid says.
+const HEAT_SCALE: &str = "each map scaled to its own range";
 
 fn min_max(v: &[f32]) -> (f32, f32) {
     v.iter().filter(|x| x.is_finite()).fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)))
@@ -132,14 +145,17 @@ pub fn image_grid_columns(title: &str, images: &[f32], shape: [usize; 4], cols: 
 /// [`image_grid_columns`] for callers that built `images` to `shape` themselves.
 pub(crate) fn image_grid_columns_unchecked(title: &str, images: &[f32], shape: [usize; 4], cols: usize, row_labels: &[String], column_labels: &[String], norm: Normalise) -> Figure {
     let rgb = to_rgb(images, shape, norm);
-    grid_svg_grouped(title, &rgb, [shape[0], shape[2], shape[3]], cols, row_labels, column_labels)
+    grid_svg_grouped(title, &rgb, [shape[0], shape[2], shape[3]], cols, row_labels, column_labels, None)
 }
 
 fn grid_svg(title: &str, rgb: &[u8], dims: [usize; 3], cols: usize, row_labels: &[String]) -> Figure {
-    grid_svg_grouped(title, rgb, dims, cols, row_labels, &[])
+    grid_svg_grouped(title, rgb, dims, cols, row_labels, &[], None)
 }
 
-fn grid_svg_grouped(title: &str, rgb: &[u8], [n, h, w]: [usize; 3], cols: usize, row_labels: &[String], column_labels: &[String]) -> Figure {
+/// Height of the colour scale under a heat-map grid.
+const SCALE_H: usize = 40;
+
+fn grid_svg_grouped(title: &str, rgb: &[u8], [n, h, w]: [usize; 3], cols: usize, row_labels: &[String], column_labels: &[String], scale: Option<&str>) -> Figure {
     let cols = cols.clamp(1, n.max(1));
     let rows = n.div_ceil(cols).max(1);
     let groups = column_labels.len().max(1);
@@ -163,8 +179,9 @@ fn grid_svg_grouped(title: &str, rgb: &[u8], [n, h, w]: [usize; 3], cols: usize,
     let (dw, dh) = (gw as f64 * zoom, gh as f64 * zoom);
     let label_w = if row_labels.is_empty() { 0 } else { LABEL_W };
     let head_h = if column_labels.is_empty() { 0 } else { 20 };
-    let sw = (dw as usize + label_w + 20).max(title.chars().count() * 9 + 20);
-    let sh = dh as usize + TITLE_H + head_h + 10;
+    let scale_h = if scale.is_some() { SCALE_H } else { 0 };
+    let sw = (dw as usize + label_w + 20).max(title.chars().count() * 9 + 20).max(if scale.is_some() { 340 } else { 0 });
+    let sh = dh as usize + TITLE_H + head_h + 10 + scale_h;
     let x0 = label_w as f64 + (sw as f64 - label_w as f64 - dw) / 2.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{sw}\" height=\"{sh}\" viewBox=\"0 0 {sw} {sh}\">\
@@ -187,7 +204,35 @@ fn grid_svg_grouped(title: &str, rgb: &[u8], [n, h, w]: [usize; 3], cols: usize,
         "<image x=\"{x0:.0}\" y=\"{top}\" width=\"{dw:.0}\" height=\"{dh:.0}\" style=\"image-rendering:pixelated\" preserveAspectRatio=\"none\" href=\"data:image/png;base64,{}\"/></svg>",
         base64(&png)
     );
-    Figure { svg, title: title.into() }
+    if let Some(caption) = scale {
+        svg = svg.trim_end_matches("</svg>").to_string() + &colour_scale(sw as f64 / 2.0, (top + dh as usize + 12) as f64, caption) + "</svg>";
+    }
+    Figure { svg, title: title.into(), raster: true }
+}
+
+/// A horizontal bar of [`colormap`] from "low" to "high", centred on `cx`, with `caption` beside it.
+fn colour_scale(cx: f64, y: f64, caption: &str) -> String {
+    let (w, x0) = (120.0, cx - 160.0);
+    let stops: String = (0..=8)
+        .map(|k| {
+            let [r, g, b] = colormap(k as f32 / 8.0);
+            format!("<stop offset=\"{}\" stop-color=\"rgb({r},{g},{b})\"/>", k as f32 / 8.0)
+        })
+        .collect();
+    format!(
+        "<defs><linearGradient id=\"heat-scale\">{stops}</linearGradient></defs>\
+         <text x=\"{:.0}\" y=\"{:.0}\" font-family=\"sans-serif\" font-size=\"12\" text-anchor=\"end\">low</text>\
+         <rect x=\"{x0:.0}\" y=\"{y:.0}\" width=\"{w}\" height=\"12\" fill=\"url(#heat-scale)\" stroke=\"#888\"/>\
+         <text x=\"{:.0}\" y=\"{:.0}\" font-family=\"sans-serif\" font-size=\"12\">high</text>\
+         <text x=\"{:.0}\" y=\"{:.0}\" font-family=\"sans-serif\" font-size=\"12\">({})</text>",
+        x0 - 4.0,
+        y + 10.0,
+        x0 + w + 4.0,
+        y + 10.0,
+        x0 + w + 38.0,
+        y + 10.0,
+        escape(caption)
+    )
 }
 
 fn escape(s: &str) -> String {
@@ -243,6 +288,10 @@ mod tests {
         assert!(matches!(image_grid("g", &imgs, [4, 2, 8, 12], 2, &[], Normalise::PerImage), Err(crate::Error::Shape { .. })));
         assert!(matches!(heatmap_grid("cam", &imgs, [4, 3, 8, 8], &maps[1..], [2, 2], 4, &[], 0.5), Err(crate::Error::Shape { .. })));
         assert!(h.svg.contains("base64"));
+        assert!(h.svg.contains(">low</text>") && h.svg.contains(">high</text>") && h.svg.contains("own range"), "a heat map says what its colours mean");
+        let hc = heatmap_grid_columns("cam", &imgs, [4, 3, 8, 8], &maps, [2, 2], 4, &[], &["cat".into(), "dog".into(), "cat".into(), "ship".into()], 0.5).unwrap();
+        assert!(hc.svg.contains(">ship</text>"), "a header per column");
+        assert!(heatmap_grid_columns("cam", &imgs, [4, 3, 8, 8], &maps, [2, 2], 4, &[], &["cat".into()], 0.5).is_err());
         // column groups: a header over each, and a group count that does not divide is an error
         let g = image_grid_columns("evo", &imgs, [4, 3, 8, 8], 4, &["a".into(), "b".into()], &["it 0".into(), "it 9".into()], Normalise::PerImage).unwrap();
         assert!(g.svg.contains(">it 0</text>") && g.svg.contains(">it 9</text>"));

@@ -12,35 +12,121 @@ pub mod bars;
 pub mod curves;
 pub mod images;
 pub mod lines;
+pub mod raster;
+pub mod svg;
 
 pub use bars::{bars, differences, grouped_bars, Bar, Difference};
 pub use curves::{curves, PALETTE};
-pub use images::{heatmap_grid, image_grid, image_grid_columns, Normalise};
+pub use images::{heatmap_grid, heatmap_grid_columns, image_grid, image_grid_columns, Normalise};
 pub use lines::{lines, Series};
 
-/// A finished figure: an SVG document.
+/// The version of the plot style: raised whenever a change to `src/plot/` changes how committed
+/// figures look, so that `tests/notebook_outputs.rs` names every notebook whose figures are older.
+pub const STYLE_VERSION: u32 = 2;
+
+/// A finished figure: an SVG document, shown in a notebook as PNG and SVG together.
 #[derive(Clone, Debug)]
 pub struct Figure {
     /// The SVG document.
     pub svg: String,
     /// Title, also used as a file stem.
     pub title: String,
+    /// An image grid: its SVG only wraps a raster, so notebooks get the PNG alone.
+    pub raster: bool,
 }
 
+/// Widest row of figures side by side in a composed figure (wider ones wrap to the next row).
+const ROW_WIDTH: f64 = 1600.0;
+
 impl Figure {
+    /// A chart from its SVG document.
+    pub fn new(title: impl Into<String>, svg: String) -> Figure {
+        Figure { svg, title: title.into(), raster: false }
+    }
+
     /// Writes the SVG atomically.
     pub fn save_svg(&self, path: impl AsRef<std::path::Path>) -> crate::Result<()> {
         crate::record::write_atomic(path.as_ref(), self.svg.as_bytes())
     }
 
-    /// The SVG as an inline HTML fragment.
-    pub fn html(&self) -> String {
-        format!("<div style=\"display:inline-block;vertical-align:top\">{}</div>", self.svg)
+    /// The figure as PNG, text in the embedded font: [`raster::SCALE`] pixels per SVG pixel for a
+    /// chart (fewer for a composed figure past [`raster::MAX_PIXELS`]), 1 for an image grid (its
+    /// images are already enlarged, pixel for pixel).
+    pub fn png(&self) -> crate::Result<Vec<u8>> {
+        raster::png(&self.title, &self.svg, self.raster_scale())
+    }
+
+    /// Pixels of PNG per SVG pixel.
+    pub fn raster_scale(&self) -> f32 {
+        if self.raster {
+            return 1.0;
+        }
+        let (w, h) = self.size();
+        let fit = (raster::MAX_PIXELS / (w * h).max(1.0)).sqrt() as f32;
+        raster::SCALE.min(fit).max(1.0)
+    }
+
+    /// Writes the PNG atomically.
+    pub fn save_png(&self, path: impl AsRef<std::path::Path>) -> crate::Result<()> {
+        crate::record::write_atomic(path.as_ref(), &self.png()?)
+    }
+
+    /// Width and height of the SVG canvas in pixels.
+    pub fn size(&self) -> (f64, f64) {
+        let head = &self.svg[self.svg.find("<svg").unwrap_or(0)..];
+        let head = &head[..head.find('>').unwrap_or(head.len())];
+        let attr = |name: &str| {
+            let key = format!(" {name}=\"");
+            head.find(&key).and_then(|i| head[i + key.len()..].split('"').next()?.trim_end_matches("px").parse::<f64>().ok()).unwrap_or(0.0)
+        };
+        (attr("width"), attr("height"))
+    }
+
+    /// `figures` as one: side by side in rows at most 1,600 px wide, in order (one notebook
+    /// output holds one image). Raster if any part is.
+    pub fn compose(title: impl Into<String>, figures: &[Figure]) -> Figure {
+        if let [one] = figures {
+            return one.clone();
+        }
+        let (mut x, mut y, mut row_h, mut width) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let mut body = String::new();
+        for f in figures {
+            let (w, h) = f.size();
+            if x > 0.0 && x + w > ROW_WIDTH {
+                (x, y, row_h) = (0.0, y + row_h, 0.0);
+            }
+            let inner = f.svg.trim_start();
+            let inner = if inner.starts_with("<?xml") { inner[inner.find("?>").map_or(0, |i| i + 2)..].trim_start() } else { inner };
+            body += &inner.replacen("<svg", &format!("<svg x=\"{x}\" y=\"{y}\""), 1);
+            (x, row_h, width) = (x + w, row_h.max(h), width.max(x + w));
+        }
+        let height = y + row_h;
+        let svg = format!(
+            "<svg width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\"><rect width=\"100%\" height=\"100%\" fill=\"white\"/>{body}</svg>"
+        );
+        Figure { svg, title: title.into(), raster: figures.iter().any(|f| f.raster) }
+    }
+
+    /// The notebook output: `image/png` (what every renderer shows, untrusted JupyterLab and code
+    /// hosts included), `image/svg+xml` (crisp where allowed; left out for image grids, whose SVG
+    /// only wraps the same raster) and a `text/plain` line naming the figure.
+    pub fn bundle(&self) -> crate::display::Bundle {
+        let (w, h) = self.size();
+        let mut b = crate::display::Bundle::new();
+        let mut plain = format!("[figure: {} ({w:.0}×{h:.0} px)]", self.title);
+        match self.png() {
+            Ok(png) => b = b.with("image/png", images::base64(&png)),
+            Err(e) => plain += &format!(" (no PNG: {e})"),
+        }
+        if !self.raster {
+            b = b.with("image/svg+xml", svg::compact(&self.svg));
+        }
+        b.with("text/plain", plain)
     }
 
     /// Shows the figure inline when it is the last expression of an evcxr cell.
     pub fn evcxr_display(&self) {
-        crate::display::show_html(&self.html());
+        self.bundle().show();
     }
 }
 
@@ -144,22 +230,39 @@ pub(crate) fn tick(v: f64) -> String {
 /// The words an axis title uses for a recorded metric: `test_acc` → "test accuracy (%)",
 /// `ce` → "cross-entropy"; anything else with `_` read as a space.
 pub fn axis_title(metric: &str) -> String {
-    match metric.strip_suffix("_acc") {
-        Some(what) => format!("{} accuracy (%)", what.replace('_', " ")),
-        None => metric_words(metric),
-    }
+    if metric.ends_with("_acc") { format!("{} (%)", metric_words(metric)) } else { metric_words(metric) }
 }
 
-/// A metric's name in words, without a unit: `test_acc` → "test accuracy", `ce` → "cross-entropy".
+/// A metric's name in words, without a unit: `test_acc` → "test accuracy", `ce` → "cross-entropy",
+/// `head_s3_acc` → "S3 head accuracy", `peer0_acc` → "peer 0 accuracy", `ens_acc` → "ensemble
+/// accuracy", `avg_acc` → "mean peer accuracy", `w1` → "weight of peer 1", `intra0` → "intra-model
+/// distance, peer 0", `inter` → "inter-model distance".
 pub fn metric_words(metric: &str) -> String {
+    let numbered = |prefix: &str| metric.strip_prefix(prefix).and_then(|rest| rest.split('_').next()?.parse::<usize>().ok());
     match metric {
-        "ce" => "cross-entropy".into(),
-        "kd" => "KD loss".into(),
-        "loss" => "loss".into(),
-        m => match m.strip_suffix("_acc") {
-            Some(what) => format!("{} accuracy", what.replace('_', " ")),
-            None => m.replace('_', " "),
-        },
+        "ce" => return "cross-entropy".into(),
+        "kd" => return "KD loss".into(),
+        "loss" => return "loss".into(),
+        "ens_acc" => return "ensemble accuracy".into(),
+        "avg_acc" => return "mean peer accuracy".into(),
+        "inter" => return "inter-model distance".into(),
+        _ => {}
+    }
+    if let Some(k) = metric.strip_prefix("head_s").and_then(|r| r.strip_suffix("_acc")) {
+        return format!("S{k} head accuracy");
+    }
+    if let Some(k) = numbered("peer").filter(|_| metric.ends_with("_acc")) {
+        return format!("peer {k} accuracy");
+    }
+    if let Some(k) = numbered("w").filter(|_| !metric.contains('_')) {
+        return format!("weight of peer {k}");
+    }
+    if let Some(k) = numbered("intra").filter(|_| !metric.contains('_')) {
+        return format!("intra-model distance, peer {k}");
+    }
+    match metric.strip_suffix("_acc") {
+        Some(what) => format!("{} accuracy", what.replace('_', " ")),
+        None => metric.replace('_', " "),
     }
 }
 
@@ -257,26 +360,64 @@ where
     use plotters::prelude::*;
     mesh.label_style(("sans-serif", TICK_FONT))
         .axis_desc_style(("sans-serif", LABEL_FONT))
-        .light_line_style(WHITE)
+        .max_light_lines(0)
         .bold_line_style(RGBColor(225, 225, 225))
 }
 
-/// A [`PLOT_W`]×[`PLOT_H`] plot area under `title`, the legend in a column to its right. `draw` gets
-/// the plot area; returns the SVG.
+/// Font size of figure titles as plotters takes it (17.7 px in the SVG).
+const TITLE_FONT: u32 = 22;
+
+/// Estimated width in px of `text` at an SVG font size of `px` (DejaVu Sans, ≈ 0.6 em a character
+/// at most on average).
+pub(crate) fn text_width(text: &str, px: f64) -> f64 {
+    text.chars().count() as f64 * px * 0.6
+}
+
+/// `text` broken at spaces into lines at most `width` px wide at font size `px` (a word longer
+/// than a line stays whole).
+pub(crate) fn wrap(text: &str, px: f64, width: f64) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if text_width(&format!("{line} {word}"), px) <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines
+}
+
+/// A [`PLOT_W`]×[`PLOT_H`] plot area under `title` (wrapped to the canvas width), the legend in a
+/// column to its right. `draw` gets the plot area; returns the SVG.
 pub(crate) fn framed(title: &str, plot_w: u32, legend: &[LegendEntry], draw: impl FnOnce(&plotters::drawing::DrawingArea<plotters::backend::SVGBackend<'_>, plotters::coord::Shift>)) -> Figure {
     use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
     let lw = legend_width(legend);
+    let width = plot_w + lw;
+    let title_px = TITLE_FONT as f64 * 0.806;
+    let lines = wrap(title, title_px, width as f64 - 24.0);
+    let line_h = 24;
+    let head_h = 10 + line_h * lines.len() as u32;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (plot_w + lw, PLOT_H)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (width, PLOT_H + head_h - 34)).into_drawing_area();
         root.fill(&WHITE).ok();
-        let body = root.titled(title, ("sans-serif", 22)).unwrap_or_else(|_| root.clone());
+        let (head, body) = root.split_vertically(head_h);
+        let style = TextStyle::from(("sans-serif", TITLE_FONT).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+        for (k, line) in lines.iter().enumerate() {
+            head.draw(&Text::new(line.clone(), (width as i32 / 2, 6 + line_h as i32 * k as i32), style.clone())).ok();
+        }
         let (plot, side) = body.split_horizontally(plot_w);
         draw(&plot);
         draw_legend(&side, legend, 12);
         root.present().ok();
     }
-    Figure { svg, title: title.into() }
+    Figure::new(title, svg)
 }
 
 /// An x–y chart with the given ranges under `title`, whatever `draw` adds, and `legend` beside it.
@@ -420,6 +561,75 @@ mod tests {
         assert!(svg.contains("paper&apos;s number") && svg.contains("\n45.0\n"), "the reference has a legend row and its value");
     }
 
+    /// `(x, y, text)` of every `<text>` element (its first line of content).
+    fn texts(svg: &str) -> Vec<(f64, f64, String)> {
+        svg.match_indices("<text ").map(|(i, _)| {
+            let el = &svg[i..i + svg[i..].find('>').unwrap()];
+            let body = &svg[i + el.len() + 1..];
+            let content = body[..body.find("</text>").unwrap()].trim();
+            (num(el, "x"), num(el, "y"), content.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&apos;", "'").replace("&quot;", "\""))
+        }).collect()
+    }
+
+    fn canvas_width(svg: &str) -> f64 {
+        Figure::new("", svg.to_string()).size().0
+    }
+
+    #[test]
+    fn long_titles_wrap_inside_the_canvas() {
+        let title = "Online knowledge distillation on fashion-mnist (ConvNet-3 (w16) & ConvNet-3 (w16), cpu profile): every peer and the ensemble";
+        let svg = bars(title, "test accuracy (%)", &[Bar::new("a", 1.0, 0.0)]).svg;
+        let width = canvas_width(&svg);
+        let title_px = TITLE_FONT as f64 * 0.806;
+        let lines: Vec<(f64, f64, String)> = texts(&svg).into_iter().filter(|t| t.1 < 80.0 && title.contains(t.2.as_str())).collect();
+        assert!(lines.len() >= 2, "wrapped: {lines:?}");
+        assert_eq!(lines.iter().map(|t| t.2.as_str()).collect::<Vec<_>>().join(" "), title, "every word kept, in order");
+        for (x, _, line) in &lines {
+            let half = text_width(line, title_px) / 2.0;
+            assert!(x - half >= 0.0 && x + half <= width, "title line `{line}` spans {:.0}..{:.0} of a {width}-px canvas", x - half, x + half);
+        }
+    }
+
+    #[test]
+    fn each_series_of_one_run_has_its_own_colour() {
+        let mut r = record("OKDCR", &[0.5, 0.6, 0.7]);
+        for e in &mut r.epochs {
+            e.metrics.insert("peer0_acc".into(), 0.4);
+            e.metrics.insert("ens_acc".into(), 0.45);
+        }
+        let svg = curves("peers", &["test_acc", "peer0_acc", "ens_acc"], &[&r]).svg;
+        let colours: std::collections::BTreeSet<String> = elements(&svg, "polyline").iter().filter(|l| points(l).len() == 3).filter_map(|l| attr(l, "stroke")).collect();
+        assert_eq!(colours.len(), 3, "three series, three colours: {colours:?}");
+        assert!(svg.contains("peer 0 accuracy") && svg.contains("ensemble accuracy") && !svg.contains("peer0_acc"), "legend rows in words");
+        assert_eq!([metric_words("head_s3_acc"), metric_words("w1"), metric_words("intra0"), metric_words("avg_acc")], ["S3 head accuracy", "weight of peer 1", "intra-model distance, peer 0", "mean peer accuracy"]);
+    }
+
+    #[test]
+    fn bars_past_the_palette_change_style_and_labels_never_collide() {
+        let items: Vec<Bar> = (0..12).map(|i| Bar::new(format!("method number {i} with a long name"), 50.0 + i as f64, 1.0)).collect();
+        let svg = bars("many", "test accuracy (%)", &items).svg;
+        let filled: Vec<&str> = elements(&svg, "rect").into_iter().filter(|r| attr(r, "fill").is_some_and(|f| f != "none" && f != "#FFFFFF")).collect();
+        assert_eq!(filled.len(), 12);
+        let look = |r: &str| (attr(r, "fill"), attr(r, "opacity"));
+        let looks: std::collections::BTreeSet<_> = filled.iter().map(|r| look(r)).collect();
+        assert_eq!(looks.len(), 12, "no two bars look alike");
+        let outlined = elements(&svg, "rect").into_iter().filter(|r| attr(r, "fill").as_deref() == Some("none") && attr(r, "stroke").is_some_and(|s| s != "#AAAAAA")).count();
+        assert_eq!(outlined, 2, "bars 11 and 12 are outlined");
+        // the category labels, wrapped: no two lines on one row overlap
+        let px = TICK_FONT as f64 * 0.806;
+        let mut rows: std::collections::BTreeMap<i64, Vec<(f64, f64)>> = Default::default();
+        for (x, y, t) in texts(&svg).into_iter().filter(|t| "method number with a long name 0 1 2 3 4 5 6 7 8 9 10 11".contains(t.2.as_str()) && !t.2.is_empty()) {
+            rows.entry(y as i64).or_default().push((x - text_width(&t, px) / 2.0, x + text_width(&t, px) / 2.0));
+        }
+        assert!(rows.len() >= 2, "labels wrapped onto several lines");
+        for spans in rows.values_mut() {
+            spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for w in spans.windows(2) {
+                assert!(w[0].1 <= w[1].0, "labels overlap: {w:?}");
+            }
+        }
+    }
+
     #[test]
     fn text_is_readable_and_axes_are_titled_in_words() {
         let a = record("run", &[0.5, 0.6]);
@@ -428,7 +638,7 @@ mod tests {
             assert!(min_font(svg) >= 11.0, "smallest text {} px", min_font(svg));
         }
         assert!(c.contains("test accuracy (%)") && !c.contains("test_acc"), "axis title in words");
-        assert_eq!(axis_title("peer0_acc"), "peer0 accuracy (%)");
+        assert_eq!(axis_title("peer0_acc"), "peer 0 accuracy (%)");
         assert_eq!(axis_title("ce"), "cross-entropy");
     }
 }

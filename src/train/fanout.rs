@@ -135,7 +135,9 @@ async fn schedule<T>(count: usize, devices: &[Device], retries: usize, mut queue
                     println!("fan-out: point {} failed on {first_line}", report.item + 1);
                     outcomes[report.item] = Some(Outcome::Failed { error, attempts: attempts[report.item] });
                 } else {
-                    println!("fan-out: point {} lost its device, {first_line} …; retrying on another device", report.item + 1);
+                    // what the dead device's backend said stays with the point (its error if no
+                    // device is left), not in the notebook
+                    println!("fan-out: point {} lost its device, {} (no longer answers); retrying on another device", report.item + 1, device.describe());
                     last_error[report.item] = Some(error);
                     pending.push_back(report.item);
                 }

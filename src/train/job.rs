@@ -68,8 +68,7 @@ impl<T: Send + 'static> Job<T> {
 
     /// Status line and curves so far, inline.
     pub fn evcxr_display(&self) {
-        let html = crate::notebook::compose(&[self.plot()], &[format!("<p style=\"font-family:sans-serif\">{}</p>", self.status())]);
-        crate::notebook::show_html(&html);
+        crate::notebook::Panel::new().line(self.status()).figure(self.plot()).evcxr_display();
     }
 }
 

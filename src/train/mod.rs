@@ -407,7 +407,11 @@ impl Trainer {
             record.epochs.push(entry);
             record.final_metrics = epoch_metrics;
             record.wall_time_s = wall_before + started.elapsed().as_secs_f64();
-            self.progress(&record, cfg.epochs, method.steps_per_epoch(epoch).is_none());
+            let blocks = method.steps_per_epoch(epoch).map(|_| {
+                let steps = |upto: usize| (0..upto).map(|e| method.steps_per_epoch(e).unwrap_or(0)).sum::<usize>();
+                (steps(epoch + 1), steps(cfg.epochs))
+            });
+            self.progress(&record, cfg.epochs, blocks);
             if let Some(dir) = &self.checkpoint {
                 checkpoint::save(dir, &record, |d| {
                     checkpoint::save_module(method.model(), d, MODEL_FILE)?;
@@ -439,9 +443,10 @@ impl Trainer {
         }
     }
 
-    /// One line per epoch; `per_image` says whether the steps read images (else their rate is
-    /// given in steps per second).
-    fn progress(&self, record: &RunRecord, epochs: usize, per_image: bool) {
+    /// One line per epoch. `blocks` = (steps done, steps in all) for a method whose "epochs" are
+    /// blocks of steps that read no images (condensation: a tenth of its iterations each), so
+    /// the line counts steps and gives their rate per second.
+    fn progress(&self, record: &RunRecord, epochs: usize, blocks: Option<(usize, usize)>) {
         let e = record.epochs.last().expect("called after an epoch");
         let show = |(k, v): (&String, &f64)| {
             if k.ends_with("_acc") { format!("{k} {:.2}%", v * 100.0) } else { format!("{k} {v:.4}") }
@@ -450,8 +455,11 @@ impl Trainer {
         let metrics: Vec<String> = e.metrics.iter().map(show).collect();
         let per_epoch = record.wall_time_s / record.epochs.len() as f64;
         let eta = per_epoch * (epochs - e.epoch) as f64;
-        let rate = if per_image { format!("{:.0} img/s", e.images_per_s) } else { format!("{:.2} steps/s", e.images_per_s) };
-        self.log(format_args!("[{}] epoch {}/{}  lr {:.4}  {}  {}  {rate}  ETA {}", self.name, e.epoch, epochs, e.lr, losses.join("  "), metrics.join("  "), fmt_duration(eta)));
+        let (at, rate) = match blocks {
+            None => (format!("epoch {}/{epochs}", e.epoch), format!("{:.0} img/s", e.images_per_s)),
+            Some((done, total)) => (format!("iteration {done}/{total} (block {}/{epochs})", e.epoch), format!("{:.2} iterations/s", e.images_per_s)),
+        };
+        self.log(format_args!("[{}] {at}  lr {:.4}  {}  {}  {rate}  ETA {}", self.name, e.lr, losses.join("  "), metrics.join("  "), fmt_duration(eta)));
     }
 }
 
@@ -607,11 +615,11 @@ impl Run {
 
     /// Curves and summary, inline.
     pub fn evcxr_display(&self) {
-        let mut figures = vec![self.plot(), self.plot_losses()];
+        let mut panel = crate::notebook::Panel::new().figure(self.plot()).figure(self.plot_losses());
         if self.models.len() > 1 {
-            figures.push(self.plot_models());
+            panel = panel.figure(self.plot_models());
         }
-        crate::notebook::show_html(&crate::notebook::compose(&figures, &[self.table().html()]));
+        panel.table(self.table()).evcxr_display();
     }
 }
 

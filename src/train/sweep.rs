@@ -209,7 +209,7 @@ impl Sweep {
 
     /// Plot of `test_acc` and its table, inline.
     pub fn evcxr_display(&self) {
-        crate::notebook::show_html(&crate::notebook::compose(&[self.plot("test_acc")], &[self.table("test_acc").html()]));
+        crate::notebook::Panel::new().figure(self.plot("test_acc")).table(self.table("test_acc")).evcxr_display();
     }
 }
 

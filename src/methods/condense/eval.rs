@@ -217,7 +217,7 @@ impl Evaluation {
     }
     /// evcxr rich output.
     pub fn evcxr_display(&self) {
-        crate::notebook::show_html(&crate::notebook::compose(&[self.plot_archs()], &[self.table().html()]));
+        crate::notebook::Panel::new().figure(self.plot_archs()).table(self.table()).evcxr_display();
     }
 }
 

@@ -34,6 +34,11 @@ impl Condensed {
     fn grid(&self, title: &str, images: &[f32]) -> Figure {
         let ipc = self.config.ipc.max(1);
         let mut shown = self.denormalised(images);
+        if ipc == 1 {
+            // one image per class: a row, each headed by its class (a column of ten is 1,000 px tall)
+            let cols = self.shape[0];
+            return crate::plot::images::image_grid_columns_unchecked(title, &shown, self.shape, cols, &[], &self.classes, Normalise::Fixed(0.0, 1.0));
+        }
         let mut shape = self.shape;
         // at most 10 columns per class keeps the figure readable
         if ipc > 10 {
