@@ -106,6 +106,10 @@ jupyter *FLAGS:
 notebooks *NOTEBOOKS:
     tools/notebooks-kernel.sh {{NOTEBOOKS}}
 
+# Screenshots (headless Chromium) of notebooks opened untrusted in JupyterLab and of their HTML export, e.g. `just screenshots notebooks/00-quickstart.ipynb` → target/screenshots/
+screenshots +NOTEBOOKS:
+    tools/screenshots.sh {{NOTEBOOKS}}
+
 # Re-run notebooks headlessly at the cpu profile and write their outputs (and each cell's source digest and plot style) into notebooks/, e.g. `just notebooks-outputs 00`; tests/notebook_outputs.rs names the ones that need it
 notebooks-outputs ONLY="":
     NOTEBOOKS_ONLY="{{ONLY}}" NOTEBOOKS_WRITE_BACK=1 DISTILLERY_PROFILE=cpu cargo test --release --features remote-server --test notebooks

@@ -63,6 +63,26 @@ fn a_sweep_over_two_servers_gives_the_local_numbers() {
 }
 
 #[test]
+fn with_fused_ops_off_a_local_convnet_run_repeats_on_a_server_number_for_number() {
+    // a server runs burn's own ops; this process's ConvNet uses the fused flex conv and instance
+    // norm, which round differently (src/ops): with them off, local and remote runs are identical
+    let data = data();
+    let run = |device: &Device| {
+        let recipe = TrainConfig::new().with_epochs(2).with_batch_size(32).with_lr(0.05).with_seed(3).with_verbose(false);
+        Supervised::builder().model(Arch::convnet(8, 3)).train(recipe).fit(&data, device).unwrap()
+    };
+    let server = server();
+    let remote = run(&device(&server));
+    let fused = run(&cpu());
+    distillery::ops::set_fused(false);
+    let local = run(&cpu());
+    distillery::ops::set_fused(true);
+    let metrics = |r: &Run| r.record.epochs.iter().map(|e| (e.losses.clone(), e.metrics.clone())).collect::<Vec<_>>();
+    assert_eq!(metrics(&local), metrics(&remote), "burn's ops here and on the server");
+    assert_ne!(metrics(&fused), metrics(&remote), "the fused ops round differently (or this test no longer shows why the switch exists)");
+}
+
+#[test]
 fn a_server_killed_mid_sweep_loses_no_point() {
     let data = data();
     let local = spec().run(|lr| train(&data, lr, 0, &cpu())).unwrap();

@@ -39,12 +39,14 @@ for i, cell in enumerate(nb["cells"]):
         if out.get("output_type") == "error" or out.get("name") == "stderr":
             bad.append((i, "".join(out.get("text", out.get("traceback", [])))))
         data = out.get("data", {})
-        if any("svg" in k or "<svg" in "".join(v) for k, v in data.items()):
+        if "<svg" in "".join(data.get("text/html", [])):
+            bad.append((i, "a figure inside text/html (untrusted JupyterLab and code hosts strip it)"))
+        if "image/png" in data:
             figures += 1
 if bad:
     sys.exit("\n".join(f"{sys.argv[1]}, cell {i}: {msg}" for i, msg in bad))
 if figures == 0:
-    sys.exit(f"{sys.argv[1]}: no inline figure")
+    sys.exit(f"{sys.argv[1]}: no figure (image/png output)")
 print(f"{sys.argv[1]}: ok, {figures} figure outputs")
 PY
   echo "$nb: $(( $(date +%s) - start ))s under the real kernel"

@@ -79,7 +79,7 @@ mod flex {
         let f32 = x.dtype() == DType::F32 && weight.dtype() == DType::F32;
         let autodiff = |t: &Tensor<4>| t.clone().try_into_primitive::<Ad>().is_ok();
         let plain = |t: &Tensor<4>| t.clone().try_into_primitive::<Flex>().is_ok();
-        f32 && ((autodiff(x) && autodiff(weight)) || (plain(x) && plain(weight)))
+        crate::ops::fused() && f32 && ((autodiff(x) && autodiff(weight)) || (plain(x) && plain(weight)))
     }
 
     /// The convolution without bias, recorded for autodiff when its operands are.

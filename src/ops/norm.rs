@@ -132,12 +132,12 @@ mod flex {
 
     /// All three operands are f32 flex tensors under autodiff.
     pub fn applies_tracked(x: &Tensor<4>, gamma: &Tensor<1>, beta: &Tensor<1>) -> bool {
-        autodiff_f32(x) && autodiff_f32(gamma) && autodiff_f32(beta)
+        crate::ops::fused() && autodiff_f32(x) && autodiff_f32(gamma) && autodiff_f32(beta)
     }
 
     /// All three operands are f32 flex tensors, all under autodiff or all without.
     pub fn applies(x: &Tensor<4>, gamma: &Tensor<1>, beta: &Tensor<1>) -> bool {
-        applies_tracked(x, gamma, beta) || (flex_f32(x) && flex_f32(gamma) && flex_f32(beta))
+        applies_tracked(x, gamma, beta) || (crate::ops::fused() && flex_f32(x) && flex_f32(gamma) && flex_f32(beta))
     }
 
     /// The fused op, with its backward under autodiff (operands checked by [`applies`]).
