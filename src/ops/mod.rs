@@ -10,26 +10,23 @@
 pub mod conv;
 pub mod norm;
 
-use std::sync::atomic::{AtomicU8, Ordering};
-
-/// 0: not read from the environment yet, 1: on, 2: off.
-static FUSED: AtomicU8 = AtomicU8::new(0);
+/// The environment variable that holds the switch: `0` turns the fused ops off.
+pub const FUSED_ENV: &str = "DISTILLERY_FUSED_OPS";
 
 /// Whether this process uses the fused flex ops where they apply (default: yes; no when
-/// `DISTILLERY_FUSED_OPS=0` or after [`set_fused`]`(false)`).
+/// `DISTILLERY_FUSED_OPS=0`, e.g. after [`set_fused`]`(false)`). Read on every call: the switch
+/// lives in the process environment, the one store that evcxr's per-cell libraries share (each
+/// notebook cell links its own copy of this crate's statics).
 pub fn fused() -> bool {
-    match FUSED.load(Ordering::Relaxed) {
-        0 => {
-            let on = std::env::var("DISTILLERY_FUSED_OPS").map_or(true, |v| v.trim() != "0");
-            FUSED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
-            on
-        }
-        state => state == 1,
-    }
+    std::env::var_os(FUSED_ENV).is_none_or(|v| v != "0")
 }
 
 /// Turns the fused flex ops on or off for the whole process (off: burn's own ops everywhere, the
 /// ops a remote server runs — slower on flex, and identical to a remote run of the same seed).
+/// It sets `DISTILLERY_FUSED_OPS`: call it before starting runs, not while other threads read
+/// the environment from C code (libtorch).
 pub fn set_fused(on: bool) {
-    FUSED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+    // SAFETY: edition 2024 marks set_var unsafe because C code may read the environment
+    // concurrently; this is a user's one-off switch, documented to be made between runs.
+    unsafe { std::env::set_var(FUSED_ENV, if on { "1" } else { "0" }) }
 }
