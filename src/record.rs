@@ -122,3 +122,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     std::fs::rename(&tmp, path).map_err(Error::io(path))
 }
+
+/// A stable 64-bit digest of `text` as 16 hex digits (FNV-1a: the same on every Rust release and
+/// machine, unlike `DefaultHasher`). Names checkpoint folders after the serialised settings they
+/// hold, so a toolchain update never orphans them.
+pub fn stable_digest(text: &str) -> String {
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    format!("{h:016x}")
+}
+
+/// [`stable_digest`] of `value` serialised as JSON.
+pub fn settings_digest(value: &impl serde::Serialize) -> String {
+    stable_digest(&serde_json::to_string(value).unwrap_or_else(|e| format!("unserialisable settings: {e}")))
+}

@@ -12,7 +12,6 @@ use crate::models::Arch;
 use crate::profile::Profile;
 use crate::table::Table;
 use crate::train::record::write_atomic;
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
 /// Settings of the DSA experiment (every CLI flag maps to a field).
@@ -98,10 +97,8 @@ impl DsaExperiment {
         e
     }
 
-    fn key(&self, parts: &impl std::fmt::Debug) -> String {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        format!("{parts:?}").hash(&mut h);
-        format!("{:08x}", h.finish() as u32)
+    fn key(&self, parts: &impl serde::Serialize) -> String {
+        crate::record::settings_digest(parts)
     }
 
     /// Condenses (or reloads) one set.

@@ -19,7 +19,6 @@ use crate::models::Arch;
 use crate::plot;
 use crate::profile::Profile;
 use crate::train::{fmt_duration, Run, TrainConfig};
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
 /// Settings of the KD experiment (every CLI flag maps to a field).
@@ -147,10 +146,18 @@ impl KdExperiment {
             .fit(data, device)
     }
 
-    pub(crate) fn ckpt(&self, name: &str, config: &impl std::fmt::Debug) -> PathBuf {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        format!("{config:?}").hash(&mut h);
-        self.out.join("ckpt").join(format!("{name}-{:08x}", h.finish() as u32))
+    /// The checkpoint folder of run `name` with these settings: `out/ckpt/NAME-DIGEST`, the digest
+    /// a stable one of the settings serialised ([`crate::record::settings_digest`]).
+    /// A folder under the name earlier versions gave it (the `Debug` text hashed by
+    /// `DefaultHasher`, cut to 32 bits) is renamed to the stable name, so no finished run is lost.
+    pub(crate) fn ckpt(&self, name: &str, config: &(impl serde::Serialize + std::fmt::Debug)) -> PathBuf {
+        let root = self.out.join("ckpt");
+        let dir = root.join(format!("{name}-{}", crate::record::settings_digest(config)));
+        let legacy = root.join(format!("{name}-{}", legacy_digest(config)));
+        if !dir.exists() && legacy.is_dir() {
+            let _ = std::fs::rename(&legacy, &dir); // on failure the run starts afresh
+        }
+        dir
     }
 
     /// Runs teacher, student alone and KD student; returns the runs in that order.
@@ -321,5 +328,38 @@ impl MgdExperiment {
         }
         crate::record::write_atomic(&b.out.join("summary.md"), comparison.table("test_acc").markdown().as_bytes())?;
         Ok(comparison)
+    }
+}
+
+/// The 8-hex-digit folder suffix versions before the stable digest used (`DefaultHasher` over the
+/// `Debug` text, cut to 32 bits), only to find and rename their folders.
+pub(crate) fn legacy_digest(config: &impl std::fmt::Debug) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{config:?}").hash(&mut h);
+    format!("{:08x}", h.finish() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_folders_have_stable_names_and_old_ones_are_carried_over() {
+        let out = std::env::temp_dir().join(format!("distillery-ckpt-names-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let e = KdExperiment { out: out.clone(), ..KdExperiment::new(Profile::Smoke) };
+        let key = ("fashion-mnist", 3u64, vec![0.5f64]);
+        // FNV-1a of the JSON, the same on every toolchain: a known value
+        assert_eq!(crate::record::stable_digest("a"), "af63dc4c8601ec8c");
+        let stable = e.ckpt("teacher", &key);
+        assert_eq!(stable, out.join("ckpt").join(format!("teacher-{}", crate::record::stable_digest(r#"["fashion-mnist",3,[0.5]]"#))));
+        // a run checkpointed under the old 32-bit DefaultHasher name is found and renamed
+        let legacy = out.join("ckpt").join(format!("teacher-{}", legacy_digest(&key)));
+        std::fs::create_dir_all(&legacy).unwrap();
+        std::fs::write(legacy.join("record.json"), "{}").unwrap();
+        let dir = e.ckpt("teacher", &key);
+        assert!(dir.join("record.json").exists() && !legacy.exists(), "moved to {}", dir.display());
+        let _ = std::fs::remove_dir_all(&out);
     }
 }

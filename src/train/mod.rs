@@ -378,11 +378,22 @@ impl Trainer {
             let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
             let t0 = Instant::now();
             let (mut losses, mut metrics, mut seen) = (Means::default(), Means::default(), 0usize);
-            let batches: Box<dyn Iterator<Item = Batch>> = match method.steps_per_epoch(epoch) {
-                Some(n) => Box::new((0..n).map(|_| Batch::empty(data.num_classes()))),
-                None => Box::new(train.epoch(epoch)),
+            // the data's batches, or empty ones for a method that reads none (condensation); a
+            // panic while preparing a batch is an error here, not a short epoch
+            let (empty_batches, mut prefetched) = match method.steps_per_epoch(epoch) {
+                Some(n) => (n, None),
+                None => (0, Some(train.epoch(epoch))),
             };
-            for (b, batch) in batches.enumerate() {
+            let mut b = 0;
+            loop {
+                let batch = match &mut prefetched {
+                    Some(batches) => match batches.next_checked()? {
+                        Some(batch) => batch,
+                        None => break,
+                    },
+                    None if b < empty_batches => Batch::empty(data.num_classes()),
+                    None => break,
+                };
                 let ctx = StepCtx { lr, epoch, epochs: cfg.epochs, step: epoch_start + b, total_steps, device: train_device.clone(), plain: plain.clone(), label_smoothing: cfg.label_smoothing };
                 let log = method.step(&batch, &ctx, &mut optim)?;
                 if let Some((name, value)) = log.losses.iter().find(|(_, v)| !v.is_finite()) {
@@ -399,6 +410,7 @@ impl Trainer {
                     self.publish(&record)?;
                     return Err(Error::Cancelled { run: self.name.clone(), epoch: epoch + 1, step: b + 1 });
                 }
+                b += 1;
             }
             let seconds = t0.elapsed().as_secs_f64();
             let mut epoch_metrics = metrics.means(seen as f64);
