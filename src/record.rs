@@ -127,8 +127,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// machine, unlike `DefaultHasher`). Names checkpoint folders after the serialised settings they
 /// hold, so a toolchain update never orphans them.
 pub fn stable_digest(text: &str) -> String {
-    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
-    format!("{h:016x}")
+    format!("{:016x}", fnv1a(FNV_OFFSET, text.as_bytes()))
+}
+
+/// FNV-1a's starting value.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over `bytes`, continuing from `h` (start from [`FNV_OFFSET`]).
+pub(crate) fn fnv1a(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// [`stable_digest`] of `value` serialised as JSON.

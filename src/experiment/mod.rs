@@ -163,7 +163,7 @@ impl KdExperiment {
     /// Runs teacher, student alone and KD student; returns the runs in that order.
     pub fn run(&self, device: &Device) -> Result<KdReport> {
         // check every setting before any training starts
-        crate::methods::kd::KdConfig { student: self.student.clone(), teacher: Some(self.teacher.clone()), temperature: self.temperature, alpha: self.alpha }.validate()?;
+        crate::methods::kd::KdConfig { student: self.student.clone(), teacher: Some(self.teacher.clone()), teacher_weights: None, temperature: self.temperature, alpha: self.alpha }.validate()?;
         self.teacher.validate()?;
         if self.epochs == 0 {
             return Err(Error::invalid("epochs", 0, "must be at least 1"));

@@ -505,10 +505,17 @@ fn without_data_folder(mut identity: serde_json::Value) -> serde_json::Value {
 
 /// `now` as a checkpoint written before the data identity carried a content digest saw it: where
 /// the saved dataset identity has no ", content …" part, the current one is compared without it,
-/// so such checkpoints resume as they did (new ones are told apart by content).
+/// so such checkpoints resume as they did (new ones are told apart by content). The same for a
+/// saved method without a teacher weight digest.
 fn as_seen_before_digests(now: &serde_json::Value, saved: &serde_json::Value) -> serde_json::Value {
     let legacy = saved.get("dataset").and_then(|d| d.as_str()).is_some_and(|d| !d.contains(", content "));
     let mut now = now.clone();
+    // likewise a teacher's weight digest, recorded since
+    if saved.pointer("/method/teacher_weights").is_none()
+        && let Some(method) = now.get_mut("method").and_then(|m| m.as_object_mut())
+    {
+        method.remove("teacher_weights");
+    }
     if legacy
         && let Some(d) = now.get_mut("dataset")
         && let Some(cut) = d.as_str().and_then(|s| s.rfind(", content ").map(|i| format!("{})", &s[..i])))
