@@ -146,11 +146,14 @@ fn okdcr_command_writes_its_table_and_reads_finished_runs_back() {
         assert!(stdout.contains(row), "{row} missing: {stdout}");
     }
     assert!(std::fs::read_to_string(out.join("okdcr-bars.svg")).unwrap().contains("<svg"));
-    // a rerun reads the checkpoints back: same table, no training
+    // a rerun reads every run back from its checkpoint (nothing trains): same table
+    assert_eq!(stdout.matches("(read back)").count(), 0, "{stdout}");
     let again = cli().args(args).arg(&out).output().unwrap();
     assert!(again.status.success());
+    let again_out = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again_out.matches("(read back)").count(), 3, "1C, DML and OKDCR read back: {again_out}");
     let table = |s: &str| s.lines().filter(|l| l.starts_with('|')).map(String::from).collect::<Vec<_>>();
-    assert_eq!(table(&String::from_utf8_lossy(&again.stdout)), table(&stdout));
+    assert_eq!(table(&again_out), table(&stdout));
     assert!(out.join("comparison.json").exists() && out.join("summary.md").exists());
     // --train-per-class cuts the training split (shapes at smoke: 24 per class)
     let few = cli().args(["okdcr", "--profile", "smoke", "--dataset", "shapes", "--epochs", "1", "--methods", "1c", "--train-per-class", "3", "--out"]).arg(&out).output().unwrap();
@@ -174,10 +177,13 @@ fn gan_kd_command_writes_its_tables_and_reads_finished_runs_back() {
         assert!(stdout.contains(row), "{row} missing: {stdout}");
     }
     assert!(std::fs::read_to_string(out.join("gan-kd-bars.svg")).unwrap().contains("<svg"));
+    assert_eq!(stdout.matches("(read back)").count(), 0, "{stdout}");
     let again = cli().args(args).arg(&out).output().unwrap();
     assert!(again.status.success());
+    let again_out = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again_out.matches("(read back)").count(), 2, "both students read back: {again_out}");
     let table = |s: &str| s.lines().filter(|l| l.starts_with('|')).map(String::from).collect::<Vec<_>>();
-    assert_eq!(table(&String::from_utf8_lossy(&again.stdout)), table(&stdout), "a rerun reads every run back");
+    assert_eq!(table(&again_out), table(&stdout), "a rerun reads every run back");
     for (flag, value, field) in [("--beta", "2", "beta"), ("--smoothing", "-1", "smoothing"), ("--folds", "1", "folds"), ("--methods", "cutout,abc", "abc"), ("--patch", "100", "patch"), ("--temperature", "0", "temperature")] {
         let bad = cli().args(["gan-kd", "--profile", "smoke", "--dataset", "shapes", "--epochs", "1", flag, value, "--out"]).arg(&out).output().unwrap();
         let err = String::from_utf8_lossy(&bad.stderr);
@@ -212,10 +218,13 @@ fn mksmt_command_writes_its_tables_and_reads_finished_runs_back() {
         assert!(stdout.contains(row), "{row} missing: {stdout}");
     }
     assert!(std::fs::read_to_string(out.join("mksmt-flips.svg")).unwrap().contains("<svg"));
+    assert_eq!(stdout.matches("(read back)").count(), 0, "{stdout}");
     let again = cli().args(args).arg(&root).arg("--out").arg(&out).output().unwrap();
     assert!(again.status.success());
+    let again_out = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again_out.matches("(read back)").count(), 2, "baseline and MKSMT read back: {again_out}");
     let table = |s: &str| s.lines().filter(|l| l.starts_with('|')).map(String::from).collect::<Vec<_>>();
-    assert_eq!(table(&String::from_utf8_lossy(&again.stdout)), table(&stdout), "a rerun reads every run back");
+    assert_eq!(table(&again_out), table(&stdout), "a rerun reads every run back");
     for (flag, value, field) in [("--rows", "abc", "rows"), ("--temperatures", "0", "temperature"), ("--backbone", "swin-q", "arch"), ("--dataset", "nope", "dataset")] {
         let bad = cli().args(["mksmt", "--profile", "smoke", "--epochs", "1", "--temperatures", "none", "--data"]).arg(&root).args([flag, value, "--out"]).arg(&out).output().unwrap();
         let err = String::from_utf8_lossy(&bad.stderr);

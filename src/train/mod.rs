@@ -333,8 +333,12 @@ impl Trainer {
 
     /// Trains `method` on `data` and returns the run (record and networks).
     pub fn run<M: Method>(&self, method: &mut M, method_config: serde_json::Value, data: &Dataset, device: &Device) -> Result<Run> {
+        let resumed_at = match &self.checkpoint {
+            Some(dir) => checkpoint::latest(dir)?.map(|(_, saved)| saved.epochs.len()),
+            None => None,
+        };
         let record = self.fit(method, method_config, data, device)?;
-        Ok(Run::new(record, method.nets()))
+        Ok(Run { resumed_at, ..Run::new(record, method.nets()) })
     }
 
     /// Trains `method` on `data`; returns the record. Resumes from the checkpoint folder if it
@@ -553,13 +557,25 @@ pub struct Run {
     /// Every network the method returns by name (`student`, `peer0`, `peer1` …), the headline
     /// first.
     pub models: Vec<(String, Net)>,
+    /// The epochs its checkpoint already held when this run started (`None`: it started from
+    /// scratch; all of them: it was read back, nothing trained).
+    pub resumed_at: Option<usize>,
 }
 
 impl Run {
     /// A run from its record and its named networks (at least one; the first is the headline).
     pub fn new(record: RunRecord, models: Vec<(String, Net)>) -> Run {
         let model = models.first().map(|m| m.1.clone()).expect("every method returns at least one network");
-        Run { record, model, models }
+        Run { record, model, models, resumed_at: None }
+    }
+    /// How this run came about, for progress lines: `" (read back)"` when its checkpoint held
+    /// every epoch, `" (resumed at epoch k)"`, or nothing for a run trained from scratch.
+    pub fn provenance(&self) -> String {
+        match self.resumed_at {
+            Some(k) if k >= self.record.epochs.len() => " (read back)".into(),
+            Some(k) => format!(" (resumed at epoch {k})"),
+            None => String::new(),
+        }
     }
     /// The network called `name`, if the run has one.
     pub fn get(&self, name: &str) -> Option<&Net> {
