@@ -196,6 +196,28 @@ fn a_distilled_checkpoint_resumes_only_against_its_own_teacher() {
 }
 
 #[test]
+fn one_checkpoint_folder_takes_one_run_at_a_time() {
+    let data = fashion_small();
+    let dir = tmp_dir("lock").join("ckpt");
+    let build = |epochs| Supervised::builder().model(Arch::mlp(8, 1)).train(quick(epochs)).checkpoint_dir(&dir);
+    let job = build(400).spawn(&data, &cpu());
+    let waited = std::time::Instant::now();
+    while !dir.join("LOCK").exists() {
+        assert!(waited.elapsed().as_secs() < 30, "the running job never took the folder's lock");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let err = build(400).fit(&data, &cpu()).unwrap_err();
+    assert!(matches!(&err, Error::Checkpoint { reason, .. } if reason.contains("in use")), "{err}");
+    job.cancel();
+    let _ = job.wait();
+    assert!(!dir.join("LOCK").exists(), "released when the run ends");
+    // a lock left by a process that no longer runs (killed) is taken over
+    std::fs::write(dir.join("LOCK"), "4000000000\n").unwrap();
+    let err = build(400).stop_after_steps(1).fit(&data, &cpu()).unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "it trained (and stopped as asked): {err}");
+}
+
+#[test]
 fn a_panic_in_a_background_job_comes_back_with_its_message() {
     let live = Arc::new(Mutex::new(RunRecord::new("p", "", serde_json::json!({}), String::new(), String::new(), String::new())));
     let job: Job = Job::start("p".into(), live, CancelToken::default(), || panic!("the loader exploded"));

@@ -351,6 +351,7 @@ impl Trainer {
         let mut record = RunRecord::new(&self.name, &method.name(), config.clone(), plain.describe(), data.describe(), self.profile.clone());
         let mut optim = Optimizers::new(cfg);
         method.configure(&mut optim);
+        let _lock = self.checkpoint.as_deref().map(checkpoint::Lock::acquire).transpose()?;
         if let Some(dir) = &self.checkpoint
             && let Some((ckpt, saved)) = checkpoint::latest(dir)?
         {
