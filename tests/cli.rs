@@ -82,6 +82,11 @@ fn mgd_command_writes_its_table_and_bars() {
         assert!(stdout.contains(method), "{method} missing: {stdout}");
     }
     assert!(std::fs::read_to_string(out.join("mgd-bars.svg")).unwrap().contains("<svg"));
+    // every student row is checkpointed: a rerun reads all five back
+    assert_eq!(stdout.matches("(read back)").count(), 0, "{stdout}");
+    let again = cli().args(["mgd", "--profile", "smoke", "--dataset", "shapes", "--epochs", "1", "--out"]).arg(&out).output().unwrap();
+    let again_out = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success() && again_out.matches("(read back)").count() == 5, "{again_out}");
     let bad = cli().args(["mgd", "--profile", "smoke", "--seeds", "0", "--dataset", "shapes", "--out"]).arg(&out).output().unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("seeds"));
     // --methods picks rows; an unknown row is named, before any training

@@ -304,21 +304,25 @@ impl MgdExperiment {
         let tr = |seed: u64| train.clone().with_seed(seed).with_verbose(false);
         let title = format!("MGD on {} ({} → {}, {} profile)", data.name, b.teacher, b.student, b.profile);
         let want = |row: &str| self.rows.iter().any(|r| r == row);
+        // every row × seed checkpointed, so a rerun (or a run killed part-way) reads back or
+        // resumes what finished instead of training it again
+        let identity = data.identity();
+        let ck = |row: &str, seed: u64| b.ckpt(&format!("mgd-{row}"), &(&identity, &b.profile, &tr(seed), s, seed));
         let mut spec = crate::train::Comparison::of(title).seeds(0..self.seeds as u64).reference("teacher", teacher.test_acc()).records_to(b.out.join("records"));
         if want("student") {
-            spec = spec.method("student alone", |seed| Supervised::builder().model(s.clone()).train(tr(seed)).fit(data, device));
+            spec = spec.method("student alone", |seed| Supervised::builder().model(s.clone()).train(tr(seed)).checkpoint_dir(ck("student", seed)).fit(data, device));
         }
         if want("fitnet") {
-            spec = spec.method("FitNet", |seed| FitNet::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(data, device));
+            spec = spec.method("FitNet", |seed| FitNet::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).checkpoint_dir(ck("fitnet", seed)).fit(data, device));
         }
         if want("kd") {
-            spec = spec.method("Hinton KD", |seed| Kd::builder().teacher(&teacher).student(s.clone()).train(tr(seed)).fit(data, device));
+            spec = spec.method("Hinton KD", |seed| Kd::builder().teacher(&teacher).student(s.clone()).train(tr(seed)).checkpoint_dir(ck("kd", seed)).fit(data, device));
         }
         if want("mgd") {
-            spec = spec.method("MGD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(data, device));
+            spec = spec.method("MGD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).checkpoint_dir(ck("mgd", seed)).fit(data, device));
         }
         if want("mgd-kd") {
-            spec = spec.method("MGD + KD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().with_kd(4.0, 0.9).train(tr(seed)).fit(data, device));
+            spec = spec.method("MGD + KD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().with_kd(4.0, 0.9).train(tr(seed)).checkpoint_dir(ck("mgd-kd", seed)).fit(data, device));
         }
         let comparison = spec.run()?;
         comparison.save(b.out.join("comparison.json"))?;
