@@ -254,3 +254,28 @@ fn serve_says_how_to_get_it_or_rejects_bad_flags() {
         assert!(matches!(err, distillery::Error::Remote { kind: distillery::RemoteFailure::Setup, .. }) && err.to_string().contains("remote"), "{err}");
     }
 }
+
+#[test]
+fn a_dsa_job_killed_mid_condensation_resumes_where_its_checkpoint_left_it() {
+    let out = common::tmp_dir("cli-dsa-kill");
+    let args = ["dsa", "--profile", "smoke", "--dataset", "mnist", "--ipc", "1", "--methods", "dsa", "--iterations", "200", "--models", "1", "--epochs", "1", "--cross-arch", "none"];
+    let mut child = cli().args(args).arg("--out").arg(&out).arg("--data").arg(common::data_root().path()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    // SIGKILL once the first tenth of the iterations is checkpointed
+    let started = std::time::Instant::now();
+    let latest = || std::fs::read_dir(out.join("sets")).ok().into_iter().flatten().flatten().map(|e| e.path().join("ckpt/latest")).find(|p| p.exists());
+    while latest().is_none() {
+        assert!(started.elapsed().as_secs() < 300 && child.try_wait().unwrap().is_none(), "no checkpoint before the job ended or 300 s passed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.join("results.json").exists(), "killed before it finished");
+    let again = cli().args(args).arg("--out").arg(&out).arg("--data").arg(common::data_root().path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&again.stderr));
+    assert!(stdout.contains("[resumed after block "), "the rerun resumed instead of starting over: {stdout}");
+    let set = std::fs::read_dir(out.join("sets")).unwrap().flatten().next().unwrap().path();
+    let condensed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(set.join("condensed.json")).unwrap()).unwrap();
+    let losses = condensed.pointer("/record/losses").and_then(|l| l.as_array()).map_or(0, |l| l.len());
+    assert_eq!(losses, 200, "every iteration's loss, before and after the kill");
+}

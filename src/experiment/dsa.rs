@@ -101,8 +101,9 @@ impl DsaExperiment {
         crate::record::settings_digest(parts)
     }
 
-    /// Condenses (or reloads) one set; `true` when it was read back.
-    fn set(&self, data: &Dataset, method: Algorithm, ipc: usize, feature_net: &mut Option<crate::models::Net>, device: &Device) -> Result<(Condensed, bool)> {
+    /// Condenses (or reloads, or resumes) one set, and says which: `read back`, `resumed after
+    /// block k/10` (a run killed part-way), or `None` when condensed from the start.
+    fn set(&self, data: &Dataset, method: Algorithm, ipc: usize, feature_net: &mut Option<crate::models::Net>, device: &Device) -> Result<(Condensed, Option<String>)> {
         // one line per set (printed by `run`), not one per tenth of its iterations
         let mut builder = Condense::method(method).ipc(ipc).profile(self.profile).seed(self.seed).verbose(false);
         if let Some(n) = self.iterations {
@@ -116,7 +117,7 @@ impl DsaExperiment {
         if !self.fresh && dir.join("condensed.json").exists()
             && let Ok(set) = Condensed::load(&dir)
         {
-            return Ok((set, true));
+            return Ok((set, Some("read back".into())));
         }
         if method == Algorithm::Herding {
             if feature_net.is_none() {
@@ -124,9 +125,16 @@ impl DsaExperiment {
             }
             builder = builder.feature_net(feature_net.clone().expect("just trained"));
         }
+        let mut resumed = None;
+        if method.learns() {
+            // checkpointed every tenth of its iterations: a run killed part-way resumes there
+            let ckpt = dir.join("ckpt");
+            resumed = crate::train::checkpoint::latest(&ckpt)?.map(|(_, r)| format!("resumed after block {}/10", r.epochs.len()));
+            builder = builder.checkpoint_dir(ckpt);
+        }
         let set = builder.fit(data, device)?;
         set.save(&dir)?;
-        Ok((set, false))
+        Ok((set, resumed))
     }
 
     /// Evaluates (or reloads the evaluation of) one set.
@@ -157,11 +165,15 @@ impl DsaExperiment {
             for &ipc in &self.ipcs {
                 let mut evals = Vec::new();
                 for &method in &self.methods {
-                    let (set, read_back) = self.set(&data, method, ipc, &mut feature_net, device)?;
+                    let (set, how) = self.set(&data, method, ipc, &mut feature_net, device)?;
                     let eval = self.evaluate(&set, &eval_config, &data, device)?;
                     let (done, elapsed) = (rows.len() + 1, started.elapsed().as_secs_f64());
                     let eta = crate::train::fmt_duration(elapsed / done as f64 * (total - done) as f64);
-                    let how = if read_back { "read back".to_string() } else { format!("{:.2} s/iteration", set.record.seconds_per_iteration()) };
+                    let how = match how {
+                        Some(h) if h == "read back" => h,
+                        Some(h) => format!("{h}, {:.2} s/iteration", set.record.seconds_per_iteration()),
+                        None => format!("{:.2} s/iteration", set.record.seconds_per_iteration()),
+                    };
                     println!("set {done}/{total}: {}  [{how}]  ETA {eta}", eval.summary());
                     rows.push(DsaRow { eval: eval.clone(), seconds_per_iteration: set.record.seconds_per_iteration(), iterations: set.record.losses.len() });
                     if method == Algorithm::Dsa && cross.is_none() && !self.cross_archs.is_empty() && ipc == self.cross_ipc {
