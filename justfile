@@ -127,8 +127,9 @@ dsa-fixture:
     .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu || .venv/bin/pip install --quiet torch
     .venv/bin/python tools/dsa_fixture.py tests/fixtures/dsa_grad.json
 
-# Re-write the Swin / ResNet-8 weight-import fixtures from torchvision's own Swin (installs torch + torchvision into .venv)
+# Re-write the Swin / ResNet-8 weight-import fixtures from torchvision's own Swin, and the ResNet-8 in the wrapped layouts real checkpoints use (installs torch + torchvision into .venv)
 swin-fixture:
     test -x .venv/bin/python || python3 -m venv .venv
     .venv/bin/python -c "import torchvision, safetensors" 2>/dev/null || .venv/bin/pip install --quiet torch torchvision safetensors
     .venv/bin/python tools/swin_fixture.py tests/fixtures
+    .venv/bin/python tools/wrapped_fixtures.py tests/fixtures

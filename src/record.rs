@@ -113,7 +113,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = temp_name(path);
     {
         use std::io::Write;
         let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
@@ -121,4 +121,63 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         f.sync_all().map_err(Error::io(&tmp))?;
     }
     std::fs::rename(&tmp, path).map_err(Error::io(path))
+}
+
+/// A temporary name beside `path`, unique to this write: the whole file name (so `a.json` and
+/// `a.svg` written at once do not share one), the process and a per-process counter (so two
+/// threads writing one file do not either).
+fn temp_name(path: &Path) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp{}-{n}", std::process::id()))
+}
+
+/// A stable 64-bit digest of `text` as 16 hex digits (FNV-1a: the same on every Rust release and
+/// machine, unlike `DefaultHasher`). Names checkpoint folders after the serialised settings they
+/// hold, so a toolchain update never orphans them.
+pub fn stable_digest(text: &str) -> String {
+    format!("{:016x}", fnv1a(FNV_OFFSET, text.as_bytes()))
+}
+
+/// FNV-1a's starting value.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over `bytes`, continuing from `h` (start from [`FNV_OFFSET`]).
+pub(crate) fn fnv1a(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// [`stable_digest`] of `value` serialised as JSON.
+pub fn settings_digest(value: &impl serde::Serialize) -> String {
+    stable_digest(&serde_json::to_string(value).unwrap_or_else(|e| format!("unserialisable settings: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_atomic_writes_of_related_files_never_share_a_temporary() {
+        let dir = std::env::temp_dir().join(format!("distillery-atomic-{}", std::process::id()));
+        let (json, svg) = (dir.join("a.json"), dir.join("a.svg"));
+        assert_ne!(temp_name(&json), temp_name(&svg));
+        assert_ne!(temp_name(&json), temp_name(&json), "two writes of one file");
+        std::thread::scope(|s| {
+            for k in 0..8 {
+                let (json, svg) = (&json, &svg);
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        write_atomic(json, format!("{{\"k\": {k}}}").as_bytes()).unwrap();
+                        write_atomic(svg, b"<svg/>").unwrap();
+                    }
+                });
+            }
+        });
+        assert!(std::fs::read_to_string(&json).unwrap().starts_with("{\"k\": "));
+        assert_eq!(std::fs::read_to_string(&svg).unwrap(), "<svg/>");
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().contains(".tmp")).collect();
+        assert!(left.is_empty(), "temporaries left behind: {left:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -7,7 +7,7 @@ use burn::optim::GradientsParams;
 use common::{cpu, data_root, tmp_dir};
 use distillery::data::{Augment, Batch, Dataset, Loader, Mix};
 use distillery::methods::{Dml, FitNet, Kd, Mgd, RunBuilder, Supervised};
-use distillery::models::{Arch, Staged};
+use distillery::models::{weights_digest, Arch, Staged};
 use distillery::profile::Profile;
 use distillery::train::{devices, CancelToken, Job, Method, Run, RunRecord, StepCtx, TrainConfig};
 use distillery::Error;
@@ -174,6 +174,47 @@ fn resume_refuses_another_dataset_or_profile_but_not_another_verbosity_or_data_f
     fresh().stop_after_steps(20).fit(&data, &cpu()).unwrap_err();
     let err = fresh().fit(&swapped, &cpu()).unwrap_err();
     assert!(matches!(&err, Error::Checkpoint { reason, .. } if reason.contains("dataset")), "{err}");
+}
+
+#[test]
+fn a_distilled_checkpoint_resumes_only_against_its_own_teacher() {
+    let data = fashion_small();
+    let dir = tmp_dir("teacher-identity");
+    let teacher = |seed| Supervised::builder().model(Arch::mlp(8, 1)).train(quick(1)).seed(seed).fit(&data, &cpu()).unwrap();
+    let (a, b) = (teacher(0), teacher(1));
+    let kd = |t: &Run, sub: &str| Kd::builder().teacher(t).student(Arch::mlp(4, 1)).train(quick(2)).checkpoint_dir(dir.join(sub));
+    kd(&a, "kd").stop_after_steps(20).fit(&data, &cpu()).unwrap_err();
+    // same architecture, other weights: refused, naming the method settings
+    let err = kd(&b, "kd").fit(&data, &cpu()).unwrap_err();
+    assert!(matches!(&err, Error::Checkpoint { reason, .. } if reason.contains("method")), "{err}");
+    assert_eq!(kd(&a, "kd").fit(&data, &cpu()).unwrap().record.epochs.len(), 2, "its own teacher resumes");
+    // a bare network is recorded by its weights too, and so is MGD's teacher
+    let bare = kd(&a, "bare").teacher_net(b.model.clone());
+    assert_eq!(bare.config().teacher_weights, Some(weights_digest(&b.model)));
+    assert_ne!(weights_digest(&a.model), weights_digest(&b.model));
+    assert_eq!(Mgd::builder().teacher(&a).config().teacher_weights, Some(weights_digest(&a.model)));
+}
+
+#[test]
+fn one_checkpoint_folder_takes_one_run_at_a_time() {
+    let data = fashion_small();
+    let dir = tmp_dir("lock").join("ckpt");
+    let build = |epochs| Supervised::builder().model(Arch::mlp(8, 1)).train(quick(epochs)).checkpoint_dir(&dir);
+    let job = build(400).spawn(&data, &cpu());
+    let waited = std::time::Instant::now();
+    while !dir.join("LOCK").exists() {
+        assert!(waited.elapsed().as_secs() < 30, "the running job never took the folder's lock");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let err = build(400).fit(&data, &cpu()).unwrap_err();
+    assert!(matches!(&err, Error::Checkpoint { reason, .. } if reason.contains("in use")), "{err}");
+    job.cancel();
+    let _ = job.wait();
+    assert!(!dir.join("LOCK").exists(), "released when the run ends");
+    // a lock left by a process that no longer runs (killed) is taken over
+    std::fs::write(dir.join("LOCK"), "4000000000\n").unwrap();
+    let err = build(400).stop_after_steps(1).fit(&data, &cpu()).unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "it trained (and stopped as asked): {err}");
 }
 
 #[test]

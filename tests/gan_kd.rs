@@ -248,7 +248,15 @@ fn the_gan_learns_fills_closer_to_the_truth_than_zeros() {
         assert!(gan.record.epochs[0].losses.contains_key(key), "GAN record lacks `{key}`");
     }
     assert_eq!(gan.snapshots.len(), 3, "one probe fill per epoch");
-    gan.snapshots_figure(&[1, 3]).unwrap();
+    // the probe row and one row per asked epoch (an epoch past the run is left out), labelled
+    let fig = gan.snapshots_figure(&[1, 3, 9]).unwrap();
+    for label in [">original</text>", ">epoch 1</text>", ">epoch 3</text>"] {
+        assert!(fig.svg.contains(label), "{label} missing");
+    }
+    assert!(!fig.svg.contains(">epoch 9</text>") && fig.raster, "an image grid, shown as PNG");
+    let png = image::load_from_memory(&fig.png().unwrap()).unwrap();
+    let (w, h) = fig.size();
+    assert_eq!((png.width(), png.height()), (w as u32, h as u32));
 }
 
 #[test]

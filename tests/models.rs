@@ -112,7 +112,9 @@ fn invalid_architectures_are_typed_errors() {
 fn a_convnet_too_deep_for_its_input_is_an_error_naming_the_depth() {
     let device = common::cpu();
     // 28×28 is padded to 32: five halvings leave 1 pixel, six leave none
-    assert!(distillery::models::Arch::convnet(4, 5).init([1, 28, 28], 10, &device).is_ok());
+    let deepest = distillery::models::Arch::convnet(4, 5).init([1, 28, 28], 10, &device).unwrap();
+    let logits = deepest.forward(burn::tensor::Tensor::zeros([2, 1, 28, 28], &device));
+    assert_eq!(logits.dims(), [2, 10], "five halvings still classify");
     let e = distillery::models::Arch::convnet(4, 6).init([1, 28, 28], 10, &device).unwrap_err();
     assert!(matches!(&e, distillery::Error::Invalid { field, .. } if field == "convnet.depth"), "{e}");
     assert!(e.to_string().contains("depth ≤ 5"), "{e}");

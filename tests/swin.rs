@@ -83,6 +83,32 @@ fn a_resnet_and_a_wrn_load_repdistiller_names_and_match_pytorch() {
 }
 
 #[test]
+fn checkpoints_as_real_trainers_save_them_import_too() {
+    // the same ResNet-8 as {'model': sd, 'optimizer': …, 'epoch': …} (RepDistiller), with every
+    // key under `module.` (DataParallel), and as {'state_dict': {'module.' …}} (tools/wrapped_fixtures.py)
+    let r = reference("resnet8_repdistiller.json");
+    let [_, c, h, w]: [usize; 4] = r.input.dims();
+    for file in ["resnet8_wrapped_model.pth", "resnet8_wrapped_module.pth", "resnet8_wrapped_state_dict.pth"] {
+        let net = Arch::resnet(8).init([c, h, w], 10, &common::cpu()).unwrap();
+        let (net, imported) = import::load(net, fixture(file), Import::all()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let err = max_abs_diff(&logits(&net, r.input.clone()), &r.logits);
+        assert!(err <= 1e-4, "{file}: max |Δlogit| = {err}");
+        assert!(imported.loaded > 20, "{file}: {} tensors", imported.loaded);
+        if file.ends_with("model.pth") {
+            assert!(imported.ignored.iter().any(|k| k.starts_with("optimizer.")), "the optimiser's state is set aside: {:?}", imported.ignored);
+        }
+    }
+    // a prefix given by hand; a wrong one is an error naming the top-level keys
+    let net = Arch::resnet(8).init([c, h, w], 10, &common::cpu()).unwrap();
+    assert!(import::load(net, fixture("resnet8_wrapped_model.pth"), Import::all().prefix("model.")).is_ok());
+    let (swin, _) = fixture_swin();
+    match import::load(swin, fixture("resnet8_wrapped_model.pth"), Import::all()) {
+        Err(Error::Weights { reason, .. }) => assert!(reason.contains("`model`") && reason.contains("`optimizer`"), "{reason}"),
+        other => panic!("expected a Weights error, got {:?}", other.map(|(_, i)| i)),
+    }
+}
+
+#[test]
 fn a_wrong_shape_or_a_foreign_file_is_a_typed_error_naming_the_key() {
     // 7 classes where the file has 5: the head does not fit
     let (_, r) = fixture_swin();

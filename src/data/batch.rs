@@ -185,9 +185,8 @@ impl Loader {
 
     /// The batches of `epoch`, prepared on a background thread `prefetch` batches ahead.
     pub fn epoch(&self, epoch: usize) -> Batches {
-        let (tx, rx) = sync_channel(self.prefetch);
         let me = self.clone();
-        std::thread::spawn(move || {
+        Batches::spawn(self.prefetch, move |tx| {
             let order = me.order(epoch);
             let mut rng = Rng::derive(me.seed ^ 0xA5A5, epoch as u64);
             for b in 0..me.batches_per_epoch() {
@@ -195,19 +194,75 @@ impl Loader {
                     return; // the consumer stopped early
                 }
             }
-        });
-        Batches { rx }
+        })
     }
 }
 
-/// Iterator over prefetched batches.
+/// Iterator over prefetched batches. A panic while preparing a batch never passes for the end of
+/// the epoch: [`Batches::next_checked`] returns it as an error, and plain iteration panics with
+/// it in the consumer (so no evaluation reports accuracy on part of a test set).
 pub struct Batches {
     rx: Receiver<Batch>,
+    producer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Batches {
+    /// Runs `produce` on a background thread that sends batches at most `ahead` in advance.
+    pub fn spawn(ahead: usize, produce: impl FnOnce(std::sync::mpsc::SyncSender<Batch>) + Send + 'static) -> Batches {
+        let (tx, rx) = sync_channel(ahead);
+        let producer = std::thread::Builder::new().name("distillery batches".into()).spawn(move || produce(tx)).expect("spawn the batch thread");
+        Batches { rx, producer: Some(producer) }
+    }
+
+    /// The next batch, `None` at the end of the epoch, or an error if the thread preparing the
+    /// batches panicked (its message).
+    pub fn next_checked(&mut self) -> crate::Result<Option<Batch>> {
+        match self.rx.recv() {
+            Ok(batch) => Ok(Some(batch)),
+            Err(_) => match self.producer.take().map(|p| p.join()) {
+                Some(Err(panic)) => Err(crate::Error::Panicked { run: "batch preparation".into(), message: crate::models::panic_message(&*panic) }),
+                _ => Ok(None),
+            },
+        }
+    }
 }
 
 impl Iterator for Batches {
     type Item = Batch;
     fn next(&mut self) -> Option<Batch> {
-        self.rx.recv().ok()
+        match self.next_checked() {
+            Ok(batch) => batch,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch() -> Batch {
+        Batch::empty(10)
+    }
+
+    #[test]
+    fn a_panic_while_preparing_batches_is_an_error_not_the_end_of_the_epoch() {
+        let mut batches = Batches::spawn(1, |tx| {
+            tx.send(batch()).unwrap();
+            panic!("crop larger than the image");
+        });
+        assert!(batches.next_checked().unwrap().is_some(), "the batch made before the panic");
+        let e = batches.next_checked().unwrap_err().to_string();
+        assert!(e.contains("crop larger than the image"), "{e}");
+        // plain iteration re-raises it in the consumer instead of ending quietly
+        let quiet = std::panic::catch_unwind(|| Batches::spawn(1, |_| panic!("bad augment")).count());
+        let message = crate::models::panic_message(&*quiet.unwrap_err());
+        assert!(message.contains("bad augment"), "{message}");
+        // a producer that finishes is the end of the epoch
+        let mut done = Batches::spawn(2, |tx| {
+            tx.send(batch()).unwrap();
+        });
+        assert!(done.next_checked().unwrap().is_some());
+        assert!(done.next_checked().unwrap().is_none());
     }
 }

@@ -12,7 +12,6 @@ use crate::models::Arch;
 use crate::profile::Profile;
 use crate::table::Table;
 use crate::train::record::write_atomic;
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
 /// Settings of the DSA experiment (every CLI flag maps to a field).
@@ -98,14 +97,13 @@ impl DsaExperiment {
         e
     }
 
-    fn key(&self, parts: &impl std::fmt::Debug) -> String {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        format!("{parts:?}").hash(&mut h);
-        format!("{:08x}", h.finish() as u32)
+    fn key(&self, parts: &impl serde::Serialize) -> String {
+        crate::record::settings_digest(parts)
     }
 
-    /// Condenses (or reloads) one set.
-    fn set(&self, data: &Dataset, method: Algorithm, ipc: usize, feature_net: &mut Option<crate::models::Net>, device: &Device) -> Result<Condensed> {
+    /// Condenses (or reloads, or resumes) one set, and says which: `read back`, `resumed after
+    /// block k/10` (a run killed part-way), or `None` when condensed from the start.
+    fn set(&self, data: &Dataset, method: Algorithm, ipc: usize, feature_net: &mut Option<crate::models::Net>, device: &Device) -> Result<(Condensed, Option<String>)> {
         // one line per set (printed by `run`), not one per tenth of its iterations
         let mut builder = Condense::method(method).ipc(ipc).profile(self.profile).seed(self.seed).verbose(false);
         if let Some(n) = self.iterations {
@@ -119,7 +117,7 @@ impl DsaExperiment {
         if !self.fresh && dir.join("condensed.json").exists()
             && let Ok(set) = Condensed::load(&dir)
         {
-            return Ok(set);
+            return Ok((set, Some("read back".into())));
         }
         if method == Algorithm::Herding {
             if feature_net.is_none() {
@@ -127,9 +125,16 @@ impl DsaExperiment {
             }
             builder = builder.feature_net(feature_net.clone().expect("just trained"));
         }
+        let mut resumed = None;
+        if method.learns() {
+            // checkpointed every tenth of its iterations: a run killed part-way resumes there
+            let ckpt = dir.join("ckpt");
+            resumed = crate::train::checkpoint::latest(&ckpt)?.map(|(_, r)| format!("resumed after block {}/10", r.epochs.len()));
+            builder = builder.checkpoint_dir(ckpt);
+        }
         let set = builder.fit(data, device)?;
         set.save(&dir)?;
-        Ok(set)
+        Ok((set, resumed))
     }
 
     /// Evaluates (or reloads the evaluation of) one set.
@@ -160,11 +165,16 @@ impl DsaExperiment {
             for &ipc in &self.ipcs {
                 let mut evals = Vec::new();
                 for &method in &self.methods {
-                    let set = self.set(&data, method, ipc, &mut feature_net, device)?;
+                    let (set, how) = self.set(&data, method, ipc, &mut feature_net, device)?;
                     let eval = self.evaluate(&set, &eval_config, &data, device)?;
                     let (done, elapsed) = (rows.len() + 1, started.elapsed().as_secs_f64());
                     let eta = crate::train::fmt_duration(elapsed / done as f64 * (total - done) as f64);
-                    println!("set {done}/{total}: {}  [{:.2} s/iteration]  ETA {eta}", eval.summary(), set.record.seconds_per_iteration());
+                    let how = match how {
+                        Some(h) if h == "read back" => h,
+                        Some(h) => format!("{h}, {:.2} s/iteration", set.record.seconds_per_iteration()),
+                        None => format!("{:.2} s/iteration", set.record.seconds_per_iteration()),
+                    };
+                    println!("set {done}/{total}: {}  [{how}]  ETA {eta}", eval.summary());
                     rows.push(DsaRow { eval: eval.clone(), seconds_per_iteration: set.record.seconds_per_iteration(), iterations: set.record.losses.len() });
                     if method == Algorithm::Dsa && cross.is_none() && !self.cross_archs.is_empty() && ipc == self.cross_ipc {
                         let c = self.evaluate(&set, &eval_config.clone().archs(self.cross_archs.clone()), &data, device)?;
@@ -243,7 +253,7 @@ pub fn results_table(rows: &[DsaRow], profile: Profile) -> Table {
         let paper = paper_numbers(&r.eval.dataset, r.eval.ipc).into_iter().find(|(k, _)| *k == r.eval.method).map_or("–".to_string(), |(_, v)| format!("{v:.1}"));
         let time = if r.iterations > 0 { format!("{:.2}", r.seconds_per_iteration) } else { "–".into() };
         let protocol = if r.eval.protocol.is_empty() { "DSA aug".to_string() } else { r.eval.protocol.clone() };
-        t.push(vec![r.eval.dataset.clone(), r.eval.ipc.to_string(), r.eval.method.clone(), format!("{m:.2} ± {s:.2}"), paper, protocol, time, r.iterations.to_string()]);
+        t.push(vec![r.eval.dataset.clone(), r.eval.ipc.to_string(), r.eval.method.clone(), crate::table::mean_pm(m, s, r.eval.results[0].1.len()), paper, protocol, time, r.iterations.to_string()]);
     }
     t
 }

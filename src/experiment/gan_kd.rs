@@ -249,7 +249,7 @@ impl GanKdExperiment {
         Ok(report)
     }
 
-    fn key(&self, data: &Dataset) -> impl std::fmt::Debug {
+    fn key(&self, data: &Dataset) -> impl serde::Serialize + std::fmt::Debug {
         let b = &self.base;
         (b.dataset.clone(), b.profile, self.train_config(data), self.train_per_class)
     }

@@ -19,7 +19,6 @@ use crate::models::Arch;
 use crate::plot;
 use crate::profile::Profile;
 use crate::train::{fmt_duration, Run, TrainConfig};
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
 /// Settings of the KD experiment (every CLI flag maps to a field).
@@ -147,16 +146,24 @@ impl KdExperiment {
             .fit(data, device)
     }
 
-    pub(crate) fn ckpt(&self, name: &str, config: &impl std::fmt::Debug) -> PathBuf {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        format!("{config:?}").hash(&mut h);
-        self.out.join("ckpt").join(format!("{name}-{:08x}", h.finish() as u32))
+    /// The checkpoint folder of run `name` with these settings: `out/ckpt/NAME-DIGEST`, the digest
+    /// a stable one of the settings serialised ([`crate::record::settings_digest`]).
+    /// A folder under the name earlier versions gave it (the `Debug` text hashed by
+    /// `DefaultHasher`, cut to 32 bits) is renamed to the stable name, so no finished run is lost.
+    pub(crate) fn ckpt(&self, name: &str, config: &(impl serde::Serialize + std::fmt::Debug)) -> PathBuf {
+        let root = self.out.join("ckpt");
+        let dir = root.join(format!("{name}-{}", crate::record::settings_digest(config)));
+        let legacy = root.join(format!("{name}-{}", legacy_digest(config)));
+        if !dir.exists() && legacy.is_dir() {
+            let _ = std::fs::rename(&legacy, &dir); // on failure the run starts afresh
+        }
+        dir
     }
 
     /// Runs teacher, student alone and KD student; returns the runs in that order.
     pub fn run(&self, device: &Device) -> Result<KdReport> {
         // check every setting before any training starts
-        crate::methods::kd::KdConfig { student: self.student.clone(), teacher: Some(self.teacher.clone()), temperature: self.temperature, alpha: self.alpha }.validate()?;
+        crate::methods::kd::KdConfig { student: self.student.clone(), teacher: Some(self.teacher.clone()), teacher_weights: None, temperature: self.temperature, alpha: self.alpha }.validate()?;
         self.teacher.validate()?;
         if self.epochs == 0 {
             return Err(Error::invalid("epochs", 0, "must be at least 1"));
@@ -297,21 +304,25 @@ impl MgdExperiment {
         let tr = |seed: u64| train.clone().with_seed(seed).with_verbose(false);
         let title = format!("MGD on {} ({} → {}, {} profile)", data.name, b.teacher, b.student, b.profile);
         let want = |row: &str| self.rows.iter().any(|r| r == row);
+        // every row × seed checkpointed, so a rerun (or a run killed part-way) reads back or
+        // resumes what finished instead of training it again
+        let identity = data.identity();
+        let ck = |row: &str, seed: u64| b.ckpt(&format!("mgd-{row}"), &(&identity, &b.profile, &tr(seed), s, seed));
         let mut spec = crate::train::Comparison::of(title).seeds(0..self.seeds as u64).reference("teacher", teacher.test_acc()).records_to(b.out.join("records"));
         if want("student") {
-            spec = spec.method("student alone", |seed| Supervised::builder().model(s.clone()).train(tr(seed)).fit(data, device));
+            spec = spec.method("student alone", |seed| Supervised::builder().model(s.clone()).train(tr(seed)).checkpoint_dir(ck("student", seed)).fit(data, device));
         }
         if want("fitnet") {
-            spec = spec.method("FitNet", |seed| FitNet::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(data, device));
+            spec = spec.method("FitNet", |seed| FitNet::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).checkpoint_dir(ck("fitnet", seed)).fit(data, device));
         }
         if want("kd") {
-            spec = spec.method("Hinton KD", |seed| Kd::builder().teacher(&teacher).student(s.clone()).train(tr(seed)).fit(data, device));
+            spec = spec.method("Hinton KD", |seed| Kd::builder().teacher(&teacher).student(s.clone()).train(tr(seed)).checkpoint_dir(ck("kd", seed)).fit(data, device));
         }
         if want("mgd") {
-            spec = spec.method("MGD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).fit(data, device));
+            spec = spec.method("MGD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).checkpoint_dir(ck("mgd", seed)).fit(data, device));
         }
         if want("mgd-kd") {
-            spec = spec.method("MGD + KD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().with_kd(4.0, 0.9).train(tr(seed)).fit(data, device));
+            spec = spec.method("MGD + KD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().with_kd(4.0, 0.9).train(tr(seed)).checkpoint_dir(ck("mgd-kd", seed)).fit(data, device));
         }
         let comparison = spec.run()?;
         comparison.save(b.out.join("comparison.json"))?;
@@ -321,5 +332,38 @@ impl MgdExperiment {
         }
         crate::record::write_atomic(&b.out.join("summary.md"), comparison.table("test_acc").markdown().as_bytes())?;
         Ok(comparison)
+    }
+}
+
+/// The 8-hex-digit folder suffix versions before the stable digest used (`DefaultHasher` over the
+/// `Debug` text, cut to 32 bits), only to find and rename their folders.
+pub(crate) fn legacy_digest(config: &impl std::fmt::Debug) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{config:?}").hash(&mut h);
+    format!("{:08x}", h.finish() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_folders_have_stable_names_and_old_ones_are_carried_over() {
+        let out = std::env::temp_dir().join(format!("distillery-ckpt-names-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let e = KdExperiment { out: out.clone(), ..KdExperiment::new(Profile::Smoke) };
+        let key = ("fashion-mnist", 3u64, vec![0.5f64]);
+        // FNV-1a of the JSON, the same on every toolchain: a known value
+        assert_eq!(crate::record::stable_digest("a"), "af63dc4c8601ec8c");
+        let stable = e.ckpt("teacher", &key);
+        assert_eq!(stable, out.join("ckpt").join(format!("teacher-{}", crate::record::stable_digest(r#"["fashion-mnist",3,[0.5]]"#))));
+        // a run checkpointed under the old 32-bit DefaultHasher name is found and renamed
+        let legacy = out.join("ckpt").join(format!("teacher-{}", legacy_digest(&key)));
+        std::fs::create_dir_all(&legacy).unwrap();
+        std::fs::write(legacy.join("record.json"), "{}").unwrap();
+        let dir = e.ckpt("teacher", &key);
+        assert!(dir.join("record.json").exists() && !legacy.exists(), "moved to {}", dir.display());
+        let _ = std::fs::remove_dir_all(&out);
     }
 }

@@ -20,6 +20,10 @@ pub struct KdConfig {
     pub student: Arch,
     /// Teacher architecture (for the record), if any.
     pub teacher: Option<Arch>,
+    /// Digest of the teacher's weights ([`crate::models::weights_digest`]), if any: a checkpoint
+    /// resumes only against the teacher it was distilled from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_weights: Option<String>,
     /// Temperature T > 0.
     pub temperature: f64,
     /// Weight α ∈ [0, 1] of the KD term.
@@ -160,7 +164,13 @@ impl KdBuilder {
 
     /// The configuration this builder describes.
     pub fn config(&self) -> KdConfig {
-        KdConfig { student: self.student.clone(), teacher: self.teacher.as_ref().and_then(|t| t.1.clone()), temperature: self.temperature, alpha: self.alpha }
+        KdConfig {
+            student: self.student.clone(),
+            teacher: self.teacher.as_ref().and_then(|t| t.1.clone()),
+            teacher_weights: self.teacher.as_ref().map(|t| crate::models::weights_digest(&t.0)),
+            temperature: self.temperature,
+            alpha: self.alpha,
+        }
     }
 
     /// The method this builder describes, untrained (to call [`Method::losses`] on a batch).

@@ -42,7 +42,7 @@ impl SupervisedBuilder {
         self
     }
     fn config(&self) -> KdConfig {
-        KdConfig { student: self.model.clone(), teacher: None, temperature: 1.0, alpha: 0.0 }
+        KdConfig { student: self.model.clone(), teacher: None, teacher_weights: None, temperature: 1.0, alpha: 0.0 }
     }
     /// The method this builder describes, untrained (to call [`Method::losses`] on a batch).
     ///

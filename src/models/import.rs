@@ -10,6 +10,14 @@
 //!   downsample.0/1}`, `fc`; WRN `blockK.layer.J.{bn1,conv1,bn2,conv2,convShortcut}`, `bn1`, `fc`)
 //!   — the pretrained CIFAR-100 teachers (`resnet32x4`, `wrn_40_2`, …) people reuse.
 //!
+//! Real checkpoints wrap the state dict: RepDistiller's teachers are `{'model': state_dict,
+//! 'optimizer': …, 'epoch': …}`, `nn.DataParallel` prefixes every key with `module.`, others use
+//! `{'state_dict': …}`. The wrapper is found by trying the known ones (`model.`, `state_dict.`,
+//! `net.`, each with or without `module.`, and `module.` alone) and keeping the one under which
+//! most keys name a parameter of the network; [`Import::prefix`] names another. Keys outside it
+//! (the optimiser's state) are ignored; a file where no wrapper fits is an error naming the
+//! top-level keys it has.
+//!
 //! A tensor of the wrong shape, a parameter the file lacks, or a file tensor that maps to nothing
 //! is an [`Error::Weights`] naming the key and both shapes. Buffers the network recomputes
 //! (`relative_position_index`, `num_batches_tracked`) are ignored.
@@ -24,6 +32,7 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, Default)]
 pub struct Import {
     skip_classifier: bool,
+    prefix: Option<String>,
 }
 
 impl Import {
@@ -34,7 +43,13 @@ impl Import {
     /// Everything but the final classifier, which keeps its fresh initialisation: an ImageNet
     /// backbone for a 200-class CUB head.
     pub fn except_classifier() -> Import {
-        Import { skip_classifier: true }
+        Import { skip_classifier: true, prefix: None }
+    }
+    /// The network's tensors are the file's keys under `prefix` (e.g. `"teacher."`), instead of
+    /// the wrapper found by trying the known ones.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Import {
+        self.prefix = Some(prefix.into());
+        self
     }
 }
 
@@ -86,6 +101,65 @@ fn rules(net: &Net) -> Result<Vec<(String, String)>> {
     })
 }
 
+/// The wrappers real checkpoints put around a state dict, tried in this order ("" = none).
+const WRAPPERS: [&str; 8] = ["", "module.", "model.", "model.module.", "state_dict.", "state_dict.module.", "net.", "net.module."];
+
+/// The wrapper under which most of `file_keys` name a parameter of the network (`params`, in
+/// our naming after `rules`); `None` when no key does under any.
+fn wrapper(file_keys: &[String], rules: &[(Regex, String)], params: &std::collections::BTreeSet<String>) -> Option<String> {
+    let hits = |w: &str| file_keys.iter().filter_map(|k| k.strip_prefix(w)).filter(|k| params.contains(&ours(rules, k))).count();
+    let (best, n) = WRAPPERS.iter().map(|w| (*w, hits(w))).fold(("", 0), |a, b| if b.1 > a.1 { b } else { a });
+    (n > 0).then(|| best.to_string())
+}
+
+/// The error for a file whose keys name no parameter under any known wrapper: its top-level keys.
+fn no_wrapper(file_keys: &[String], path: &Path) -> Error {
+    let mut tops: Vec<&str> = file_keys.iter().map(|k| k.split('.').next().unwrap_or(k)).collect();
+    tops.dedup();
+    tops.sort_unstable();
+    tops.dedup();
+    let shown: Vec<String> = tops.iter().take(8).map(|t| format!("`{t}`")).collect();
+    Error::Weights {
+        path: path.to_path_buf(),
+        key: file_keys.first().cloned().unwrap_or_default(),
+        reason: format!(
+            "no tensor of the file names a parameter of this network, bare or under {} (its top-level keys: {}{}); another architecture, or give the prefix with Import::prefix",
+            WRAPPERS[1..].iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", "),
+            shown.join(", "),
+            if tops.len() > 8 { ", …" } else { "" }
+        ),
+    }
+}
+
+/// Every parameter and buffer path of `net` (`stages.0.blocks.1.a.conv.weight`), as the stores
+/// name them.
+fn param_paths(net: &Net) -> std::collections::BTreeSet<String> {
+    use burn::module::Module;
+    struct Paths {
+        stack: Vec<String>,
+        out: std::collections::BTreeSet<String>,
+    }
+    impl burn::module::ModuleVisitor for Paths {
+        fn enter_module(&mut self, name: &str, _container: &str) {
+            self.stack.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.stack.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, _param: &burn::module::Param<burn::tensor::Tensor<D>>) {
+            self.out.insert(self.stack.join("."));
+        }
+    }
+    let mut p = Paths { stack: Vec::new(), out: Default::default() };
+    match net {
+        Net::Swin(m) => m.visit(&mut p),
+        Net::ResNet(m) => m.visit(&mut p),
+        Net::Wrn(m) => m.visit(&mut p),
+        _ => {}
+    }
+    p.out
+}
+
 fn compiled(rules: &[(String, String)]) -> Vec<(Regex, String)> {
     rules.iter().map(|(p, r)| (Regex::new(p).expect("the rules are valid regexes"), r.clone())).collect()
 }
@@ -115,10 +189,17 @@ pub fn load(mut net: Net, path: impl AsRef<Path>, options: Import) -> Result<(Ne
     if !path.is_file() {
         return Err(Error::Io { path: path.clone(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such weight file") });
     }
-    let rules = rules(&net)?;
+    let mut rules = rules(&net)?;
     let classifier = options.skip_classifier.then(|| net.classifier().clone());
     let safetensors = path.extension().is_some_and(|e| e == "safetensors");
     let file_keys: Vec<String> = if safetensors { keys(SafetensorsStore::from_file(&path), &path)? } else { keys(PytorchStore::from_file(&path), &path)? };
+    let wrapper = match &options.prefix {
+        Some(p) => p.clone(),
+        None => wrapper(&file_keys, &compiled(&rules), &param_paths(&net)).ok_or_else(|| no_wrapper(&file_keys, &path))?,
+    };
+    if !wrapper.is_empty() {
+        rules.insert(0, (format!("^{}", regex::escape(&wrapper)), String::new()));
+    }
     let re = compiled(&rules);
     let names: BTreeMap<String, String> = file_keys.iter().map(|k| (ours(&re, k), k.clone())).collect();
     let result = if safetensors {
@@ -128,7 +209,7 @@ pub fn load(mut net: Net, path: impl AsRef<Path>, options: Import) -> Result<(Ne
         let store = rules.iter().fold(PytorchStore::from_file(&path), |s, (p, r)| s.with_key_remapping(p, r));
         apply(&mut net, store.allow_partial(true).validate(false), &path)?
     };
-    let imported = check(&net, &result, &names, &path, &options)?;
+    let imported = check(&net, &result, &names, &path, &options, &wrapper)?;
     if let Some(fc) = classifier {
         net = net.with_classifier(fc);
     }
@@ -156,7 +237,7 @@ where
 }
 
 /// Turns burn's apply report into our typed errors.
-fn check(net: &Net, result: &ApplyResult, names: &BTreeMap<String, String>, path: &Path, options: &Import) -> Result<Imported> {
+fn check(net: &Net, result: &ApplyResult, names: &BTreeMap<String, String>, path: &Path, options: &Import, wrapper: &str) -> Result<Imported> {
     let file_key = |ours: &str| names.get(ours).cloned().unwrap_or_else(|| ours.to_string());
     let err = |key: String, reason: String| Error::Weights { path: PathBuf::from(path), key, reason };
     let mut ignored = Vec::new();
@@ -178,7 +259,8 @@ fn check(net: &Net, result: &ApplyResult, names: &BTreeMap<String, String>, path
     }
     for p in &result.unused {
         let key = file_key(p);
-        if recomputed(&key) || (options.skip_classifier && is_classifier(net, p)) {
+        let outside = !key.starts_with(wrapper); // the optimiser's state and such beside the weights
+        if outside || recomputed(&key) || (options.skip_classifier && is_classifier(net, p)) {
             ignored.push(key);
         } else {
             return Err(err(key, format!("no parameter of the network is called `{p}` (another architecture or naming?)")));

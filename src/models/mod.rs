@@ -387,6 +387,26 @@ fn number(name: &str, digits: &str) -> Result<usize> {
     digits.parse::<usize>().map_err(|_| Error::invalid("arch", name, "could not read a number"))
 }
 
+/// A stable digest (16 hex digits) of every parameter and buffer of `module`, in visiting order:
+/// what a run records of a teacher it was handed, so that a checkpoint distilled from one
+/// teacher does not resume against another of the same architecture.
+pub fn weights_digest<M: Module>(module: &M) -> String {
+    struct Digest(u64);
+    impl burn::module::ModuleVisitor for Digest {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let values: Vec<f32> = param.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+            let shape: Vec<u8> = param.shape().dims::<D>().iter().flat_map(|d| (*d as u64).to_le_bytes()).collect();
+            self.0 = crate::record::fnv1a(self.0, &shape);
+            for v in values {
+                self.0 = crate::record::fnv1a(self.0, &v.to_le_bytes());
+            }
+        }
+    }
+    let mut d = Digest(crate::record::FNV_OFFSET);
+    module.visit(&mut d);
+    format!("{:016x}", d.0)
+}
+
 /// Number of trainable parameters (burn's `num_params` also counts BatchNorm's running
 /// mean/variance buffers; papers count only weights, so these are skipped here).
 pub fn trainable_params<M: Module>(module: &M) -> usize {

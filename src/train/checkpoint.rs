@@ -9,6 +9,62 @@ use std::path::{Path, PathBuf};
 
 const LATEST: &str = "latest";
 const STATE: &str = "state.json";
+const LOCK: &str = "LOCK";
+
+/// The lock a run holds on its checkpoint folder while it trains (`<dir>/LOCK`, naming the
+/// process): a second run on the same folder would delete the first one's epoch folders, so it
+/// gets an [`Error::Checkpoint`] naming the holder instead. A lock left by a process that no longer
+/// runs (killed) is taken over. Released when dropped.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    /// Takes the lock on `root` (creating the folder).
+    pub fn acquire(root: &Path) -> Result<Lock> {
+        use std::io::Write;
+        std::fs::create_dir_all(root).map_err(Error::io(root))?;
+        let path = root.join(LOCK);
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    let _ = writeln!(f, "{}", std::process::id());
+                    return Ok(Lock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok());
+                    match holder {
+                        Some(pid) if pid != std::process::id() && process_alive(pid) => {
+                            return Err(Error::Checkpoint { path: root.to_path_buf(), reason: format!("in use by process {pid}, which is training into it; wait for it, stop it, or use another checkpoint folder") });
+                        }
+                        Some(pid) if pid == std::process::id() => {
+                            return Err(Error::Checkpoint { path: root.to_path_buf(), reason: "in use by another run of this process; give each run its own checkpoint folder".into() });
+                        }
+                        // the holder is gone (killed part-way): take the lock over
+                        _ => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(Error::io(&path)(e)),
+            }
+        }
+        Err(Error::Checkpoint { path: root.to_path_buf(), reason: "could not take the folder's lock".into() })
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether process `pid` runs on this machine (Linux: `/proc/PID`; elsewhere assumed alive, so a
+/// stale lock there is removed by hand).
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") { Path::new(&format!("/proc/{pid}")).exists() } else { true }
+}
 
 /// A folder the method writes its models and optimisers into.
 pub fn epoch_dir(root: &Path, epoch: usize) -> PathBuf {

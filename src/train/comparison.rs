@@ -479,7 +479,7 @@ fn finished(records: Option<&Path>, progress: Option<String>, label: &str, seed:
     }
     if let Some(progress) = progress {
         let on = on.map(|d| format!(" on {}", d.describe())).unwrap_or_default();
-        println!("{label} seed {seed}{on}: test_acc {:.2}%  [{progress}]", run.test_acc() * 100.0);
+        println!("{label} seed {seed}{on}: test_acc {:.2}%{}  [{progress}]", run.test_acc() * 100.0, run.provenance());
     }
     Ok(())
 }

@@ -333,8 +333,12 @@ impl Trainer {
 
     /// Trains `method` on `data` and returns the run (record and networks).
     pub fn run<M: Method>(&self, method: &mut M, method_config: serde_json::Value, data: &Dataset, device: &Device) -> Result<Run> {
+        let resumed_at = match &self.checkpoint {
+            Some(dir) => checkpoint::latest(dir)?.map(|(_, saved)| saved.epochs.len()),
+            None => None,
+        };
         let record = self.fit(method, method_config, data, device)?;
-        Ok(Run::new(record, method.nets()))
+        Ok(Run { resumed_at, ..Run::new(record, method.nets()) })
     }
 
     /// Trains `method` on `data`; returns the record. Resumes from the checkpoint folder if it
@@ -347,6 +351,7 @@ impl Trainer {
         let mut record = RunRecord::new(&self.name, &method.name(), config.clone(), plain.describe(), data.describe(), self.profile.clone());
         let mut optim = Optimizers::new(cfg);
         method.configure(&mut optim);
+        let _lock = self.checkpoint.as_deref().map(checkpoint::Lock::acquire).transpose()?;
         if let Some(dir) = &self.checkpoint
             && let Some((ckpt, saved)) = checkpoint::latest(dir)?
         {
@@ -378,11 +383,22 @@ impl Trainer {
             let lr = cfg.schedule.lr(cfg.lr, epoch, cfg.epochs);
             let t0 = Instant::now();
             let (mut losses, mut metrics, mut seen) = (Means::default(), Means::default(), 0usize);
-            let batches: Box<dyn Iterator<Item = Batch>> = match method.steps_per_epoch(epoch) {
-                Some(n) => Box::new((0..n).map(|_| Batch::empty(data.num_classes()))),
-                None => Box::new(train.epoch(epoch)),
+            // the data's batches, or empty ones for a method that reads none (condensation); a
+            // panic while preparing a batch is an error here, not a short epoch
+            let (empty_batches, mut prefetched) = match method.steps_per_epoch(epoch) {
+                Some(n) => (n, None),
+                None => (0, Some(train.epoch(epoch))),
             };
-            for (b, batch) in batches.enumerate() {
+            let mut b = 0;
+            loop {
+                let batch = match &mut prefetched {
+                    Some(batches) => match batches.next_checked()? {
+                        Some(batch) => batch,
+                        None => break,
+                    },
+                    None if b < empty_batches => Batch::empty(data.num_classes()),
+                    None => break,
+                };
                 let ctx = StepCtx { lr, epoch, epochs: cfg.epochs, step: epoch_start + b, total_steps, device: train_device.clone(), plain: plain.clone(), label_smoothing: cfg.label_smoothing };
                 let log = method.step(&batch, &ctx, &mut optim)?;
                 if let Some((name, value)) = log.losses.iter().find(|(_, v)| !v.is_finite()) {
@@ -399,6 +415,7 @@ impl Trainer {
                     self.publish(&record)?;
                     return Err(Error::Cancelled { run: self.name.clone(), epoch: epoch + 1, step: b + 1 });
                 }
+                b += 1;
             }
             let seconds = t0.elapsed().as_secs_f64();
             let mut epoch_metrics = metrics.means(seen as f64);
@@ -493,10 +510,17 @@ fn without_data_folder(mut identity: serde_json::Value) -> serde_json::Value {
 
 /// `now` as a checkpoint written before the data identity carried a content digest saw it: where
 /// the saved dataset identity has no ", content …" part, the current one is compared without it,
-/// so such checkpoints resume as they did (new ones are told apart by content).
+/// so such checkpoints resume as they did (new ones are told apart by content). The same for a
+/// saved method without a teacher weight digest.
 fn as_seen_before_digests(now: &serde_json::Value, saved: &serde_json::Value) -> serde_json::Value {
     let legacy = saved.get("dataset").and_then(|d| d.as_str()).is_some_and(|d| !d.contains(", content "));
     let mut now = now.clone();
+    // likewise a teacher's weight digest, recorded since
+    if saved.pointer("/method/teacher_weights").is_none()
+        && let Some(method) = now.get_mut("method").and_then(|m| m.as_object_mut())
+    {
+        method.remove("teacher_weights");
+    }
     if legacy
         && let Some(d) = now.get_mut("dataset")
         && let Some(cut) = d.as_str().and_then(|s| s.rfind(", content ").map(|i| format!("{})", &s[..i])))
@@ -534,13 +558,25 @@ pub struct Run {
     /// Every network the method returns by name (`student`, `peer0`, `peer1` …), the headline
     /// first.
     pub models: Vec<(String, Net)>,
+    /// The epochs its checkpoint already held when this run started (`None`: it started from
+    /// scratch; all of them: it was read back, nothing trained).
+    pub resumed_at: Option<usize>,
 }
 
 impl Run {
     /// A run from its record and its named networks (at least one; the first is the headline).
     pub fn new(record: RunRecord, models: Vec<(String, Net)>) -> Run {
         let model = models.first().map(|m| m.1.clone()).expect("every method returns at least one network");
-        Run { record, model, models }
+        Run { record, model, models, resumed_at: None }
+    }
+    /// How this run came about, for progress lines: `" (read back)"` when its checkpoint held
+    /// every epoch, `" (resumed at epoch k)"`, or nothing for a run trained from scratch.
+    pub fn provenance(&self) -> String {
+        match self.resumed_at {
+            Some(k) if k >= self.record.epochs.len() => " (read back)".into(),
+            Some(k) => format!(" (resumed at epoch {k})"),
+            None => String::new(),
+        }
     }
     /// The network called `name`, if the run has one.
     pub fn get(&self, name: &str) -> Option<&Net> {

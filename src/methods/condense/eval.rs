@@ -195,7 +195,7 @@ impl Evaluation {
     /// Mean ± std of the headline architecture, e.g. `88.1 ± 0.4`.
     pub fn summary(&self) -> String {
         let (m, s) = self.mean_std(0);
-        format!("{} ipc{} on {}: {m:.2} ± {s:.2} % ({})", self.method, self.ipc, self.dataset, self.results[0].0)
+        format!("{} ipc{} on {}: {} % ({})", self.method, self.ipc, self.dataset, crate::table::mean_pm(m, s, self.results[0].1.len()), self.results[0].0)
     }
     /// A bar for the headline architecture.
     pub fn bar(&self) -> Bar {
@@ -211,7 +211,7 @@ impl Evaluation {
         let mut t = Table::new(format!("{} ipc{} ({})", self.method, self.ipc, self.dataset), &["architecture", "accuracy (%)", "models"]);
         for (i, (arch, v)) in self.results.iter().enumerate() {
             let (m, s) = self.mean_std(i);
-            t.push(vec![arch.clone(), format!("{m:.2} ± {s:.2}"), v.len().to_string()]);
+            t.push(vec![arch.clone(), crate::table::mean_pm(m, s, v.len()), v.len().to_string()]);
         }
         t
     }

@@ -51,6 +51,10 @@ pub struct FeatureConfig {
     pub student: Arch,
     /// Teacher architecture (for the record).
     pub teacher: Option<Arch>,
+    /// Digest of the teacher's weights ([`crate::models::weights_digest`]), set by
+    /// [`FeatureBuilder::teacher`]: a checkpoint resumes only against the teacher it learned from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_weights: Option<String>,
     /// The feature term.
     pub loss: FeatureLoss,
     /// Matched stages.
@@ -265,7 +269,7 @@ impl RunBuilder for FeatureBuilder {
 impl FeatureBuilder {
     pub(crate) fn new(loss: FeatureLoss) -> FeatureBuilder {
         FeatureBuilder {
-            config: FeatureConfig { student: Arch::resnet(8), teacher: None, loss, stages: vec![StagePair { student: -1, teacher: -1 }], kd: None, auto_alpha: false },
+            config: FeatureConfig { student: Arch::resnet(8), teacher: None, teacher_weights: None, loss, stages: vec![StagePair { student: -1, teacher: -1 }], kd: None, auto_alpha: false },
             teacher: None,
             options: RunOptions::default(),
         }
@@ -273,6 +277,7 @@ impl FeatureBuilder {
     /// The frozen teacher (a finished run).
     pub fn teacher(mut self, run: &Run) -> Self {
         self.config.teacher = run.record.config.pointer("/method/student").and_then(|a| serde_json::from_value(a.clone()).ok());
+        self.config.teacher_weights = Some(crate::models::weights_digest(&run.model));
         self.teacher = Some(run.model.clone());
         self
     }
