@@ -137,7 +137,7 @@ fn a_dml_run_returns_every_peer_and_its_headline_is_the_returned_model() {
     let probe = Loader::test(&data, 8).epoch(0).next().unwrap();
     let x = probe.images(&cpu());
     run.model.forward(x.clone()).into_data().assert_eq(&run.get("peer0").unwrap().forward(x).into_data(), true);
-    assert!(run.plot_models().svg.contains("peer1 accuracy"), "per-model curves, named in words");
+    assert!(run.plot_models().svg.contains("peer 1 accuracy"), "per-model curves, named in words");
 }
 
 #[test]
