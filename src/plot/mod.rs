@@ -1,13 +1,20 @@
-//! Figures as SVG (plotters' SVG backend; text needs no font files). One style for all:
-//! 640×400 plot areas, the [`PALETTE`], a light grid, tick labels ≥ 13 px, axis titles in words
-//! ([`axis_title`]), and the legend in a box in its own column right of the plot, so it never
-//! covers data; its swatches show each series' dash style ([`Dash`]).
+//! Figures as SVG (plotters' SVG backend), shown in notebooks as PNG + SVG ([`Figure::bundle`]:
+//! the PNG rasterised in-process by [`raster`] with an embedded font, so figures render where
+//! inline SVG is stripped). One style for all ([`STYLE_VERSION`]): 640×400 plot areas, titles
+//! wrapped to the canvas, the [`PALETTE`] (bars past it outlined), a light grid, tick labels ≥ 12
+//! px, axis titles and legend rows in words ([`axis_title`], [`metric_words`]), category labels
+//! wrapped to their slot, log axes ticked at the swept values, and the legend in a box in its own
+//! column right of the plot, so it never covers data; its swatches show each series' dash style
+//! ([`Dash`]).
 //!
-//! - [`curves()`]: a metric per epoch, several runs overlaid (train dashed, test solid)
-//! - [`bars()`]: mean ± std bars from zero, with optional reference marks (a paper's numbers)
+//! - [`curves()`]: a metric per epoch, several runs overlaid (one colour per run, one dash per
+//!   key; one run: one colour per key)
+//! - [`bars()`]: mean ± std bars from zero, every seed as a dot, optional reference marks (a
+//!   paper's numbers); [`differences()`]: paired differences with their intervals around zero
 //! - [`grouped_bars()`]: several series per category (e.g. a softened distribution per T)
 //! - [`lines()`]: sweep line plots with error bars
-//! - [`image_grid`] / [`heatmap_grid`]: images (rows = classes) and heat-map overlays
+//! - [`image_grid`] / [`heatmap_grid`]: images (rows = classes) and heat-map overlays with a
+//!   colour scale (PNG only in notebooks)
 pub mod bars;
 pub mod curves;
 pub mod images;
