@@ -46,6 +46,11 @@ impl Bundle {
     }
 }
 
+/// `text` safe inside HTML or SVG markup (`&`, `<`, `>` escaped).
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 /// Sends one HTML block to the notebook (text and tables only: figures go as a [`Bundle`]).
 pub fn show_html(html: &str) {
     Bundle::new().with("text/html", html).show();

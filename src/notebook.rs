@@ -55,7 +55,7 @@ impl Panel {
     }
     /// The HTML of the lines and tables (no figures: those go as images).
     pub fn html(&self) -> String {
-        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let esc = crate::display::escape;
         let mut h: String = self.lines.iter().map(|l| format!("<p style=\"font-family:sans-serif\">{}</p>", esc(l))).collect();
         h += &self.tables.iter().map(|t| t.html()).collect::<String>();
         h

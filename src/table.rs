@@ -68,7 +68,7 @@ impl Table {
     }
     /// An HTML table with its caption.
     pub fn html(&self) -> String {
-        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let esc = crate::display::escape;
         let mut h = format!(
             "<table style=\"border-collapse:collapse;font-family:sans-serif;font-size:13px\"><caption style=\"font-weight:bold;padding:4px\">{}</caption><tr>",
             esc(&self.title)

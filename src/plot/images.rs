@@ -235,9 +235,7 @@ fn colour_scale(cx: f64, y: f64, caption: &str) -> String {
     )
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
+use crate::display::escape;
 
 fn encode_png(rgb: &[u8], w: usize, h: usize) -> Vec<u8> {
     let mut out = Vec::new();

@@ -333,17 +333,18 @@ impl Trainer {
 
     /// Trains `method` on `data` and returns the run (record and networks).
     pub fn run<M: Method>(&self, method: &mut M, method_config: serde_json::Value, data: &Dataset, device: &Device) -> Result<Run> {
-        let resumed_at = match &self.checkpoint {
-            Some(dir) => checkpoint::latest(dir)?.map(|(_, saved)| saved.epochs.len()),
-            None => None,
-        };
-        let record = self.fit(method, method_config, data, device)?;
+        let (record, resumed_at) = self.train(method, method_config, data, device)?;
         Ok(Run { resumed_at, ..Run::new(record, method.nets()) })
     }
 
     /// Trains `method` on `data`; returns the record. Resumes from the checkpoint folder if it
     /// holds a checkpoint of the same configuration, dataset and profile.
     pub fn fit<M: Method>(&self, method: &mut M, method_config: serde_json::Value, data: &Dataset, device: &Device) -> Result<RunRecord> {
+        self.train(method, method_config, data, device).map(|(record, _)| record)
+    }
+
+    /// [`Trainer::fit`], also returning the epochs its checkpoint held when it started.
+    fn train<M: Method>(&self, method: &mut M, method_config: serde_json::Value, data: &Dataset, device: &Device) -> Result<(RunRecord, Option<usize>)> {
         let cfg = &self.config;
         cfg.validate()?;
         let (plain, train_device) = devices(device);
@@ -352,6 +353,7 @@ impl Trainer {
         let mut optim = Optimizers::new(cfg);
         method.configure(&mut optim);
         let _lock = self.checkpoint.as_deref().map(checkpoint::Lock::acquire).transpose()?;
+        let mut resumed_at = None;
         if let Some(dir) = &self.checkpoint
             && let Some((ckpt, saved)) = checkpoint::latest(dir)?
         {
@@ -361,6 +363,7 @@ impl Trainer {
             *method.model_mut() = checkpoint::load_module(method.model().clone(), &ckpt, MODEL_FILE)?;
             optim.load(&ckpt)?;
             method.load_state(&ckpt)?;
+            resumed_at = Some(saved.epochs.len());
             record = saved;
             record.status = Status::Running;
             self.log(format_args!("resuming `{}` from {} (epoch {}/{})", self.name, ckpt.display(), record.epochs.len(), cfg.epochs));
@@ -441,7 +444,7 @@ impl Trainer {
         record.status = Status::Completed;
         record.wall_time_s = wall_before + started.elapsed().as_secs_f64();
         self.publish(&record)?;
-        Ok(record)
+        Ok((record, resumed_at))
     }
 
     fn publish(&self, record: &RunRecord) -> Result<()> {

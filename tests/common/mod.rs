@@ -71,14 +71,10 @@ pub fn test_filters(args: &[String]) -> Vec<String> {
     out
 }
 
-/// What a code cell's committed outputs were made from: a stable digest (64-bit FNV-1a, the same
-/// on every Rust release) of the cell's source, written into the cell's metadata by
-/// `tests/notebooks.rs` and checked by `tests/notebook_outputs.rs`.
+/// What a code cell's committed outputs were made from: the stable digest of the cell's source
+/// (`record::stable_digest`, FNV-1a: the same on every Rust release), written into the cell's
+/// metadata by `tests/notebooks.rs` and checked by `tests/notebook_outputs.rs`.
 #[allow(dead_code)]
 pub fn source_digest(source: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in source.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    distillery::record::stable_digest(source)
 }
