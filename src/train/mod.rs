@@ -427,10 +427,8 @@ impl Trainer {
             record.epochs.push(entry);
             record.final_metrics = epoch_metrics;
             record.wall_time_s = wall_before + started.elapsed().as_secs_f64();
-            let blocks = method.steps_per_epoch(epoch).map(|_| {
-                let steps = |upto: usize| (0..upto).map(|e| method.steps_per_epoch(e).unwrap_or(0)).sum::<usize>();
-                (steps(epoch + 1), steps(cfg.epochs))
-            });
+            // steps done and in all, from the cumulative counts the loop already keeps
+            let blocks = method.steps_per_epoch(epoch).map(|_| (first_step[epoch + 1], total_steps));
             self.progress(&record, cfg.epochs, blocks);
             if let Some(dir) = &self.checkpoint {
                 checkpoint::save(dir, &record, |d| {
