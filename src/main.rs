@@ -112,9 +112,12 @@ SERVE OPTIONS (distillery serve; build with --features remote-server, add cuda f
     --bind <IP>                 address to listen on [default: 127.0.0.1, this machine only];
                                 the WebSocket transport is unencrypted: use a trusted network
                                 or an SSH tunnel (ssh -L 3000:localhost:3000 server)
-    --token <T>                 the token clients must give [env DISTILLERY_REMOTE_TOKEN;
-                                default: a random one, printed]
-    --no-token                  admit every client that can reach the port
+    --token-file <FILE>         read the token clients must give from FILE [env
+                                DISTILLERY_REMOTE_TOKEN; default: a random one, printed]
+                                (never on the command line, where `ps` shows it)
+    --no-token                  admit every client that can reach the port (refused on a
+                                non-loopback --bind unless --force)
+    --force                     serve without a token on a non-loopback address anyway
     --devices <LIST>            cpu, or cuda:0,cuda:1,… [default: every CUDA device, else cpu]
     Clients: DISTILLERY_REMOTE=ws://server:3000 DISTILLERY_REMOTE_TOKEN=<T> makes
     Device::auto() (and every command above) run on the server; a comma list of servers gives
@@ -137,30 +140,45 @@ struct ServeArgs {
     bind: std::net::SocketAddr,
     token: Option<String>,
     no_token: bool,
+    force: bool,
     devices: Option<Vec<String>>,
 }
 
 fn parse_serve(args: &[String]) -> Result<Option<Command>> {
-    let mut serve = ServeArgs { bind: ([127, 0, 0, 1], 3000).into(), token: std::env::var("DISTILLERY_REMOTE_TOKEN").ok().filter(|t| !t.is_empty()), no_token: false, devices: None };
+    let mut serve = ServeArgs { bind: ([127, 0, 0, 1], 3000).into(), token: std::env::var("DISTILLERY_REMOTE_TOKEN").ok().filter(|t| !t.is_empty()), no_token: false, force: false, devices: None };
     let mut it = args.iter().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             return Ok(None);
         }
-        if flag == "--no-token" {
-            serve.no_token = true;
+        if flag == "--no-token" || flag == "--force" {
+            *(if flag == "--force" { &mut serve.force } else { &mut serve.no_token }) = true;
             continue;
         }
         let Some(v) = it.next() else { return Err(Error::invalid(flag, "", "needs a value")) };
         match flag.as_str() {
             "--port" => serve.bind.set_port(v.parse().map_err(|_| Error::invalid("--port", v, "expects a port number, 0–65535"))?),
             "--bind" => serve.bind.set_ip(v.parse().map_err(|_| Error::invalid("--bind", v, "expects an IP address such as 127.0.0.1 or 0.0.0.0"))?),
-            "--token" => serve.token = Some(v.clone()),
+            "--token" => return Err(Error::invalid("--token", "…", "a token on the command line shows in `ps` to every user of this machine: give it in DISTILLERY_REMOTE_TOKEN or --token-file FILE")),
+            "--token-file" => serve.token = Some(read_token(v)?),
             "--devices" => serve.devices = Some(list(v)),
             other => return Err(Error::invalid("flag", other, "unknown for `serve`; see --help")),
         }
     }
+    if serve.no_token && !serve.bind.ip().is_loopback() && !serve.force {
+        return Err(Error::invalid("--no-token", format!("with --bind {}", serve.bind.ip()), "refused: anyone who reaches that address could run work on this machine's devices; keep a token, or bind 127.0.0.1 and tunnel (ssh -L), or add --force"));
+    }
     Ok(Some(Command::Serve(serve)))
+}
+
+/// The token in `path` (surrounding white space trimmed), or an error naming the file.
+fn read_token(path: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::invalid("--token-file", path, format!("cannot read it: {e}")))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Error::invalid("--token-file", path, "the file is empty"));
+    }
+    Ok(token.to_string())
 }
 
 #[cfg(feature = "remote-server")]

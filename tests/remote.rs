@@ -159,29 +159,140 @@ fn a_server_that_never_answers_is_a_timeout_and_no_port_is_unreachable() {
     assert!(matches!(err, Error::Remote { kind: RemoteFailure::Setup, ref url, .. } if url == "http://example"), "{err}");
 }
 
+/// A `distillery serve` child on a port the OS picks, its token given in a file, and its URL.
+struct Served {
+    child: std::process::Child,
+    url: String,
+    printed: String,
+}
+
+impl Served {
+    fn start(token: &str) -> Served {
+        use std::io::{BufRead, BufReader};
+        let file = std::env::temp_dir().join(format!("distillery-token-{}-{token}", std::process::id()));
+        std::fs::write(&file, format!("{token}\n")).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_distillery"))
+            .args(["serve", "--port", "0", "--devices", "cpu", "--token-file"])
+            .arg(&file)
+            .env_remove("DISTILLERY_REMOTE_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = String::new();
+        let url = loop {
+            let line = lines.next().expect("serve printed its address").unwrap();
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some(rest) = line.trim().strip_prefix("DISTILLERY_REMOTE=") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // keep draining its output so that it never blocks on a full pipe
+        std::thread::spawn(move || lines.for_each(drop));
+        Served { child, url, printed }
+    }
+
+    fn signal(&self, signal: &str) {
+        assert!(std::process::Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap().success());
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn distillery_serve_prints_how_to_connect_and_requires_its_token() {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_distillery"))
-        .args(["serve", "--port", "0", "--token", "cli-token", "--devices", "cpu"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = String::new();
-    let url = loop {
-        let line = lines.next().expect("serve printed its address").unwrap();
-        printed.push_str(&line);
-        printed.push('\n');
-        if let Some(rest) = line.trim().strip_prefix("DISTILLERY_REMOTE=") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    assert!(printed.contains("on ws://127.0.0.1:") && printed.contains("DISTILLERY_REMOTE_TOKEN=cli-token"), "{printed}");
-    let refused = Device::remote(&url, Some("not-it"));
-    let sum = Device::remote(&url, Some("cli-token")).map(|device| Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device).sum().into_data().try_to_vec::<f32>().unwrap());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let served = Served::start("cli-token");
+    assert!(served.printed.contains("on ws://127.0.0.1:") && served.printed.contains("DISTILLERY_REMOTE_TOKEN=cli-token"), "{}", served.printed);
+    let refused = Device::remote(&served.url, Some("not-it"));
+    let sum = Device::remote(&served.url, Some("cli-token")).map(|device| Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device).sum().into_data().try_to_vec::<f32>().unwrap());
     assert!(matches!(refused, Err(Error::Remote { kind: RemoteFailure::Unauthorized, .. })), "{refused:?}");
     assert_eq!(sum.unwrap(), vec![6.0], "the served device computes");
+}
+
+/// `distillery serve ARGS`' exit status and stderr, for flags it must refuse before serving.
+fn serve_refuses(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_distillery")).arg("serve").args(args).output().unwrap();
+    assert!(!out.status.success(), "serve {args:?} started: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn serve_keeps_tokens_off_the_command_line_and_an_open_port_off_the_network() {
+    let err = serve_refuses(&["--port", "0", "--token", "secret"]);
+    assert!(err.contains("--token") && err.contains("ps") && err.contains("--token-file") && !err.contains("secret"), "{err}");
+    let err = serve_refuses(&["--port", "0", "--no-token", "--bind", "0.0.0.0"]);
+    assert!(err.contains("--no-token") && err.contains("0.0.0.0") && err.contains("--force"), "{err}");
+    let err = serve_refuses(&["--port", "0", "--token-file", "/nonexistent/token"]);
+    assert!(err.contains("--token-file") && err.contains("/nonexistent/token"), "{err}");
+}
+
+#[test]
+fn wss_is_refused_with_how_to_tunnel() {
+    let err = Device::remote("wss://gpu-box:3000", Some(TOKEN)).unwrap_err();
+    assert!(matches!(err, Error::Remote { kind: RemoteFailure::Setup, .. }), "{err}");
+    assert!(err.to_string().contains("TLS") && err.to_string().contains("ssh -N -L"), "{err}");
+}
+
+#[test]
+fn a_fleet_starts_with_the_servers_that_answer() {
+    let live = server();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("ws://{}", dead.local_addr().unwrap());
+    drop(dead); // nothing listens there now
+    let devices = distillery::device::fleet_of(&[dead_url.clone(), live.url.clone()], Some(TOKEN)).unwrap();
+    assert_eq!(devices.len(), 1, "the live server's one device");
+    assert!(devices[0].describe().contains(&live.url), "{}", devices[0].describe());
+    let err = distillery::device::fleet_of(std::slice::from_ref(&dead_url), Some(TOKEN)).unwrap_err();
+    assert!(matches!(err, Error::Remote { kind: RemoteFailure::Unreachable, .. }) && err.to_string().contains(&dead_url), "{err}");
+}
+
+/// The main job on a server that is frozen (SIGSTOP) mid-run ends with a timeout naming it,
+/// instead of hanging; so does a sweep point, which is retried on the other server.
+#[test]
+fn a_frozen_server_times_out_a_run_and_a_sweep_moves_on() {
+    distillery::device::relay::set_timeout(Duration::from_secs(3));
+    let data = data();
+    // a single run: the server freezes once training is under way
+    let frozen = Served::start(TOKEN);
+    let device = Device::remote(&frozen.url, Some(TOKEN)).unwrap();
+    let started = Instant::now();
+    let run = std::thread::scope(|s| {
+        let handle = s.spawn(|| {
+            let recipe = TrainConfig::new().with_epochs(10_000).with_batch_size(32).with_lr(0.05).with_seed(0).with_verbose(false);
+            Supervised::builder().model(Arch::mlp(32, 1)).train(recipe).fit(&data, &device)
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        frozen.signal("-STOP");
+        handle.join().unwrap()
+    });
+    let waited = started.elapsed();
+    match run {
+        Err(Error::Remote { kind: RemoteFailure::Timeout, url, reason }) => assert!(url == frozen.url && reason.contains("stopped answering"), "{url}: {reason}"),
+        other => panic!("expected a timeout naming {}, got {:?}", frozen.url, other.map(|r| r.record.epochs.len())),
+    }
+    assert!(waited < Duration::from_secs(30), "ended {waited:?} after the start (timeout 3 s)");
+    // a sweep over a server that freezes when handed its first point, and a live one
+    let local = spec().run(|lr| train(&data, lr, 0, &cpu())).unwrap();
+    let (victim, live) = (Served::start(TOKEN), Served::start(TOKEN));
+    let devices = [Device::remote(&victim.url, Some(TOKEN)).unwrap(), Device::remote(&live.url, Some(TOKEN)).unwrap()];
+    let froze = std::sync::Once::new();
+    let sweep = spec()
+        .retries(2)
+        .run_on(&devices, |p, device| {
+            if *device == devices[0] {
+                froze.call_once(|| victim.signal("-STOP"));
+            }
+            train(&data, p.x(), p.seed, device)
+        })
+        .unwrap();
+    assert!(froze.is_completed(), "the victim was handed a point");
+    assert!(sweep.failed.is_empty(), "the frozen server's point ran on the live one: {:?}", sweep.failed);
+    assert_eq!(accuracies(&sweep), accuracies(&local), "all four points, in order, with the local numbers");
 }

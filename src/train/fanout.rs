@@ -12,7 +12,7 @@
 //! settings, a bug) and the point is marked failed with its error at once. Either way every
 //! other point goes on, and nothing is dropped silently: each point ends [`Outcome::Done`] or
 //! [`Outcome::Failed`], in the order given.
-use crate::device::DeviceExt;
+use crate::device::{DeviceExt, FAN_OUT_THREAD as THREAD_PREFIX};
 use crate::error::{Error, Result};
 use burn::tensor::{Device, Tensor};
 use std::collections::VecDeque;
@@ -54,7 +54,7 @@ struct Report<T> {
 /// Returns one [`Outcome`] per item, in the order of `items`.
 pub fn fan_out<I: Sync, T: Send>(items: &[I], devices: &[Device], retries: usize, f: impl Fn(&I, &Device) -> Result<T> + Sync) -> Result<Vec<Outcome<T>>> {
     crate::error::ensure(!devices.is_empty(), "devices", "[]", "fan-out needs at least one device")?;
-    quiet_panics_on_our_threads();
+    crate::device::quiet_panics();
     crate::device::remote_here();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().thread_name(THREAD_PREFIX.to_string() + " check").build().map_err(|e| Error::invalid("fan-out", "tokio runtime", e.to_string()))?;
     let (done_tx, done_rx) = mpsc::unbounded_channel::<Report<T>>();
@@ -151,24 +151,6 @@ async fn schedule<T>(count: usize, devices: &[Device], retries: usize, mut queue
     // closing the job queues ends the worker threads
     queues.clear();
     Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Failed { error: "never scheduled".into(), attempts: 0 })).collect())
-}
-
-/// The name every fan-out thread's name starts with.
-const THREAD_PREFIX: &str = "distillery fan-out";
-
-/// A panic on a fan-out thread is reported once, as the point's error (on stdout, with the
-/// device), not also by the default hook's stderr dump: the hook stays as it was for every
-/// other thread.
-fn quiet_panics_on_our_threads() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !std::thread::current().name().is_some_and(|n| n.starts_with(THREAD_PREFIX)) {
-                previous(info);
-            }
-        }));
-    });
 }
 
 /// Whether `device` still computes and returns a one-element tensor within [`HEALTH_TIMEOUT`].

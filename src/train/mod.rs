@@ -333,14 +333,14 @@ impl Trainer {
 
     /// Trains `method` on `data` and returns the run (record and networks).
     pub fn run<M: Method>(&self, method: &mut M, method_config: serde_json::Value, data: &Dataset, device: &Device) -> Result<Run> {
-        let (record, resumed_at) = self.train(method, method_config, data, device)?;
+        let (record, resumed_at) = crate::device::catching_remote(device, || self.train(method, method_config, data, device))?;
         Ok(Run { resumed_at, ..Run::new(record, method.nets()) })
     }
 
     /// Trains `method` on `data`; returns the record. Resumes from the checkpoint folder if it
     /// holds a checkpoint of the same configuration, dataset and profile.
     pub fn fit<M: Method>(&self, method: &mut M, method_config: serde_json::Value, data: &Dataset, device: &Device) -> Result<RunRecord> {
-        self.train(method, method_config, data, device).map(|(record, _)| record)
+        crate::device::catching_remote(device, || self.train(method, method_config, data, device)).map(|(record, _)| record)
     }
 
     /// [`Trainer::fit`], also returning the epochs its checkpoint held when it started.

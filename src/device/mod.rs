@@ -9,6 +9,8 @@
 //! `DISTILLERY_CPU=libtorch` picks libtorch when both are compiled in.
 pub use burn::tensor::Device;
 use crate::error::{Error, RemoteFailure, Result};
+#[cfg(feature = "remote")]
+pub mod relay;
 use std::time::Duration;
 
 /// Why [`DeviceExt::auto`] picked this CPU backend, when flex and libtorch are both compiled in.
@@ -106,9 +108,9 @@ pub trait DeviceExt: Sized {
     /// Every device the server at `url` hosts, each connected now (see [`DeviceExt::remote`]).
     fn remote_all(url: &str, token: Option<&str>) -> Result<Vec<Self>>;
     /// The devices `DISTILLERY_REMOTE` names (a comma list of `ws://host:port`, every device of
-    /// each server, token from `DISTILLERY_REMOTE_TOKEN`), or this machine's
-    /// [`auto`](DeviceExt::auto_quiet) device alone when it is unset: the list to fan a sweep
-    /// out over.
+    /// each server that answers, token from `DISTILLERY_REMOTE_TOKEN`; see [`fleet_of`]), or
+    /// this machine's [`auto`](DeviceExt::auto_quiet) device alone when it is unset: the list
+    /// to fan a sweep out over.
     fn fleet() -> Result<Vec<Self>>;
 }
 
@@ -203,25 +205,23 @@ impl DeviceExt for Device {
         if urls.is_empty() {
             return Ok(vec![Device::auto_quiet()]);
         }
-        let token = remote_token();
-        let mut all = Vec::new();
-        for url in &urls {
-            all.extend(Device::remote_all(url, token.as_deref())?);
-        }
-        Ok(all)
+        fleet_of(&urls, remote_token().as_deref())
     }
 }
 
 /// Device `index` of the server at `url`, connected now, waiting at most `timeout` for its
-/// answer ([`DeviceExt::remote`] with a deadline of your choice).
+/// answer ([`DeviceExt::remote`] with a deadline of your choice). The device talks to its server
+/// through this process's watchdog ([`relay`]): a server that stops answering mid-run fails the
+/// run with [`RemoteFailure::Timeout`] within about [`relay::timeout`].
 pub fn connect_remote(url: &str, token: Option<&str>, index: usize, timeout: Duration) -> Result<Device> {
     remote_here();
-    let session = Session { url: url.into(), token: token.map(String::from), index };
+    let dial = remote::watched(url, token)?;
+    let session = Session { url: url.into(), dial: dial.clone(), token: token.map(String::from), index };
     let mut known = KNOWN_HERE.lock().unwrap_or_else(|p| p.into_inner());
     // burn-remote numbers an endpoint when it is asked for, before it connects: every attempt is
     // recorded, failed ones too, so that replaying the list numbers the devices the same way
-    let connected = remote::connect(url, token, index, timeout);
-    record(&session);
+    let connected = remote::connect(&dial, token, index, timeout).map_err(|e| renamed(e, url));
+    shared().lock().unwrap_or_else(|p| p.into_inner()).sessions.push(session.clone());
     *known += 1;
     let device = connected?;
     name(&device, &session);
@@ -231,38 +231,56 @@ pub fn connect_remote(url: &str, token: Option<&str>, index: usize, timeout: Dur
 /// One remote device as it was asked for: enough to number it again in another copy.
 #[derive(Clone, Debug, PartialEq)]
 struct Session {
+    /// The server's address, as the user gave it.
     url: String,
+    /// Where burn-remote connects: the watchdog's local end of the relay to `url`.
+    dial: String,
     token: Option<String>,
     index: usize,
 }
 
-/// Every remote device this process asked for, in order, as tab-separated lines `url\ttoken\tindex`.
+/// What every copy of this crate in the process knows about remote devices: every device asked
+/// for, in order, and the servers the watchdog gave up on, with why.
 ///
-/// Why the environment: evcxr links each notebook cell with its own copy of every dependency,
+/// Why shared, and how: evcxr links each notebook cell with its own copy of every dependency,
 /// and burn-remote keeps its device numbering in a static — a device connected in one cell is
-/// unknown to the next cell's copy. The environment is one per process (libc is shared), so
-/// [`remote_here`] can replay the list in a new copy and give every device its number back.
-const SESSIONS_ENV: &str = "DISTILLERY_REMOTE_SESSIONS";
+/// unknown to the next cell's copy, so [`remote_here`] replays the list in a new copy. The list
+/// holds tokens, so it stays in this process's memory: the first copy leaks it and leaves its
+/// address (never its contents) in [`SHARED_ENV`], tagged with the process id, the crate version
+/// and the struct's size; a later copy with the same tag reads it there, and a child process
+/// (another pid) that inherits the variable ignores it.
+#[derive(Default)]
+struct Shared {
+    sessions: Vec<Session>,
+    lost: Vec<(String, String)>,
+}
 
-/// How many entries of [`SESSIONS_ENV`] this copy of the crate has numbered.
+/// The environment variable that holds [`Shared`]'s address as `pid:version:size@hex`.
+const SHARED_ENV: &str = "DISTILLERY_REMOTE_SHARED";
+
+fn shared() -> &'static std::sync::Mutex<Shared> {
+    static HERE: std::sync::OnceLock<&'static std::sync::Mutex<Shared>> = std::sync::OnceLock::new();
+    HERE.get_or_init(|| {
+        let tag = format!("{}:{}:{}", std::process::id(), env!("CARGO_PKG_VERSION"), std::mem::size_of::<std::sync::Mutex<Shared>>());
+        let found = std::env::var(SHARED_ENV).ok().and_then(|v| {
+            let (t, address) = v.rsplit_once('@')?;
+            (t == tag).then(|| usize::from_str_radix(address, 16).ok()).flatten()
+        });
+        if let Some(address) = found {
+            // SAFETY: another copy of this crate (same version, same layout) in this process
+            // (same pid) leaked this Mutex<Shared> and never frees it
+            return unsafe { &*(address as *const std::sync::Mutex<Shared>) };
+        }
+        let leaked: &'static std::sync::Mutex<Shared> = Box::leak(Box::default());
+        // SAFETY: set once per process, the first time a remote device is asked for, before any
+        // relay or fan-out thread of ours exists; the value is an address, not a secret
+        unsafe { std::env::set_var(SHARED_ENV, format!("{tag}@{:x}", leaked as *const _ as usize)) };
+        leaked
+    })
+}
+
+/// How many of [`Shared::sessions`] this copy of the crate has numbered.
 static KNOWN_HERE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
-
-fn sessions() -> Vec<Session> {
-    std::env::var(SESSIONS_ENV).unwrap_or_default().lines().filter_map(|line| {
-        let mut parts = line.split('\t');
-        let (url, token, index) = (parts.next()?, parts.next()?, parts.next()?.parse().ok()?);
-        Some(Session { url: url.into(), token: (!token.is_empty()).then(|| token.into()), index })
-    }).collect()
-}
-
-fn record(session: &Session) {
-    let mut all = std::env::var(SESSIONS_ENV).unwrap_or_default();
-    all.push_str(&format!("{}\t{}\t{}\n", session.url, session.token.as_deref().unwrap_or(""), session.index));
-    // SAFETY: written only here, at connect time, under KNOWN_HERE's lock; std serialises its own
-    // readers, and nothing in this process reads the environment from C concurrently with a
-    // connect.
-    unsafe { std::env::set_var(SESSIONS_ENV, all) };
-}
 
 fn name(device: &Device, session: &Session) {
     let mut names = REMOTE_NAMES.lock().unwrap_or_else(|p| p.into_inner());
@@ -279,14 +297,121 @@ fn name(device: &Device, session: &Session) {
 /// remote device in a new cell.
 pub fn remote_here() {
     let mut known = KNOWN_HERE.lock().unwrap_or_else(|p| p.into_inner());
-    let all = sessions();
+    let all = shared().lock().unwrap_or_else(|p| p.into_inner()).sessions.clone();
     for session in all.iter().skip(*known) {
         // a server that is gone since keeps its number; its error surfaces where it is used
-        if let Ok(device) = remote::connect(&session.url, session.token.as_deref(), session.index, Duration::from_secs(5)) {
+        if let Ok(device) = remote::connect(&session.dial, session.token.as_deref(), session.index, Duration::from_secs(5)) {
             name(&device, session);
         }
     }
     *known = all.len().max(*known);
+}
+
+/// Why the watchdog gave up on the server at `url`, if it did.
+pub fn lost_reason(url: &str) -> Option<String> {
+    shared().lock().unwrap_or_else(|p| p.into_inner()).lost.iter().rev().find(|(u, _)| u == url).map(|(_, why)| why.clone())
+}
+
+#[cfg(feature = "remote")]
+fn mark_lost(url: &str, why: &str) {
+    eprintln!("distillery: {url}: {why}");
+    shared().lock().unwrap_or_else(|p| p.into_inner()).lost.push((url.into(), why.into()));
+}
+
+/// The server address of a device [`connect_remote`] made.
+pub fn remote_url(device: &Device) -> Option<String> {
+    let name = describe_remote(device);
+    name.strip_prefix("remote ").and_then(|rest| rest.split(' ').next()).filter(|u| u.contains("://")).map(String::from)
+}
+
+/// Runs `f`; on a remote device, a panic inside it (burn-remote panics when its connection
+/// breaks) becomes an [`Error::Remote`] naming the server: [`RemoteFailure::Timeout`] when the
+/// watchdog gave up on it, [`RemoteFailure::Unreachable`] otherwise. Elsewhere a panic stays a
+/// panic.
+pub fn catching_remote<T>(device: &Device, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !device.is_remote() {
+        return f();
+    }
+    quiet_panics();
+    let was_quiet = QUIET.replace(true);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.set(was_quiet);
+    caught.unwrap_or_else(|panic| {
+        let url = remote_url(device).unwrap_or_else(|| "remote device".into());
+        let message = crate::models::panic_message(&*panic);
+        Err(match lost_reason(&url) {
+            Some(why) => Error::Remote { url, kind: RemoteFailure::Timeout, reason: why },
+            None => Error::Remote { url, kind: RemoteFailure::Unreachable, reason: format!("the connection broke mid-run ({message})") },
+        })
+    })
+}
+
+thread_local! {
+    /// Set while a panic on this thread is caught and reported as an error ([`catching_remote`]).
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The name every fan-out thread's name starts with ([`crate::train::fanout`]).
+pub(crate) const FAN_OUT_THREAD: &str = "distillery fan-out";
+
+/// A panic that is caught and reported as an error — on a fan-out thread, or inside
+/// [`catching_remote`] — is reported once, as that error, not also by the default hook's stderr
+/// dump; the hook stays as it was for every other panic.
+pub(crate) fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let ours = QUIET.get() || std::thread::current().name().is_some_and(|n| n.starts_with(FAN_OUT_THREAD));
+            if !ours {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// The devices of every server in `urls` that answers (each server's every device, `token` for
+/// all), in order. A server that does not answer is named on stderr and left out; only when none
+/// answers is it an error, naming each one and why.
+pub fn fleet_of(urls: &[String], token: Option<&str>) -> Result<Vec<Device>> {
+    let mut all = Vec::new();
+    let mut failed = Vec::new();
+    for url in urls {
+        match Device::remote_all(url, token) {
+            Ok(devices) => all.extend(devices),
+            Err(e) => failed.push(e),
+        }
+    }
+    if all.is_empty() && let Some(first) = failed.first() {
+        let Error::Remote { kind, .. } = first else { return Err(failed.swap_remove(0)) };
+        let reason = failed.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
+        return Err(Error::Remote { url: urls.join(","), kind: *kind, reason: format!("no server of the fleet answers: {reason}") });
+    }
+    for e in &failed {
+        eprintln!("distillery: left out of the fleet: {e}");
+    }
+    Ok(all)
+}
+
+/// `url` as a `ws://` address, or why not: `wss://` is refused, since burn-remote 0.22 has no
+/// TLS and would connect in the clear to a server the user believes encrypted.
+fn check_scheme(url: &str) -> Result<()> {
+    let setup = |reason: &str| Err(Error::Remote { url: url.into(), kind: RemoteFailure::Setup, reason: reason.into() });
+    if url.starts_with("wss://") {
+        return setup("burn-remote has no TLS, so wss:// cannot be honoured: serve on 127.0.0.1 and tunnel (on this machine: `ssh -N -L 3000:127.0.0.1:3000 server`, then DISTILLERY_REMOTE=ws://127.0.0.1:3000), or use a VPN");
+    }
+    if !url.starts_with("ws://") {
+        return setup("expected ws://host:port");
+    }
+    Ok(())
+}
+
+/// `e` naming `url` instead of the address it was raised for (the watchdog's local end).
+fn renamed(e: Error, url: &str) -> Error {
+    match e {
+        Error::Remote { kind, reason, .. } => Error::Remote { url: url.into(), kind, reason },
+        other => other,
+    }
 }
 
 /// The servers `DISTILLERY_REMOTE` lists (comma-separated `ws://host:port`).
@@ -318,9 +443,7 @@ mod remote {
     use burn::tensor::remote::{ConnectError, RemoteHost};
 
     fn host(url: &str, token: Option<&str>) -> Result<RemoteHost> {
-        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Err(Error::Remote { url: url.into(), kind: RemoteFailure::Setup, reason: "expected ws://host:port".into() });
-        }
+        check_scheme(url)?;
         let host = RemoteHost::websocket(url);
         Ok(match token {
             Some(token) => host.with_credential(token),
@@ -353,6 +476,15 @@ mod remote {
         }
     }
 
+    /// Starts the watchdog's relay to the server at `url` (reachable now, or an
+    /// [`RemoteFailure::Unreachable`] error) and returns the address burn-remote dials.
+    pub(super) fn watched(url: &str, token: Option<&str>) -> Result<String> {
+        check_scheme(url)?;
+        let (url_owned, token_owned) = (url.to_string(), token.map(String::from));
+        let probe: relay::Probe = std::sync::Arc::new(move |deadline| device_count(&url_owned, token_owned.as_deref(), deadline).map(|_| ()));
+        relay::start(url, probe, mark_lost)
+    }
+
     pub(super) fn connect(url: &str, token: Option<&str>, index: usize, timeout: Duration) -> Result<Device> {
         let options = Device::remote_options(&host(url, token)?).device_index(index);
         within(url, timeout, options.init_async())
@@ -371,6 +503,10 @@ mod remote {
 
     fn missing(url: &str) -> Error {
         Error::Remote { url: url.into(), kind: RemoteFailure::Setup, reason: "this build has no `remote` feature: add `features = [\"remote\"]` to the distillery dependency".into() }
+    }
+    pub(super) fn watched(url: &str, _token: Option<&str>) -> Result<String> {
+        check_scheme(url)?;
+        Err(missing(url))
     }
     pub(super) fn connect(url: &str, _token: Option<&str>, _index: usize, _timeout: Duration) -> Result<Device> {
         Err(missing(url))
