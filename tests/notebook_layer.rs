@@ -217,3 +217,27 @@ fn the_softened_teacher_figure_shows_each_temperature_and_names_bad_input() {
         }
     }
 }
+
+#[test]
+fn a_local_sweep_or_comparison_lists_a_failed_point_and_finishes_the_others() {
+    let data = tiny();
+    let fit = |epochs: usize, seed: u64| Supervised::builder().model(Arch::mlp(8, 1)).train(quick(epochs)).seed(seed).fit(&data, &cpu());
+    // 0 epochs is a typed error of that point alone: the points before and after it still run
+    let sweep = Sweep::over("epochs", [1.0, 0.0, 1.0]).verbose(false).run(|e| fit(e as usize, 0)).unwrap();
+    assert_eq!((sweep.points.len(), sweep.failed.len()), (2, 1), "{:?}", sweep.failed);
+    assert!(sweep.failed[0].params == vec![("epochs".to_string(), 0.0)] && sweep.failed[0].error.contains("epochs"), "{:?}", sweep.failed);
+    // a comparison: seed 1 of one method fails, its other seed and the other method finish
+    let c = Comparison::of("one bad run")
+        .seeds([0, 1])
+        .verbose(false)
+        .method("ok", |seed| fit(1, seed))
+        .method("flaky", |seed| fit(if seed == 1 { 0 } else { 1 }, seed))
+        .run()
+        .unwrap();
+    assert_eq!(c.rows[0].seeds, vec![0, 1]);
+    assert_eq!(c.rows[1].seeds, vec![0], "the failed seed is missing from its row");
+    assert!(c.failed.len() == 1 && c.failed[0].0 == "flaky" && c.failed[0].1 == 1, "{:?}", c.failed);
+    // when nothing finishes, the first error is the answer
+    let e = Sweep::over("epochs", [0.0, 0.0]).verbose(false).run(|e| fit(e as usize, 0)).unwrap_err();
+    assert!(e.to_string().contains("epochs"), "{e}");
+}

@@ -59,6 +59,47 @@ impl Captured {
     fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.lines.lock().unwrap())
     }
+    /// Waits (at most `timeout`) for the line `marker`; returns the lines before it and drops
+    /// it, keeping what came after. `None` if it never came.
+    fn until(&self, marker: &str, timeout: Duration) -> Option<Vec<String>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let mut lines = self.lines.lock().unwrap();
+                if let Some(at) = lines.iter().position(|l| l == marker) {
+                    let before: Vec<String> = lines.drain(..=at).collect();
+                    return Some(before[..at].to_vec());
+                }
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// The line a cell writes to stderr before its own code runs: what precedes it on stderr is the
+/// previous cell's, however late it arrived (stderr has a pipe of its own, unordered with the
+/// cell's end).
+fn stderr_marker(cell: usize) -> String {
+    format!("<<distillery notebook test: cell {cell} starts>>")
+}
+
+/// `source` with the marker's `eprintln!` after its leading `:` commands and comments.
+fn with_marker(source: &str, cell: usize) -> String {
+    let lines: Vec<&str> = source.lines().collect();
+    let at = lines.iter().position(|l| !(l.trim().is_empty() || l.trim_start().starts_with(':') || l.trim_start().starts_with("//"))).unwrap_or(lines.len());
+    let mut out: Vec<String> = lines[..at].iter().map(|l| l.to_string()).collect();
+    out.push(format!("eprintln!(\"{}\");", stderr_marker(cell)));
+    out.extend(lines[at..].iter().map(|l| l.to_string()));
+    out.join("\n")
+}
+
+/// Fails with the stderr a cell wrote (an `Err` surfaced by `?`, or a warning), if any.
+fn check_stderr(lines: &[String], failed: impl Fn(String) -> String) -> Result<(), String> {
+    let text: Vec<&str> = lines.iter().map(String::as_str).filter(|l| !l.trim().is_empty()).collect();
+    if text.is_empty() { Ok(()) } else { Err(failed(format!("the cell wrote to stderr (an `Err` surfaced by `?`, or a warning):\n{}", text.join("\n")))) }
 }
 
 fn cell_source(cell: &Value) -> String {
@@ -172,6 +213,9 @@ fn run() -> Result<(), String> {
         let mut figures = 0usize;
         let mut count = 0usize;
         let cells = nb["cells"].as_array_mut().ok_or_else(|| format!("{name}: no cells"))?;
+        // the previous code cell's index and source, whose stderr is read at the next marker
+        let mut previous: Option<(usize, String)> = None;
+        let failure = |index: usize, source: &str, msg: String| format!("{name}, cell {index}: {msg}\n--- cell source ---\n{source}");
         for (index, cell) in cells.iter_mut().enumerate() {
             if cell["cell_type"] != "code" {
                 continue;
@@ -179,19 +223,18 @@ fn run() -> Result<(), String> {
             count += 1;
             let source = cell_source(cell);
             let t0 = Instant::now();
-            let result = ctx.execute(&with_dep_features(&source));
-            std::thread::sleep(Duration::from_millis(150)); // let the reader threads drain
+            let result = ctx.execute(&with_marker(&with_dep_features(&source), count));
             let out = stdout.take();
-            let err = stderr.take();
-            let fail = |msg: String| format!("{name}, cell {index}: {msg}\n--- cell source ---\n{source}");
+            let fail = |msg: String| failure(index, &source, msg);
             let outputs = match result {
-                Err(e) => return Err(fail(format!("{e}"))),
+                Err(e) => return Err(fail(format!("{e}{}", stderr.take().iter().map(|l| format!("\n{l}")).collect::<String>()))),
                 Ok(o) => o,
             };
-            let err_text: Vec<&String> = err.iter().filter(|l| !l.trim().is_empty()).collect();
-            if !err_text.is_empty() {
-                return Err(fail(format!("the cell wrote to stderr (an `Err` surfaced by `?`, or a warning):\n{}", err_text.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"))));
+            let before = stderr.until(&stderr_marker(count), Duration::from_secs(30)).ok_or_else(|| fail("its stderr marker never arrived".into()))?;
+            if let Some((at, text)) = &previous {
+                check_stderr(&before, |msg| failure(*at, text, msg))?;
             }
+            previous = Some((index, source.clone()));
             let mut cell_outputs = Vec::new();
             if !out.is_empty() {
                 cell_outputs.push(json!({"output_type": "stream", "name": "stdout", "text": lines_json(&(out.join("\n") + "\n"))}));
@@ -213,6 +256,12 @@ fn run() -> Result<(), String> {
             // what these outputs were made from (tests/notebook_outputs.rs checks it)
             cell["metadata"]["distillery"] = json!({"source": common::source_digest(&source), "style": distillery::plot::STYLE_VERSION});
             println!("   cell {index}: {:.1}s", t0.elapsed().as_secs_f64());
+        }
+        // the last cell's stderr: everything before a final marker
+        ctx.execute(&format!("eprintln!(\"{}\");", stderr_marker(0))).map_err(|e| format!("{name}: the closing marker: {e}"))?;
+        let last = stderr.until(&stderr_marker(0), Duration::from_secs(30)).ok_or_else(|| format!("{name}: the closing stderr marker never arrived"))?;
+        if let Some((at, text)) = &previous {
+            check_stderr(&last, |msg| failure(*at, text, msg))?;
         }
         if figures == 0 {
             return Err(format!("{name}: no cell produced an inline figure"));

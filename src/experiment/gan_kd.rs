@@ -215,13 +215,13 @@ impl GanKdExperiment {
         let (mut gans, mut teachers) = (Vec::new(), Vec::new());
         for seed in 0..self.seeds as u64 {
             if self.rows.iter().any(Row::needs_gan) {
-                println!("patch GAN, seed {seed} ({} epochs) …", self.gan_epochs);
+                println!("patch GAN, seed {seed} ({} epochs) …{}", self.gan_epochs, KdExperiment::checkpoint_note(&self.gan_dir(seed, data), self.gan_epochs)?);
                 let gan = self.fit_gan(seed, data, device)?;
                 println!("  patch L1 to the true hole {:.3} (zero fill {:.3})", gan.record.final_metric("patch_l1").unwrap_or(f64::NAN), gan.record.final_metric("zero_l1").unwrap_or(f64::NAN));
                 gans.push(gan);
             }
             if self.rows.iter().any(Row::needs_teachers) {
-                println!("{} fold teachers, seed {seed} …", self.folds);
+                println!("{} fold teachers, seed {seed} …{}", self.folds, KdExperiment::checkpoint_note(&self.teachers_dir(seed, data), self.folds * b.epochs)?);
                 let t = self.fit_teachers(seed, data, device)?;
                 let accs: Vec<String> = t.heldout_acc.iter().map(|a| format!("{:.2}", a * 100.0)).collect();
                 println!("  held-out fold accuracy (%): {}", accs.join(", "));
@@ -263,8 +263,16 @@ impl GanKdExperiment {
             .seed(seed)
             .verbose(false)
             .profile(b.profile)
-            .checkpoint_dir(b.ckpt("gan", &(self.key(data), &self.gan, self.gan_epochs, seed)))
+            .checkpoint_dir(self.gan_dir(seed, data))
             .fit(data, device)
+    }
+
+    fn gan_dir(&self, seed: u64, data: &Dataset) -> PathBuf {
+        self.base.ckpt("gan", &(self.key(data), &self.gan, self.gan_epochs, seed))
+    }
+
+    fn teachers_dir(&self, seed: u64, data: &Dataset) -> PathBuf {
+        self.base.ckpt("teachers", &(self.key(data), &self.teacher, self.folds, seed))
     }
 
     /// The k fold teachers of `seed` (each trained with the experiment's recipe and that seed).
@@ -274,7 +282,7 @@ impl GanKdExperiment {
             .folds(self.folds)
             .train(self.train_config(data).with_seed(seed))
             .profile(b.profile)
-            .checkpoint_dir(b.ckpt("teachers", &(self.key(data), &self.teacher, self.folds, seed)))
+            .checkpoint_dir(self.teachers_dir(seed, data))
             .fit(data, device)?;
         Ok(Arc::new(t))
     }

@@ -19,7 +19,7 @@ use crate::models::Arch;
 use crate::plot;
 use crate::profile::Profile;
 use crate::train::{fmt_duration, Run, TrainConfig};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Settings of the KD experiment (every CLI flag maps to a field).
 #[derive(Clone, Debug)]
@@ -150,6 +150,23 @@ impl KdExperiment {
     /// a stable one of the settings serialised ([`crate::record::settings_digest`]).
     /// A folder under the name earlier versions gave it (the `Debug` text hashed by
     /// `DefaultHasher`, cut to 32 bits) is renamed to the stable name, so no finished run is lost.
+    /// What a stage's progress line says about its checkpoint folder `dir` (and the folders
+    /// right under it, one per fold): `" [resuming: k of n epochs checkpointed]"`, `" [read
+    /// back]"` when all `n` are, nothing when it holds none.
+    pub(crate) fn checkpoint_note(dir: &Path, n: usize) -> Result<String> {
+        let mut folders = vec![dir.to_path_buf()];
+        folders.extend(std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        let mut done = 0;
+        for folder in folders {
+            done += crate::train::checkpoint::latest(&folder)?.map_or(0, |(_, record)| record.epochs.len());
+        }
+        Ok(match done {
+            0 => String::new(),
+            k if k >= n => " [read back]".into(),
+            k => format!(" [resuming: {k} of {n} epochs checkpointed]"),
+        })
+    }
+
     pub(crate) fn ckpt(&self, name: &str, config: &(impl serde::Serialize + std::fmt::Debug)) -> PathBuf {
         let root = self.out.join("ckpt");
         let dir = root.join(format!("{name}-{}", crate::record::settings_digest(config)));

@@ -83,6 +83,7 @@ pub fn save(root: &Path, record: &RunRecord, save_method: impl FnOnce(&Path) -> 
     record.save(&dir.join(STATE))?;
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
     write_atomic(&root.join(LATEST), name.as_bytes())?;
+    kill_point();
     for entry in std::fs::read_dir(root).map_err(Error::io(root))?.flatten() {
         let n = entry.file_name().to_string_lossy().into_owned();
         if n.starts_with("epoch-") && n != name {
@@ -90,6 +91,22 @@ pub fn save(root: &Path, record: &RunRecord, save_method: impl FnOnce(&Path) -> 
         }
     }
     Ok(())
+}
+
+/// Test hook for the kill-and-resume suite (`tests/kill_resume.rs`): with
+/// `DISTILLERY_KILL_AFTER_CHECKPOINTS=k`, the process SIGKILLs itself right after committing its
+/// k-th checkpoint (counted over every run in the process), before the older one is removed — a
+/// kill at an exact point instead of a race with a fast run.
+fn kill_point() {
+    static SAVED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let Some(k) = std::env::var("DISTILLERY_KILL_AFTER_CHECKPOINTS").ok().and_then(|v| v.parse::<usize>().ok()) else { return };
+    if SAVED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == k {
+        // SAFETY: kill(2) on our own pid; SIGKILL ends the process here
+        #[cfg(unix)]
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
 }
 
 /// The newest complete checkpoint: its folder and the record it saved. `None` if there is none.

@@ -63,8 +63,9 @@ pub struct Comparison {
     /// The headline network of every run, by row then seed (empty after [`Comparison::load`]).
     #[serde(skip)]
     pub models: Vec<Vec<Net>>,
-    /// Runs that did not finish in a fanned-out comparison, `(method, seed, error)`: their seed
-    /// is missing from the method's row. A comparison on one device stops at its first error.
+    /// Runs that did not finish, `(method, seed, error)`: their seed is missing from the method's
+    /// row, and every other run went on. (When no run finishes, `run` returns the first error
+    /// instead; a cancel stops the comparison at once.)
     #[serde(default)]
     pub failed: Vec<(String, u64, String)>,
     /// The method every row's paired difference is taken against; `None`: the first row.
@@ -417,16 +418,27 @@ impl<'a> ComparisonSpec<'a> {
         let total = self.methods.len() * self.seeds.len();
         let (start, done) = (std::time::Instant::now(), std::sync::atomic::AtomicUsize::new(0));
         let progress = || crate::train::progress_eta(start, done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
+        let mut failed = Vec::new();
+        let mut first_error = None;
         for (m, (label, make)) in self.methods.iter().enumerate() {
             if let Make::Here(make) = make {
                 for (k, &seed) in self.seeds.iter().enumerate() {
-                    let run = make(seed)?;
-                    finished(self.records.as_deref(), self.verbose.then(progress), label, seed, &run, None)?;
-                    results[m][k] = Some(run);
+                    match make(seed) {
+                        Ok(run) => {
+                            finished(self.records.as_deref(), self.verbose.then(progress), label, seed, &run, None)?;
+                            results[m][k] = Some(run);
+                        }
+                        // a cancel stops the comparison; any other failure is that run's own
+                        Err(e @ Error::Cancelled { .. }) => return Err(e),
+                        Err(e) => {
+                            println!("comparison: {label} seed {seed} failed: {}", e.to_string().lines().next().unwrap_or_default());
+                            failed.push((label.clone(), seed, e.to_string()));
+                            first_error.get_or_insert(e);
+                        }
+                    }
                 }
             }
         }
-        let mut failed = Vec::new();
         let jobs: Vec<(usize, usize)> = self.methods.iter().enumerate().filter(|(_, (_, make))| matches!(make, Make::On(_))).flat_map(|(m, _)| (0..self.seeds.len()).map(move |k| (m, k))).collect();
         if !jobs.is_empty() {
             let devices = if self.devices.is_empty() { vec![Device::auto_quiet()] } else { self.devices.clone() };
@@ -450,6 +462,9 @@ impl<'a> ComparisonSpec<'a> {
                     Outcome::Failed { error, .. } => failed.push((self.methods[m].0.clone(), self.seeds[k], error)),
                 }
             }
+        }
+        if let Some(e) = first_error.filter(|_| results.iter().flatten().all(Option::is_none)) {
+            return Err(e); // nothing finished: the settings, not one run, are at fault
         }
         let mut rows = Vec::with_capacity(self.methods.len());
         let mut models = Vec::with_capacity(self.methods.len());

@@ -86,8 +86,8 @@ pub struct Sweep {
     /// The labels of each categorical axis, `(axis, labels)`; a point's value is a label's index.
     #[serde(default)]
     pub labels: Vec<(String, Vec<String>)>,
-    /// Points that did not finish in a fanned-out sweep ([`SweepSpec::run_on`]); a local sweep
-    /// stops at its first error instead.
+    /// Points that did not finish, with their errors; every other point went on. (When no
+    /// point finishes, the sweep returns the first error instead; a cancel stops it at once.)
     #[serde(default)]
     pub failed: Vec<FailedPoint>,
 }
@@ -292,14 +292,28 @@ impl SweepSpec {
         let points = self.points();
         let mut out = Vec::with_capacity(points.len());
         let start = std::time::Instant::now();
+        let (mut failed, mut first_error) = (Vec::new(), None);
         for (i, p) in points.iter().enumerate() {
-            let run = f(p)?;
-            if self.verbose {
-                println!("{}", self.progress(i, points.len(), p, &run, None, start));
+            match f(p) {
+                Ok(run) => {
+                    if self.verbose {
+                        println!("{}", self.progress(i, points.len(), p, &run, None, start));
+                    }
+                    out.push(SweepPoint { params: p.params.clone(), seed: p.seed, record: run.record });
+                }
+                // a cancel stops the sweep; any other failure is that point's own
+                Err(e @ Error::Cancelled { .. }) => return Err(e),
+                Err(e) => {
+                    println!("sweep: point {} of {} failed: {}", i + 1, points.len(), e.to_string().lines().next().unwrap_or_default());
+                    failed.push(FailedPoint { params: p.params.clone(), seed: p.seed, error: e.to_string() });
+                    first_error.get_or_insert(e);
+                }
             }
-            out.push(SweepPoint { params: p.params.clone(), seed: p.seed, record: run.record });
         }
-        Ok(Sweep { axes: self.axes.into_iter().map(|a| a.0).collect(), points: out, labels: self.labels, failed: Vec::new() })
+        match first_error {
+            Some(e) if out.is_empty() => Err(e), // nothing finished: the settings are at fault
+            _ => Ok(Sweep { axes: self.axes.into_iter().map(|a| a.0).collect(), points: out, labels: self.labels, failed }),
+        }
     }
 
     /// One categorical axis, seeds through [`Point::seed`]: `f(label, seed)`.
