@@ -50,7 +50,9 @@ impl Captured {
         let sink = lines.clone();
         std::thread::spawn(move || {
             for line in rx {
-                println!("{echo}{line}");
+                if !line.starts_with(MARKER_PREFIX) {
+                    println!("{echo}{line}");
+                }
                 sink.lock().unwrap().push(line);
             }
         });
@@ -83,8 +85,10 @@ impl Captured {
 /// previous cell's, however late it arrived (stderr has a pipe of its own, unordered with the
 /// cell's end).
 fn stderr_marker(cell: usize) -> String {
-    format!("<<distillery notebook test: cell {cell} starts>>")
+    format!("{MARKER_PREFIX}{cell} starts>>")
 }
+
+const MARKER_PREFIX: &str = "<<distillery notebook test: cell ";
 
 /// `source` with the marker's `eprintln!` after its leading `:` commands and comments.
 fn with_marker(source: &str, cell: usize) -> String {
