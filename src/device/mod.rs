@@ -211,8 +211,8 @@ impl DeviceExt for Device {
 
 /// Device `index` of the server at `url`, connected now, waiting at most `timeout` for its
 /// answer ([`DeviceExt::remote`] with a deadline of your choice). The device talks to its server
-/// through this process's watchdog ([`relay`]): a server that stops answering mid-run fails the
-/// run with [`RemoteFailure::Timeout`] within about [`relay::timeout`].
+/// through this process's watchdog (`device::relay`, feature `remote`): a server that stops
+/// answering mid-run fails the run with [`RemoteFailure::Timeout`] within about its timeout.
 pub fn connect_remote(url: &str, token: Option<&str>, index: usize, timeout: Duration) -> Result<Device> {
     remote_here();
     let dial = remote::watched(url, token)?;
