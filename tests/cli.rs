@@ -38,17 +38,51 @@ fn main_job_runs_and_writes_table_records_and_curves() {
 }
 
 #[test]
-fn help_lists_every_flag() {
-    let out = cli().arg("--help").output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--profile", "--data", "--dataset", "--out", "--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "--fresh", "dsa", "--ipc", "--methods", "--iterations", "--models", "--cross-arch", "--cross-ipc", "--init"] {
-        assert!(text.contains(flag), "{flag} missing from --help");
+fn help_of_every_subcommand_lists_its_flags() {
+    let help = |sub: &[&str]| {
+        let out = cli().args(sub).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{sub:?} --help");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let common = ["--profile", "--data", "--dataset", "--out", "--fresh"];
+    let jobs: [(&[&str], &[&str]); 8] = [
+        (&[], &["--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "mgd", "dsa", "okdcr", "gan-kd", "mksmt", "serve", "completions"]),
+        (&["kd"], &["--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed"]),
+        (&["mgd"], &["--teacher", "--student", "--seed", "--seeds", "--epochs", "--methods"]),
+        (&["okdcr"], &["--peers", "--methods", "--train-per-class", "--seeds", "--epochs"]),
+        (&["gan-kd"], &["--student", "--teacher", "--temperature", "--methods", "--folds", "--beta", "--smoothing", "--patch", "--gan-epochs", "--train-per-class", "--seeds", "--epochs"]),
+        (&["mksmt"], &["--backbone", "--rows", "--temperatures", "--pretrained", "--sgd", "--train-per-class", "--seeds", "--epochs"]),
+        (&["dsa"], &["--ipc", "--methods", "--iterations", "--init", "--models", "--epochs", "--eval-aug", "--cross-arch", "--cross-ipc", "--seed"]),
+        (&["serve"], &["--port", "--bind", "--token-file", "--no-token", "--force", "--devices"]),
+    ];
+    for (sub, flags) in jobs {
+        let text = help(sub);
+        let own = if sub == ["serve"] { &[][..] } else { &common[..] };
+        for flag in own.iter().chain(flags) {
+            assert!(text.contains(flag), "{flag} missing from `{}` --help: {text}", sub.join(" "));
+        }
     }
     // the defaults it states are the code's
     use distillery::methods::condense::EvalConfig;
     use distillery::profile::Profile;
     let (gpu, cpu) = (EvalConfig::for_profile(Profile::Gpu).epochs, EvalConfig::for_profile(Profile::Cpu).epochs);
-    assert!(text.contains(&format!("evaluation epochs [default: gpu {gpu}, cpu {cpu}]")), "--epochs default drifted from EvalConfig: {text}");
+    assert!(help(&["dsa"]).contains(&format!("evaluation epochs [default: gpu {gpu}, cpu {cpu}]")), "--epochs default drifted from EvalConfig");
+    let okdcr = distillery::experiment::OkdcrExperiment::new(Profile::Cpu).base.epochs;
+    assert!(help(&["okdcr"]).contains(&format!("cpu {okdcr},")), "okdcr's epochs default drifted");
+    // shell completions come from the same definition
+    let bash = cli().args(["completions", "bash"]).output().unwrap();
+    assert!(bash.status.success() && String::from_utf8_lossy(&bash.stdout).contains("--gan-epochs"));
+}
+
+#[test]
+fn a_flag_a_command_does_not_use_or_a_misplaced_subcommand_is_an_error() {
+    for args in [&["mgd", "--temperature", "3"][..], &["okdcr", "--teacher", "convnet-3"], &["--seeds", "3"], &["--epochs", "1", "dsa"], &["dsa", "--frobnicate", "1"]] {
+        let out = cli().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} accepted: {err}");
+        let named = args.iter().find(|a| a.starts_with("--") && !["--epochs"].contains(a)).copied().unwrap_or("dsa");
+        assert!(err.starts_with("error: ") && err.contains(named), "{args:?}: {err}");
+    }
 }
 
 #[test]
