@@ -46,7 +46,7 @@ pub mod prelude {
     // `Result` stays out: evcxr's generated code (and burn's derives) name `Result<T, E>`.
     pub use crate::error::Error;
     pub use crate::methods::condense::{Algorithm, Condense, Condensed, EvalConfig, Evaluation, Init, Strategy};
-    pub use crate::methods::{Dml, FitNet, Kd, MaskKind, Mgd, Supervised};
+    pub use crate::methods::{FitNet, Kd, MaskKind, Mgd, Supervised};
     pub use crate::methods::online::{Distance, Online, OnlineKind};
     pub use crate::methods::gan_patch::{Fill, FoldTeachers, GanKd, Labels, PatchGan, PatchGanConfig};
     pub use crate::models::{Arch, Net, Staged};
@@ -63,5 +63,5 @@ pub mod prelude {
     pub use crate::table::Table;
     pub use crate::stats::Paired;
     pub use crate::notebook::Panel;
-    pub use crate::train::{compare, Comparison, Job, Run, RunRecord, Schedule, Sweep, TrainConfig};
+    pub use crate::train::{compare, CancelToken, Comparison, Job, Run, RunRecord, Schedule, Sweep, TrainConfig};
 }

@@ -207,7 +207,7 @@ fn a_dsa_run_cancelled_midway_resumes_and_ends_with_the_same_images() {
     let dir = tmp_dir("dsa-resume");
     let build = || Condense::dsa().ipc(1).profile(Profile::Smoke).iterations(6).loops(2, 1).width(4).batch_real(8).seed(4).verbose(false);
     // six iterations are checkpointed one by one; killed during the fourth
-    let err = build().checkpoint_dir(&dir).record_to(dir.join("record.json")).stop_after_iterations(4).fit(&data, &device).unwrap_err();
+    let err = build().checkpoint_dir(&dir).record_to(dir.join("record.json")).stop_after_steps(4).fit(&data, &device).unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err}");
     let partial = distillery::train::RunRecord::load(&dir.join("record.json")).unwrap();
     assert_eq!(partial.epochs.len(), 3, "a record after every checkpointed block");

@@ -190,9 +190,9 @@ fn a_distilled_checkpoint_resumes_only_against_its_own_teacher() {
     assert_eq!(kd(&a, "kd").fit(&data, &cpu()).unwrap().record.epochs.len(), 2, "its own teacher resumes");
     // a bare network is recorded by its weights too, and so is MGD's teacher
     let bare = kd(&a, "bare").teacher_net(b.model.clone());
-    assert_eq!(bare.config().teacher_weights, Some(weights_digest(&b.model)));
+    assert_eq!(bare.to_config().teacher_weights, Some(weights_digest(&b.model)));
     assert_ne!(weights_digest(&a.model), weights_digest(&b.model));
-    assert_eq!(Mgd::builder().teacher(&a).config().teacher_weights, Some(weights_digest(&a.model)));
+    assert_eq!(Mgd::builder().teacher(&a).to_config().teacher_weights, Some(weights_digest(&a.model)));
 }
 
 #[test]

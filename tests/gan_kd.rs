@@ -172,7 +172,7 @@ fn soft_ce_with_one_hot_targets_equals_ce() {
 fn folds_are_disjoint_cover_the_set_and_no_sample_is_labelled_by_a_teacher_that_saw_it() {
     let data = fashion(60, 20);
     let device = cpu();
-    let t = FoldTeachers::builder(Arch::convnet(4, 1)).folds(3).epochs(1).batch_size(32).verbose(false).fit(&data, &device).unwrap();
+    let t = FoldTeachers::builder().model(Arch::convnet(4, 1)).folds(3).epochs(1).batch_size(32).verbose(false).fit(&data, &device).unwrap();
     let mut seen = vec![0usize; data.train.len()];
     for (f, fold) in t.folds.iter().enumerate() {
         for &i in fold {
@@ -215,8 +215,8 @@ fn bad_settings_are_typed_errors() {
     assert_eq!(field(short(GanKd::builder()).patch(29).fit(&data, &device).unwrap_err()), "patch");
     assert_eq!(field(short(GanKd::builder()).patch(0).fit(&data, &device).unwrap_err()), "patch");
     // 3 images per class cannot make 5 folds
-    assert_eq!(field(FoldTeachers::builder(Arch::convnet(4, 1)).folds(5).epochs(1).fit(&data, &device).unwrap_err()), "folds");
-    assert_eq!(field(FoldTeachers::builder(Arch::convnet(4, 1)).folds(1).fit(&data, &device).unwrap_err()), "folds");
+    assert_eq!(field(FoldTeachers::builder().model(Arch::convnet(4, 1)).folds(5).epochs(1).fit(&data, &device).unwrap_err()), "folds");
+    assert_eq!(field(FoldTeachers::builder().model(Arch::convnet(4, 1)).folds(1).fit(&data, &device).unwrap_err()), "folds");
     assert_eq!(field(PatchGan::builder().patch(40).fit(&data, &device).unwrap_err()), "patch");
     assert_eq!(field(PatchGan::builder().base(0).fit(&data, &device).unwrap_err()), "gan.base");
     assert_eq!(field(PatchGan::builder().reconstruction(-1.0).fit(&data, &device).unwrap_err()), "gan.reconstruction");
@@ -224,13 +224,13 @@ fn bad_settings_are_typed_errors() {
     assert_eq!(field(short(GanKd::builder()).gan(no_gan_epochs, 0).fit(&data, &device).unwrap_err()), "gan_epochs");
     // teachers of another training set
     let other = fashion(4, 2);
-    let t = Arc::new(FoldTeachers::builder(Arch::convnet(4, 1)).folds(2).epochs(1).verbose(false).fit(&other, &device).unwrap());
+    let t = Arc::new(FoldTeachers::builder().model(Arch::convnet(4, 1)).folds(2).epochs(1).verbose(false).fit(&other, &device).unwrap());
     let err = GanKd::builder().fill(Fill::Zero).teachers(&t).epochs(1).verbose(false).fit(&data, &device).unwrap_err();
     assert_eq!(field(err), "teachers");
     // … and of another subset of the same size (its fold indices would point at other images)
     let same_size = Dataset::fashion_mnist_full(&data_root()).unwrap().subset(Some(3), Some(2), 7).unwrap();
     assert_eq!(same_size.train.len(), data.train.len());
-    let t = Arc::new(FoldTeachers::builder(Arch::convnet(4, 1)).folds(2).epochs(1).verbose(false).fit(&same_size, &device).unwrap());
+    let t = Arc::new(FoldTeachers::builder().model(Arch::convnet(4, 1)).folds(2).epochs(1).verbose(false).fit(&same_size, &device).unwrap());
     let err = GanKd::builder().fill(Fill::Zero).teachers(&t).epochs(1).verbose(false).fit(&data, &device).unwrap_err();
     assert_eq!(field(err), "teachers");
 }
@@ -239,7 +239,7 @@ fn bad_settings_are_typed_errors() {
 fn the_gan_learns_fills_closer_to_the_truth_than_zeros() {
     let data = fashion(100, 10);
     let gan = PatchGan::builder().base(8).epochs(3).verbose(false).fit(&data, &cpu()).unwrap();
-    assert_eq!(GanKd::builder().generator(&gan).config().gan_epochs, 3, "a student's identity names the generator it was given, epochs included");
+    assert_eq!(GanKd::builder().generator(&gan).to_config().gan_epochs, 3, "a student's identity names the generator it was given, epochs included");
     let l1 = gan.record.series("patch_l1");
     let zero = gan.record.final_metric("zero_l1").unwrap();
     assert_eq!(l1.len(), 3);

@@ -127,10 +127,6 @@ impl Loader {
     pub fn batches_per_epoch(&self) -> usize {
         self.split.len().div_ceil(self.batch_size)
     }
-    /// A batch without samples (the steps of methods that do not read training batches).
-    pub fn empty(classes: usize) -> Batch {
-        Batch { images: Vec::new(), shape: [0; 4], labels: Vec::new(), mixed: None, classes, indices: Vec::new(), views: Vec::new() }
-    }
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.split.len()

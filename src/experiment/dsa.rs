@@ -112,7 +112,7 @@ impl DsaExperiment {
         if let Some(init) = self.init {
             builder = builder.init(init);
         }
-        let config = builder.config(self.profile, data.flippable);
+        let config = builder.to_config(self.profile, data.flippable);
         let dir = self.out.join("sets").join(format!("{}-{}-ipc{ipc}-{}", data.name, method.name(), self.key(&(&config, &data.name, data.train.len()))));
         if !self.fresh && dir.join("condensed.json").exists()
             && let Ok(set) = Condensed::load(&dir)

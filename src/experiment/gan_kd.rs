@@ -196,7 +196,7 @@ impl GanKdExperiment {
         ensure(self.seeds > 0, "seeds", self.seeds, "must be at least 1")?;
         ensure(!self.rows.is_empty(), "methods", "[]", "name at least one row")?;
         ensure(self.base.epochs > 0, "epochs", self.base.epochs, "must be at least 1")?;
-        self.builder(Fill::Generated, Labels::Kd).config().validate(data.shape())
+        self.builder(Fill::Generated, Labels::Kd).to_config().validate(data.shape())
     }
 
     /// Trains (or reads back) the GANs, the fold teachers and every row for every seed on the
@@ -278,7 +278,7 @@ impl GanKdExperiment {
     /// The k fold teachers of `seed` (each trained with the experiment's recipe and that seed).
     pub fn fit_teachers(&self, seed: u64, data: &Dataset, device: &Device) -> Result<Arc<FoldTeachers>> {
         let b = &self.base;
-        let t = FoldTeachers::builder(self.teacher.clone())
+        let t = FoldTeachers::builder().model(self.teacher.clone())
             .folds(self.folds)
             .train(self.train_config(data).with_seed(seed))
             .profile(b.profile)

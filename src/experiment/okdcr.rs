@@ -113,7 +113,7 @@ impl OkdcrExperiment {
         ensure(self.seeds > 0, "seeds", self.seeds, "must be at least 1")?;
         ensure(!self.methods.is_empty(), "methods", "[]", "name at least one method")?;
         ensure(self.base.epochs > 0, "epochs", self.base.epochs, "must be at least 1")?;
-        self.methods.iter().try_for_each(|m| self.method(*m).config().validate())
+        self.methods.iter().try_for_each(|m| self.method(*m).to_config().validate())
     }
 
     /// Trains (or reads back) every method for every seed on the profile's dataset.
@@ -139,7 +139,7 @@ impl OkdcrExperiment {
             let (data, train) = (&data, &train);
             spec = spec.method(kind.label(), move |seed| {
                 let method = self.method(kind);
-                let key = (&b.dataset, &b.profile, train, method.config(), seed);
+                let key = (&b.dataset, &b.profile, train, method.to_config(), seed);
                 let ckpt = match self.train_per_class {
                     None => b.ckpt(&kind.name(), &key),
                     Some(n) => b.ckpt(&kind.name(), &(key, n)),

@@ -162,8 +162,8 @@ impl KdBuilder {
         self
     }
 
-    /// The configuration this builder describes.
-    pub fn config(&self) -> KdConfig {
+    /// The configuration this builder describes (`.config(…)` is only ever a setter).
+    pub fn to_config(&self) -> KdConfig {
         KdConfig {
             student: self.student.clone(),
             teacher: self.teacher.as_ref().and_then(|t| t.1.clone()),
@@ -177,13 +177,13 @@ impl KdBuilder {
     pub fn build(&self, data: &Dataset, device: &Device) -> Result<KdMethod> {
         let (teacher, _) = self.teacher.clone().ok_or_else(|| Error::invalid("teacher", "none", "KD needs a teacher: call .teacher(&run)"))?;
         self.options.train.validate()?;
-        KdMethod::new(&self.config(), Some(teacher), data, &self.options.train, device)
+        KdMethod::new(&self.to_config(), Some(teacher), data, &self.options.train, device)
     }
 
     /// Trains the student against the teacher.
     pub fn fit(self, data: &Dataset, device: &Device) -> Result<Run> {
         let mut method = self.build(data, device)?;
-        fit_student(&mut method, &self.config(), &self.options, "kd", data, device)
+        fit_student(&mut method, &self.to_config(), &self.options, "kd", data, device)
     }
 }
 

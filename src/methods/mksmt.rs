@@ -470,8 +470,8 @@ impl MksmtBuilder {
         self.config = config;
         self
     }
-    /// The configuration so far.
-    pub fn config_ref(&self) -> &MksmtConfig {
+    /// The configuration so far (`.config(…)` is only ever a setter).
+    pub fn to_config(&self) -> &MksmtConfig {
         &self.config
     }
     /// The method, untrained (to inspect its heads or call a step).

@@ -41,7 +41,7 @@ impl SupervisedBuilder {
         self.options.train.label_smoothing = eps;
         self
     }
-    fn config(&self) -> KdConfig {
+    fn to_config(&self) -> KdConfig {
         KdConfig { student: self.model.clone(), teacher: None, teacher_weights: None, temperature: 1.0, alpha: 0.0 }
     }
     /// The method this builder describes, untrained (to call [`Method::losses`] on a batch).
@@ -49,12 +49,12 @@ impl SupervisedBuilder {
     /// [`Method::losses`]: crate::train::Method::losses
     pub fn build(&self, data: &Dataset, device: &Device) -> Result<KdMethod> {
         self.options.train.validate()?;
-        KdMethod::new(&self.config(), None, data, &self.options.train, device)
+        KdMethod::new(&self.to_config(), None, data, &self.options.train, device)
     }
     /// Trains the network.
     pub fn fit(self, data: &Dataset, device: &Device) -> Result<Run> {
         let mut method = self.build(data, device)?;
-        fit_student(&mut method, &self.config(), &self.options, "supervised", data, device)
+        fit_student(&mut method, &self.to_config(), &self.options, "supervised", data, device)
     }
 }
 

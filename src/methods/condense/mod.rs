@@ -276,10 +276,16 @@ impl Condense {
         self.options.cancel = Some(token);
         self
     }
-    /// Stop after `n` iterations as if killed (the last checkpoint stays).
-    pub fn stop_after_iterations(mut self, n: usize) -> Self {
+    /// Stop after `n` outer iterations (a condensation's steps) as if killed (the last
+    /// checkpoint stays): the name every builder uses.
+    pub fn stop_after_steps(mut self, n: usize) -> Self {
         self.options.stop_after_steps = Some(n);
         self
+    }
+    /// The former name of [`stop_after_steps`](Self::stop_after_steps).
+    #[deprecated(note = "use stop_after_steps, the name every builder uses")]
+    pub fn stop_after_iterations(self, n: usize) -> Self {
+        self.stop_after_steps(n)
     }
     /// Starts the condensation on a background thread and returns at once (progress lines off).
     pub fn spawn(mut self, data: &Dataset, device: &Device) -> Job<Condensed> {
@@ -322,8 +328,8 @@ impl Condense {
         Ok(crate::train::Run::new(record, vec![(format!("{} on {}", evaluation.results[0].0, set.label()), net)]))
     }
 
-    /// The settings this builder resolves to on `profile`.
-    pub fn config(&self, profile: Profile, flippable: bool) -> CondenseConfig {
+    /// The settings this builder resolves to on `profile` (`.config(…)` is only ever a setter).
+    pub fn to_config(&self, profile: Profile, flippable: bool) -> CondenseConfig {
         let m = self.method;
         let paper_iterations = if m == Algorithm::Dm { 20_000 } else { 1000 };
         let iterations = self.iterations.unwrap_or(match profile {
@@ -370,7 +376,7 @@ impl Condense {
             Some(p) => p,
             None => Profile::from_env(device)?,
         };
-        let config = self.config(profile, data.flippable);
+        let config = self.to_config(profile, data.flippable);
         let strategy = Strategy::parse(&config.strategy)?;
         if let Some(w) = strategy.warning_for(&data.name, data.flippable) {
             eprintln!("distillery: warning: {w}");

@@ -328,8 +328,8 @@ impl FeatureBuilder {
         self.config.kd = Some((t, weight));
         self
     }
-    /// The configuration.
-    pub fn config(&self) -> &FeatureConfig {
+    /// The configuration (`.config(…)` is only ever a setter).
+    pub fn to_config(&self) -> &FeatureConfig {
         &self.config
     }
 

@@ -305,8 +305,8 @@ impl GanKdBuilder {
         self.teachers = Some(teachers.clone());
         self
     }
-    /// The configuration this builder describes.
-    pub fn config(&self) -> &GanKdConfig {
+    /// The configuration this builder describes (`.config(…)` is only ever a setter).
+    pub fn to_config(&self) -> &GanKdConfig {
         &self.config
     }
     /// The method, training the GAN and the fold teachers first when it needs them and was not
@@ -328,7 +328,7 @@ impl GanKdBuilder {
         };
         let teachers = match (&self.teachers, self.config.labels) {
             (None, Labels::Kd) => {
-                let mut b = FoldTeachers::builder(self.config.teacher.clone()).folds(self.config.folds).train(self.options.train.clone());
+                let mut b = FoldTeachers::builder().model(self.config.teacher.clone()).folds(self.config.folds).train(self.options.train.clone());
                 if let Some(d) = beside("teachers") {
                     b = b.checkpoint_dir(d);
                 }

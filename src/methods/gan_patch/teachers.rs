@@ -30,9 +30,9 @@ pub struct FoldTeachers {
 }
 
 impl FoldTeachers {
-    /// A builder: k = 5 teachers of `arch`.
-    pub fn builder(arch: Arch) -> FoldTeachersBuilder {
-        FoldTeachersBuilder { arch, folds: 5, options: RunOptions::default() }
+    /// A builder: k = 5 teachers, ConvNet-3 (width 32) unless [`.model`](FoldTeachersBuilder::model) names another.
+    pub fn builder() -> FoldTeachersBuilder {
+        FoldTeachersBuilder { arch: Arch::convnet(32, 3), folds: 5, options: RunOptions::default() }
     }
     /// Number of folds.
     pub fn k(&self) -> usize {
@@ -112,6 +112,11 @@ impl RunBuilder for FoldTeachersBuilder {
 }
 
 impl FoldTeachersBuilder {
+    /// Every teacher's architecture.
+    pub fn model(mut self, arch: Arch) -> Self {
+        self.arch = arch;
+        self
+    }
     /// Number of folds k ≥ 2 (also the number of teachers).
     pub fn folds(mut self, k: usize) -> Self {
         self.folds = k;

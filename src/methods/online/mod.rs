@@ -402,8 +402,8 @@ impl OnlineBuilder {
         self.config.kd_weight = weight;
         self
     }
-    /// The configuration so far.
-    pub fn config(&self) -> &OnlineConfig {
+    /// The configuration so far (`.config(…)` is only ever a setter).
+    pub fn to_config(&self) -> &OnlineConfig {
         &self.config
     }
 
