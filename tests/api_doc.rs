@@ -72,3 +72,38 @@ fn every_builder_and_its_methods_are_in_docs_api_md() {
         }
     }
 }
+
+/// The top-level module a file under `src/` belongs to (`models` for `src/models/norm.rs`).
+fn top_module(root: &Path, file: &str) -> String {
+    let rel = Path::new(file).strip_prefix(root).unwrap();
+    let first = rel.components().next().unwrap().as_os_str().to_string_lossy().into_owned();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// No two top-level modules use each other (over `crate::` paths in code, comments left out):
+/// the layers stay one-way, e.g. `models` uses `ops` and never the reverse. Seen failing on
+/// `models ↔ ops` before the composed instance norm moved into `ops::norm`.
+#[test]
+fn no_two_modules_import_each_other() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut uses = std::collections::BTreeMap::<(String, String), String>::new();
+    for (file, text) in sources(&root) {
+        let from = top_module(&root, &file);
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or_default();
+            for (at, _) in code.match_indices("crate::") {
+                let to: String = code[at + 7..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                if !to.is_empty() && to != from && !["lib", "main"].contains(&from.as_str()) {
+                    uses.entry((from.clone(), to)).or_insert_with(|| format!("{file}: {}", line.trim()));
+                }
+            }
+        }
+    }
+    for ((a, b), seen) in &uses {
+        if a < b
+            && let Some(back) = uses.get(&(b.clone(), a.clone()))
+        {
+            panic!("`{a}` and `{b}` import each other:\n  {seen}\n  {back}");
+        }
+    }
+}

@@ -55,21 +55,9 @@ impl InstanceNorm {
     }
 }
 
-/// Instance norm as a function of explicit (γ, β) in burn's tensor ops: one pass for E\[x\] and
-/// E\[x²\], the affine folded into one scale and one shift per (sample, channel). The reference
-/// of the fused [`crate::ops::norm::instance_norm`], and what runs off flex.
-pub fn instance_norm(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> Tensor<4> {
-    let [n, c, h, w] = x.dims();
-    let flat = x.reshape([n * c, h * w]);
-    let mean = flat.clone().mean_dim(1);
-    let mean_sq = flat.clone().square().mean_dim(1);
-    let inv_std = (mean_sq - mean.clone().square()).clamp_min(0.0).add_scalar(epsilon).sqrt().recip();
-    let gamma = gamma.reshape([1, c]).expand([n, c]).reshape([n * c, 1]);
-    let beta = beta.reshape([1, c]).expand([n, c]).reshape([n * c, 1]);
-    let scale = inv_std * gamma;
-    let shift = beta - mean * scale.clone();
-    (flat * scale + shift).reshape([n, c, h, w])
-}
+/// The instance norm of burn's own tensor ops (it lives with the fused op it is the reference
+/// of: the model layer uses the ops, never the other way round).
+pub use crate::ops::norm::composed_instance_norm as instance_norm;
 
 /// A norm layer of either implementation.
 #[derive(Module, Debug)]

@@ -45,9 +45,25 @@ pub fn instance_norm(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f
     composed(x, gamma, beta, epsilon, tail)
 }
 
-/// The reference: burn's ops (`models::norm::instance_norm`, then [`apply_tail`]).
+/// Instance norm as a function of explicit (γ, β) in burn's tensor ops: one pass for E\[x\] and
+/// E\[x²\], the affine folded into one scale and one shift per (sample, channel). The reference
+/// of the fused [`instance_norm`], and what runs off flex.
+pub fn composed_instance_norm(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    let flat = x.reshape([n * c, h * w]);
+    let mean = flat.clone().mean_dim(1);
+    let mean_sq = flat.clone().square().mean_dim(1);
+    let inv_std = (mean_sq - mean.clone().square()).clamp_min(0.0).add_scalar(epsilon).sqrt().recip();
+    let gamma = gamma.reshape([1, c]).expand([n, c]).reshape([n * c, 1]);
+    let beta = beta.reshape([1, c]).expand([n, c]).reshape([n * c, 1]);
+    let scale = inv_std * gamma;
+    let shift = beta - mean * scale.clone();
+    (flat * scale + shift).reshape([n, c, h, w])
+}
+
+/// The reference: burn's ops ([`composed_instance_norm`], then [`apply_tail`]).
 pub fn composed(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64, tail: Tail) -> Tensor<4> {
-    apply_tail(crate::models::norm::instance_norm(x, gamma, beta, epsilon), tail)
+    apply_tail(composed_instance_norm(x, gamma, beta, epsilon), tail)
 }
 
 /// `tail` with burn's ops: `relu`, then `AvgPool2d` 2×2.
