@@ -113,24 +113,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     }
-    let tmp = temp_name(path);
+    // a uniquely named temporary file beside `path` (tempfile), synced, then renamed over it
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir).map_err(Error::io(dir))?;
     {
         use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(Error::io(&tmp))?;
-        f.write_all(bytes).map_err(Error::io(&tmp))?;
-        f.sync_all().map_err(Error::io(&tmp))?;
+        tmp.write_all(bytes).map_err(Error::io(tmp.path()))?;
+        tmp.as_file().sync_all().map_err(Error::io(tmp.path()))?;
     }
-    std::fs::rename(&tmp, path).map_err(Error::io(path))
-}
-
-/// A temporary name beside `path`, unique to this write: the whole file name (so `a.json` and
-/// `a.svg` written at once do not share one), the process and a per-process counter (so two
-/// threads writing one file do not either).
-fn temp_name(path: &Path) -> std::path::PathBuf {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp{}-{n}", std::process::id()))
+    tmp.persist(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.error })?;
+    Ok(())
 }
 
 /// A stable 64-bit digest of `text` as 16 hex digits (FNV-1a: the same on every Rust release and
@@ -161,8 +154,6 @@ mod tests {
     fn concurrent_atomic_writes_of_related_files_never_share_a_temporary() {
         let dir = std::env::temp_dir().join(format!("distillery-atomic-{}", std::process::id()));
         let (json, svg) = (dir.join("a.json"), dir.join("a.svg"));
-        assert_ne!(temp_name(&json), temp_name(&svg));
-        assert_ne!(temp_name(&json), temp_name(&json), "two writes of one file");
         std::thread::scope(|s| {
             for k in 0..8 {
                 let (json, svg) = (&json, &svg);

@@ -130,18 +130,9 @@ pub fn default_devices() -> Vec<Device> {
     vec![Device::cpu_default()]
 }
 
-/// 128 random bits from the OS, as hex.
+/// 128 random bits from the OS (getrandom), as hex.
 pub fn random_token() -> String {
-    use std::io::Read;
     let mut bytes = [0u8; 16];
-    let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_ok();
-    if !filled {
-        // no /dev/urandom: the clock and the process id, hashed (a weaker but unpredictable-enough token)
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-        h.write_u32(std::process::id());
-        bytes[..8].copy_from_slice(&h.finish().to_le_bytes());
-    }
+    getrandom::fill(&mut bytes).expect("the operating system's random source");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
