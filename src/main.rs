@@ -129,6 +129,10 @@ struct Job {
     /// seeds per row [default: 3, smoke 1]
     #[arg(long, value_name = "N")]
     seeds: Option<usize>,
+    /// fan the table's runs out over at most N devices of the servers DISTILLERY_REMOTE lists
+    /// [default: all of them; without DISTILLERY_REMOTE, this machine's device]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    devices: Option<u64>,
 }
 
 #[derive(Args)]
@@ -383,6 +387,13 @@ impl Job {
             base.epochs = e;
         }
     }
+    /// The devices the table fans out over: [`Device::fleet`] (every device of every server in
+    /// DISTILLERY_REMOTE that answers; this machine's alone without it), at most `--devices`.
+    fn fleet(&self) -> Result<Vec<Device>> {
+        let mut fleet = Device::fleet()?;
+        fleet.truncate(self.devices.unwrap_or(u64::MAX).min(usize::MAX as u64) as usize);
+        Ok(fleet)
+    }
 }
 
 fn kd(args: &KdArgs) -> Result<KdExperiment> {
@@ -412,6 +423,7 @@ fn kd(args: &KdArgs) -> Result<KdExperiment> {
 fn mgd(args: &MgdArgs) -> Result<MgdExperiment> {
     let mut m = MgdExperiment::new(args.job.common.profile()?);
     args.job.apply(&mut m.base);
+    m.base.fleet = args.job.fleet()?;
     m.base.seed = args.seed;
     if let Some(t) = &args.teacher {
         m.base.teacher = t.clone();
@@ -431,6 +443,7 @@ fn mgd(args: &MgdArgs) -> Result<MgdExperiment> {
 fn okdcr(args: &OkdcrArgs) -> Result<OkdcrExperiment> {
     let mut o = OkdcrExperiment::new(args.job.common.profile()?);
     args.job.apply(&mut o.base);
+    o.base.fleet = args.job.fleet()?;
     if let Some(p) = &args.peers {
         o.peers = p.clone();
     }
@@ -449,6 +462,7 @@ fn okdcr(args: &OkdcrArgs) -> Result<OkdcrExperiment> {
 fn gan_kd(args: &GanKdArgs) -> Result<GanKdExperiment> {
     let mut g = GanKdExperiment::new(args.job.common.profile()?);
     args.job.apply(&mut g.base);
+    g.base.fleet = args.job.fleet()?;
     if let Some(s) = &args.student {
         g.student = s.clone();
     }
@@ -488,6 +502,7 @@ fn gan_kd(args: &GanKdArgs) -> Result<GanKdExperiment> {
 fn mksmt(args: &MksmtArgs) -> Result<MksmtExperiment> {
     let mut m = MksmtExperiment::new(args.job.common.profile()?);
     args.job.apply(&mut m.base);
+    m.base.fleet = args.job.fleet()?;
     if let Some(n) = args.job.seeds {
         m.seeds = n;
     }

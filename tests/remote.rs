@@ -296,3 +296,33 @@ fn a_frozen_server_times_out_a_run_and_a_sweep_moves_on() {
     assert!(sweep.failed.is_empty(), "the frozen server's point ran on the live one: {:?}", sweep.failed);
     assert_eq!(accuracies(&sweep), accuracies(&local), "all four points, in order, with the local numbers");
 }
+
+/// `distillery mgd` with two servers in DISTILLERY_REMOTE fans its table out over both, and the
+/// table is the local one (burn's ops on both sides: DISTILLERY_FUSED_OPS=0 here).
+#[test]
+fn a_cli_table_fans_out_over_the_servers_it_is_given() {
+    let (a, b) = (server(), server());
+    let out = std::env::temp_dir().join(format!("distillery-fleet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let job = |dir: &str, remote: Option<String>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_distillery"));
+        command.args(["mgd", "--profile", "smoke", "--dataset", "fashion-mnist", "--epochs", "1", "--seeds", "2", "--methods", "student,kd", "--data"]).arg(data_root().path()).arg("--out").arg(out.join(dir));
+        command.env("DISTILLERY_FUSED_OPS", "0").env("DISTILLERY_REMOTE_TOKEN", TOKEN).env_remove("DISTILLERY_REMOTE");
+        if let Some(urls) = remote {
+            command.env("DISTILLERY_REMOTE", urls);
+        }
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    };
+    let fanned = job("fleet", Some(format!("{},{}", a.url, b.url)));
+    for server in [&a.url, &b.url] {
+        assert!(fanned.lines().any(|l| l.contains(" seed ") && l.contains(&format!("on remote {server}"))), "no run on {server}: {fanned}");
+    }
+    let local = job("local", None);
+    let table = |s: &str| s.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| method")).map(String::from).collect::<Vec<_>>();
+    assert!(!table(&local).is_empty());
+    assert_eq!(table(&fanned), table(&local), "the fanned-out table is the local one");
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -235,7 +235,7 @@ impl GanKdExperiment {
         }
         for &row in &self.rows {
             let (data, train, gans, teachers) = (&data, &train, &gans, &teachers);
-            spec = spec.method(row.label(), move |seed| self.fit_row(row, seed, data, train, gans, teachers, device));
+            spec = b.row(spec, row.label(), device, move |seed, device| self.fit_row(row, seed, data, train, gans, teachers, device));
         }
         let comparison = spec.run()?;
         let quality = patch_quality(&gans, &teachers, data);

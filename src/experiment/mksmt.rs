@@ -208,7 +208,7 @@ impl MksmtExperiment {
         }
         for row in &rows {
             let (data, train) = (&data, &train);
-            spec = spec.method(row.label.clone(), move |seed| {
+            spec = b.row(spec, row.label.clone(), device, move |seed, device| {
                 let ckpt = b.ckpt("mksmt", &(&b.dataset, &b.profile, train, &row.config, seed, self.train_per_class));
                 Mksmt::builder().config(row.config.clone()).train(train.clone().with_seed(seed)).name(row.label.clone()).profile(b.profile).checkpoint_dir(ckpt).fit(data, device)
             });
@@ -243,7 +243,8 @@ fn flip_study(c: &Comparison, data: &Dataset, device: &Device) -> Vec<(String, F
     for label in [BASELINE, MKSMT] {
         let Some(i) = c.rows.iter().position(|r| r.label == label) else { continue };
         for flip in Flip::ALL {
-            let accs = c.models[i].iter().map(|net| flip_accuracy(net, data, flip, &plain)).collect();
+            // a fanned-out run's network came home to this machine's CPU: evaluate it on `device`
+            let accs = c.models[i].iter().map(|net| flip_accuracy(&burn::module::Module::to_device(net.clone(), &plain), data, flip, &plain)).collect();
             out.push((label.to_string(), flip, accs));
         }
     }

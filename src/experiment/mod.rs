@@ -50,6 +50,11 @@ pub struct KdExperiment {
     /// On the embedded shapes, train the three-block student of [`KdExperiment::student_for`]
     /// instead of `student` (default; the CLI's `--student` turns it off).
     pub shapes_student: bool,
+    /// The devices the multi-seed tables (MGD, OKDCR, GAN-KD, MKSMT) fan their runs out over,
+    /// e.g. [`DeviceExt::fleet`]; with fewer than two, every run is on the device `run` is given,
+    /// in order. A fanned-out table equals the sequential one run for run (the fan-out keeps
+    /// seeds and order).
+    pub fleet: Vec<Device>,
 }
 
 impl KdExperiment {
@@ -68,6 +73,7 @@ impl KdExperiment {
             epochs: profile.epochs(240),
             seed: 0,
             fresh: false,
+            fleet: Vec::new(),
             shapes_student: true,
         }
     }
@@ -165,6 +171,16 @@ impl KdExperiment {
             k if k >= n => " [read back]".into(),
             k => format!(" [resuming: {k} of {n} epochs checkpointed]"),
         })
+    }
+
+    /// `spec` with the row `label`: its runs fanned out over [`fleet`](Self::fleet) when it has
+    /// several devices, else each run on `device`, in order.
+    pub(crate) fn row<'a>(&'a self, spec: crate::train::ComparisonSpec<'a>, label: impl Into<String>, device: &'a Device, fit: impl Fn(u64, &Device) -> Result<Run> + Sync + 'a) -> crate::train::ComparisonSpec<'a> {
+        if self.fleet.len() > 1 {
+            spec.devices(self.fleet.clone()).method_on(label, fit)
+        } else {
+            spec.method(label, move |seed| fit(seed, device))
+        }
     }
 
     pub(crate) fn ckpt(&self, name: &str, config: &(impl serde::Serialize + std::fmt::Debug)) -> PathBuf {
@@ -327,19 +343,19 @@ impl MgdExperiment {
         let ck = |row: &str, seed: u64| b.ckpt(&format!("mgd-{row}"), &(&identity, &b.profile, &tr(seed), s, seed));
         let mut spec = crate::train::Comparison::of(title).seeds(0..self.seeds as u64).reference("teacher", teacher.test_acc()).records_to(b.out.join("records"));
         if want("student") {
-            spec = spec.method("student alone", |seed| Supervised::builder().model(s.clone()).train(tr(seed)).checkpoint_dir(ck("student", seed)).fit(data, device));
+            spec = b.row(spec, "student alone", device, |seed, device| Supervised::builder().model(s.clone()).train(tr(seed)).checkpoint_dir(ck("student", seed)).fit(data, device));
         }
         if want("fitnet") {
-            spec = spec.method("FitNet", |seed| FitNet::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).checkpoint_dir(ck("fitnet", seed)).fit(data, device));
+            spec = b.row(spec, "FitNet", device, |seed, device| FitNet::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).checkpoint_dir(ck("fitnet", seed)).fit(data, device));
         }
         if want("kd") {
-            spec = spec.method("Hinton KD", |seed| Kd::builder().teacher(&teacher).student(s.clone()).train(tr(seed)).checkpoint_dir(ck("kd", seed)).fit(data, device));
+            spec = b.row(spec, "Hinton KD", device, |seed, device| Kd::builder().teacher(&teacher).student(s.clone()).train(tr(seed)).checkpoint_dir(ck("kd", seed)).fit(data, device));
         }
         if want("mgd") {
-            spec = spec.method("MGD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).checkpoint_dir(ck("mgd", seed)).fit(data, device));
+            spec = b.row(spec, "MGD", device, |seed, device| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().train(tr(seed)).checkpoint_dir(ck("mgd", seed)).fit(data, device));
         }
         if want("mgd-kd") {
-            spec = spec.method("MGD + KD", |seed| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().with_kd(4.0, 0.9).train(tr(seed)).checkpoint_dir(ck("mgd-kd", seed)).fit(data, device));
+            spec = b.row(spec, "MGD + KD", device, |seed, device| Mgd::builder().teacher(&teacher).student(s.clone()).alpha_auto().with_kd(4.0, 0.9).train(tr(seed)).checkpoint_dir(ck("mgd-kd", seed)).fit(data, device));
         }
         let comparison = spec.run()?;
         comparison.save(b.out.join("comparison.json"))?;

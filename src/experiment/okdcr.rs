@@ -137,7 +137,7 @@ impl OkdcrExperiment {
         }
         for &kind in &self.methods {
             let (data, train) = (&data, &train);
-            spec = spec.method(kind.label(), move |seed| {
+            spec = b.row(spec, kind.label(), device, move |seed, device| {
                 let method = self.method(kind);
                 let key = (&b.dataset, &b.profile, train, method.to_config(), seed);
                 let ckpt = match self.train_per_class {

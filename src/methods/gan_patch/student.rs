@@ -119,7 +119,8 @@ impl GanKdMethod {
             (Labels::Kd, Some(t)) => {
                 t.check_fits(data)?;
                 t.teachers.iter().try_for_each(|r| r.model.check_fits("teacher", data.shape(), data.num_classes(), &plain))?;
-                Some(t)
+                // the teachers label on this run's device (a fanned-out row may run elsewhere)
+                Some(if t.teachers.iter().all(|r| r.model.devices().contains(&plain)) { t } else { Arc::new(t.on(&plain)) })
             }
             (Labels::Hard, _) => None,
         };

@@ -34,6 +34,15 @@ impl FoldTeachers {
     pub fn builder() -> FoldTeachersBuilder {
         FoldTeachersBuilder { arch: Arch::convnet(32, 3), folds: 5, options: RunOptions::default() }
     }
+    /// The same teachers with their networks on `device`.
+    pub fn on(&self, device: &Device) -> FoldTeachers {
+        use burn::module::Module;
+        let mut moved = self.clone();
+        for run in &mut moved.teachers {
+            run.model = run.model.clone().to_device(device);
+        }
+        moved
+    }
     /// Number of folds.
     pub fn k(&self) -> usize {
         self.folds.len()
