@@ -63,5 +63,5 @@ pub mod prelude {
     pub use crate::table::Table;
     pub use crate::stats::Paired;
     pub use crate::notebook::Panel;
-    pub use crate::train::{compare, CancelToken, Comparison, Job, Run, RunRecord, Schedule, Sweep, TrainConfig};
+    pub use crate::train::{compare, CancelToken, Comparison, Job, Optimizer, Run, RunRecord, Schedule, Sweep, TrainConfig};
 }

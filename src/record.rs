@@ -142,8 +142,35 @@ pub(crate) fn fnv1a(h: u64, bytes: &[u8]) -> u64 {
 }
 
 /// [`stable_digest`] of `value` serialised as JSON.
+///
+/// Settings added since these digests were first made stable are left out while they hold their
+/// default ([`ADDED_SINCE`]), so settings that do not use them name the same folder as before.
 pub fn settings_digest(value: &impl serde::Serialize) -> String {
-    stable_digest(&serde_json::to_string(value).unwrap_or_else(|e| format!("unserialisable settings: {e}")))
+    // the compact text in field order, as the digests have always hashed it; an added key at its
+    // default is cut out of the text (inside a JSON string a quote is escaped, so the pattern
+    // `,"key":"default"` can only be a member)
+    let mut text = serde_json::to_string(value).unwrap_or_else(|e| format!("unserialisable settings: {e}"));
+    for (key, default) in ADDED_SINCE {
+        let member = format!("\"{key}\":\"{default}\"");
+        text = text.replace(&format!(",{member}"), "").replace(&format!("{member},"), "").replace(&member, "");
+    }
+    stable_digest(&text)
+}
+
+/// `(key, default)` of every setting added to a digested struct since the digests were made
+/// stable: at its default it is left out of the digest (and out of a checkpoint's comparison).
+pub const ADDED_SINCE: &[(&str, &str)] = &[("optimizer", "Sgd")];
+
+/// Removes every [`ADDED_SINCE`] key that holds its default, at any depth of `value`.
+pub fn drop_added_defaults(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|k, v| !ADDED_SINCE.iter().any(|(key, default)| k == key && v.as_str() == Some(default)));
+            map.values_mut().for_each(drop_added_defaults);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_added_defaults),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -146,8 +146,9 @@ fn a_killed_run_resumes_from_its_last_checkpoint_and_matches_an_uninterrupted_on
         assert!((a.losses["ce"] - b.losses["ce"]).abs() < 1e-4, "epoch {}: {} vs {}", a.epoch, a.losses["ce"], b.losses["ce"]);
         assert!((a.metrics["test_acc"] - b.metrics["test_acc"]).abs() < 1e-9);
     }
-    // a different configuration refuses the checkpoint instead of mixing runs
-    let err = Supervised::builder().model(Arch::convnet(8, 2)).train(quick(4)).checkpoint_dir(dir.join("ckpt")).fit(&data, &cpu()).unwrap_err();
+    // a different configuration refuses the checkpoint instead of mixing runs (more epochs
+    // extend it: a_finished_run_extends_by_more_epochs…)
+    let err = Supervised::builder().model(Arch::convnet(8, 2)).train(quick(3).with_lr(0.1)).checkpoint_dir(dir.join("ckpt")).fit(&data, &cpu()).unwrap_err();
     assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
 }
 
@@ -178,4 +179,41 @@ fn dml_updates_two_peers_together_and_both_learn() {
     assert!(last.losses["kl_0"] > 0.0 && last.losses["kl_1"] > 0.0, "mutual terms are active");
     let e = Dml::builder().peers([Arch::mlp(8, 1)]).train(quick(1)).fit(&data, &cpu()).unwrap_err();
     assert!(matches!(&e, Error::Invalid { field, .. } if field == "peers"), "{e}");
+}
+
+#[test]
+fn adamw_is_part_of_the_recipe_and_sgd_recipes_keep_their_checkpoint_names() {
+    use distillery::train::Optimizer;
+    let data = fashion_small();
+    let fit = |optimizer: Optimizer, lr: f64| Supervised::builder().model(Arch::mlp(32, 1)).train(quick(2)).optimizer(optimizer).lr(lr).fit(&data, &cpu()).unwrap();
+    let (sgd, adamw) = (fit(Optimizer::Sgd, 0.05), fit(Optimizer::AdamW, 1e-3));
+    assert!(adamw.test_acc() > 0.3, "AdamW learns: {}", adamw.test_acc());
+    assert_ne!(sgd.record.epochs[0].losses, adamw.record.epochs[0].losses, "the optimiser changed the run");
+    assert_eq!(adamw.record.config.pointer("/train/optimizer").and_then(|o| o.as_str()), Some("AdamW"), "the record says which optimiser");
+    // an SGD recipe digests as it did before the optimiser was a setting (no orphaned folders)
+    let recipe = TrainConfig::new();
+    // 1780195b73fffff6: `settings_digest(&TrainConfig::new())` at the commit before the recipe had
+    // an optimiser (every checkpoint folder of an SGD run keeps its name)
+    assert_eq!(distillery::record::settings_digest(&recipe), "1780195b73fffff6", "the default recipe's digest moved");
+    assert_ne!(distillery::record::settings_digest(&recipe.clone().with_optimizer(Optimizer::AdamW)), distillery::record::settings_digest(&recipe));
+}
+
+#[test]
+fn a_finished_run_extends_by_more_epochs_and_an_old_checkpoint_without_an_optimizer_resumes() {
+    let data = fashion_small();
+    let dir = tmp_dir("train-extend");
+    let fit = |epochs: usize| Supervised::builder().model(Arch::mlp(16, 1)).train(quick(epochs)).checkpoint_dir(&dir).fit(&data, &cpu());
+    let two = fit(2).unwrap();
+    // written before the recipe named its optimiser: the saved identity has no `optimizer`
+    let state = dir.join("epoch-0002/state.json");
+    let mut saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    saved["config"]["train"].as_object_mut().unwrap().remove("optimizer").expect("the recipe records its optimiser");
+    std::fs::write(&state, saved.to_string()).unwrap();
+    let three = fit(3).unwrap();
+    assert_eq!(three.resumed_at, Some(2), "extended from its checkpoint, not retrained");
+    assert_eq!(three.record.epochs.len(), 3);
+    assert_eq!(three.record.epochs[..2].iter().map(|e| &e.losses).collect::<Vec<_>>(), two.record.epochs.iter().map(|e| &e.losses).collect::<Vec<_>>());
+    // fewer epochs than it holds is another run: refused, naming the recipe
+    let err = fit(1).unwrap_err();
+    assert!(err.to_string().contains("`train`"), "{err}");
 }

@@ -93,6 +93,12 @@ pub trait RunBuilder: Sized {
         self.options().train.augment = augment;
         self
     }
+    /// The optimiser: `Optimizer::Sgd` (the default; `.train(recipe.with_nesterov(true))` for
+    /// SGD-Nesterov) or `Optimizer::AdamW` (give it an AdamW-sized `.lr`, ≈ 1e-3).
+    fn optimizer(mut self, optimizer: crate::train::Optimizer) -> Self {
+        self.options().train.optimizer = optimizer;
+        self
+    }
     /// Seed (initialisation, data order, augmentation).
     fn seed(mut self, seed: u64) -> Self {
         self.options().train.seed = seed;

@@ -35,7 +35,19 @@ impl Schedule {
     }
 }
 
-/// Training recipe: epochs, batch, SGD, schedule, augmentation, seed, checkpoints.
+/// Which optimiser a recipe trains with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Optimizer {
+    /// SGD with the recipe's `momentum`, `nesterov` (SGD-Nesterov) and L2 `weight_decay`
+    /// (PyTorch's `torch.optim.SGD`: no dampening, decay added to the gradient).
+    Sgd,
+    /// AdamW (Loshchilov & Hutter, ICLR 2019; PyTorch's `torch.optim.AdamW`: β = (0.9, 0.999),
+    /// ε = 1e-8) with the recipe's `weight_decay` as its decoupled decay; `momentum` and
+    /// `nesterov` are not used. Give it an AdamW-sized `lr` (≈ 1e-3).
+    AdamW,
+}
+
+/// Training recipe: epochs, batch, optimiser, schedule, augmentation, seed, checkpoints.
 #[derive(Config, Debug)]
 pub struct TrainConfig {
     /// Passes over the training split.
@@ -50,6 +62,9 @@ pub struct TrainConfig {
     /// Learning-rate schedule.
     #[config(default = "Schedule::Cosine")]
     pub schedule: Schedule,
+    /// The optimiser (SGD unless told otherwise; SGD-Nesterov is SGD with `nesterov`).
+    #[config(default = "Optimizer::Sgd")]
+    pub optimizer: Optimizer,
     /// SGD momentum (0 = plain SGD).
     #[config(default = 0.9)]
     pub momentum: f64,
@@ -109,6 +124,14 @@ impl TrainConfig {
             }
         }
         Ok(())
+    }
+
+    /// The recipe's optimiser: [`sgd`](Self::sgd), or AdamW with the recipe's weight decay.
+    pub fn optimiser(&self) -> ModuleOptimizer {
+        match self.optimizer {
+            Optimizer::Sgd => self.sgd(),
+            Optimizer::AdamW => burn::optim::AdamWConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(self.weight_decay as f32).init(),
+        }
     }
 
     /// An SGD optimiser with this recipe's momentum, Nesterov flag and weight decay

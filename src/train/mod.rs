@@ -24,7 +24,7 @@ pub mod sweep;
 
 pub use crate::record;
 pub use comparison::{Comparison, ComparisonRow, ComparisonSpec};
-pub use config::{Schedule, TrainConfig};
+pub use config::{Optimizer, Schedule, TrainConfig};
 pub use job::Job;
 pub use optimizers::{MAIN, Optimizers};
 pub use record::{EpochRecord, RunRecord, Status};
@@ -357,8 +357,18 @@ impl Trainer {
         if let Some(dir) = &self.checkpoint
             && let Some((ckpt, saved)) = checkpoint::latest(dir)?
         {
-            if let Some(diff) = differing_keys(&without_data_folder(saved.config.clone()), &as_seen_before_digests(&config, &saved.config)) {
+            let seen = as_seen_before_digests(&config, &saved.config);
+            let extends = extends_to(&saved.config, &seen, saved.epochs.len());
+            let compared = match extends {
+                // only the length grew: compare as if it had not
+                Some(_) => with_epochs(&seen, saved.config.pointer("/train/epochs")),
+                None => seen,
+            };
+            if let Some(diff) = differing_keys(&without_data_folder(saved.config.clone()), &compared) {
                 return Err(Error::Checkpoint { path: ckpt, reason: format!("written by a run with another {diff}; delete the folder, use another checkpoint dir or `--fresh`") });
+            }
+            if let Some(total) = extends {
+                self.log(format_args!("extending `{}` from {} to {total} epochs (the schedule is the new length's)", self.name, saved.epochs.len()));
             }
             *method.model_mut() = checkpoint::load_module(method.model().clone(), &ckpt, MODEL_FILE)?;
             optim.load(&ckpt)?;
@@ -366,6 +376,9 @@ impl Trainer {
             resumed_at = Some(saved.epochs.len());
             record = saved;
             record.status = Status::Running;
+            if extends.is_some() {
+                record.config = config.clone();
+            }
             self.log(format_args!("resuming `{}` from {} (epoch {}/{})", self.name, ckpt.display(), record.epochs.len(), cfg.epochs));
         }
         let train = Loader::train(data, cfg.batch_size, cfg.augment.clone(), cfg.seed).with_views(method.views());
@@ -486,6 +499,10 @@ pub const MODEL_FILE: &str = "model.bpk";
 
 /// The top-level keys (`method`, `train`, `dataset`, `profile`) on which two identities differ.
 fn differing_keys(saved: &serde_json::Value, now: &serde_json::Value) -> Option<String> {
+    let (mut saved, mut now) = (saved.clone(), now.clone());
+    crate::record::drop_added_defaults(&mut saved);
+    crate::record::drop_added_defaults(&mut now);
+    let (saved, now) = (&saved, &now);
     let keys = ["method", "train", "dataset", "profile"];
     let differ: Vec<String> = keys.iter().filter(|k| saved.get(**k) != now.get(**k)).map(|k| format!("`{k}`")).collect();
     (!differ.is_empty()).then(|| {
@@ -496,6 +513,23 @@ fn differing_keys(saved: &serde_json::Value, now: &serde_json::Value) -> Option<
             .collect();
         if details.is_empty() { differ.join(", ") } else { format!("{} — {}", differ.join(", "), details.join("; ")) }
     })
+}
+
+/// The new length when `now` only asks for more epochs than the finished run `saved` (of
+/// `done` epochs) was trained for: a finished run extended by more epochs resumes from its last
+/// checkpoint instead of being refused.
+fn extends_to(saved: &serde_json::Value, now: &serde_json::Value, done: usize) -> Option<usize> {
+    let (was, wants) = (saved.pointer("/train/epochs")?.as_u64()? as usize, now.pointer("/train/epochs")?.as_u64()? as usize);
+    (wants > was && done == was).then_some(wants)
+}
+
+/// `identity` with its recipe's epochs set to `epochs`.
+fn with_epochs(identity: &serde_json::Value, epochs: Option<&serde_json::Value>) -> serde_json::Value {
+    let mut out = identity.clone();
+    if let (Some(e), Some(slot)) = (epochs, out.pointer_mut("/train/epochs")) {
+        *slot = e.clone();
+    }
+    out
 }
 
 /// A saved identity with its dataset's folder dropped: checkpoints written before the identity

@@ -1,6 +1,6 @@
 //! The optimisers of a run, owned by the trainer: one per name (`model` for the default step,
 //! others — `g`, `d`, `step1` … — for methods that update several parts separately). They are
-//! created on first use with the recipe's SGD, saved and restored with every checkpoint.
+//! created on first use with the recipe's optimiser (SGD or AdamW), saved and restored with every checkpoint.
 use super::TrainConfig;
 use super::checkpoint;
 use crate::error::Result;
@@ -20,7 +20,7 @@ pub struct Optimizers {
 }
 
 impl Optimizers {
-    /// None yet; each is built from `recipe` ([`TrainConfig::sgd`]) when first used.
+    /// None yet; each is built from `recipe` ([`TrainConfig::optimiser`]) when first used.
     pub fn new(recipe: &TrainConfig) -> Optimizers {
         Optimizers { recipe: recipe.clone(), named: BTreeMap::new() }
     }
@@ -30,10 +30,10 @@ impl Optimizers {
         self.named.insert(name.into(), optim);
     }
 
-    /// The optimiser `name`, built with the recipe's SGD if it does not exist yet.
+    /// The optimiser `name`, built with the recipe's optimiser if it does not exist yet.
     pub fn get(&mut self, name: &str) -> &mut ModuleOptimizer {
         let recipe = &self.recipe;
-        self.named.entry(name.into()).or_insert_with(|| recipe.sgd())
+        self.named.entry(name.into()).or_insert_with(|| recipe.optimiser())
     }
 
     /// Back-propagates `loss` and updates `module` in place with optimiser `name` at rate `lr`.
