@@ -372,20 +372,30 @@ impl Common {
     }
 }
 
+/// `slot` = the flag's value, when the flag was given.
+fn set<T: Clone>(slot: &mut T, flag: &Option<T>) {
+    if let Some(value) = flag {
+        *slot = value.clone();
+    }
+}
+
+/// `slot` = N, or `None` for 0 (`--train-per-class`: 0 keeps the whole training split).
+fn set_per_class(slot: &mut Option<usize>, flag: Option<usize>) {
+    if let Some(n) = flag {
+        *slot = (n > 0).then_some(n);
+    }
+}
+
 impl Job {
-    /// `base` (a job's own defaults) with the flags given.
-    fn apply(&self, base: &mut KdExperiment) {
+    /// `base` (a job's own defaults) with the flags given, and the devices it fans out over.
+    fn apply(&self, base: &mut KdExperiment) -> Result<()> {
         base.data_root = self.common.data_root();
         base.fresh = self.common.fresh;
-        if let Some(d) = &self.dataset {
-            base.dataset = d.clone();
-        }
-        if let Some(o) = &self.out {
-            base.out = o.clone();
-        }
-        if let Some(e) = self.epochs {
-            base.epochs = e;
-        }
+        set(&mut base.dataset, &self.dataset);
+        set(&mut base.out, &self.out);
+        set(&mut base.epochs, &self.epochs);
+        base.fleet = self.fleet()?;
+        Ok(())
     }
     /// The devices the table fans out over: [`Device::fleet`] (every device of every server in
     /// DISTILLERY_REMOTE that answers; this machine's alone without it), at most `--devices`.
@@ -400,18 +410,10 @@ fn kd(args: &KdArgs) -> Result<KdExperiment> {
     let mut exp = KdExperiment::new(args.common.profile()?);
     exp.data_root = args.common.data_root();
     exp.fresh = args.common.fresh;
-    if let Some(d) = &args.dataset {
-        exp.dataset = d.clone();
-    }
-    if let Some(o) = &args.out {
-        exp.out = o.clone();
-    }
-    if let Some(e) = args.epochs {
-        exp.epochs = e;
-    }
-    if let Some(t) = &args.teacher {
-        exp.teacher = t.clone();
-    }
+    set(&mut exp.dataset, &args.dataset);
+    set(&mut exp.out, &args.out);
+    set(&mut exp.epochs, &args.epochs);
+    set(&mut exp.teacher, &args.teacher);
     if let Some(s) = &args.student {
         exp.student = s.clone();
         exp.shapes_student = false;
@@ -422,18 +424,11 @@ fn kd(args: &KdArgs) -> Result<KdExperiment> {
 
 fn mgd(args: &MgdArgs) -> Result<MgdExperiment> {
     let mut m = MgdExperiment::new(args.job.common.profile()?);
-    args.job.apply(&mut m.base);
-    m.base.fleet = args.job.fleet()?;
+    args.job.apply(&mut m.base)?;
     m.base.seed = args.seed;
-    if let Some(t) = &args.teacher {
-        m.base.teacher = t.clone();
-    }
-    if let Some(s) = &args.student {
-        m.base.student = s.clone();
-    }
-    if let Some(n) = args.job.seeds {
-        m.seeds = n;
-    }
+    set(&mut m.base.teacher, &args.teacher);
+    set(&mut m.base.student, &args.student);
+    set(&mut m.seeds, &args.job.seeds);
     if let Some(rows) = &args.methods {
         m.rows = rows.iter().map(|r| r.to_possible_value().expect("no skipped variants").get_name().to_string()).collect();
     }
@@ -442,70 +437,37 @@ fn mgd(args: &MgdArgs) -> Result<MgdExperiment> {
 
 fn okdcr(args: &OkdcrArgs) -> Result<OkdcrExperiment> {
     let mut o = OkdcrExperiment::new(args.job.common.profile()?);
-    args.job.apply(&mut o.base);
-    o.base.fleet = args.job.fleet()?;
-    if let Some(p) = &args.peers {
-        o.peers = p.clone();
-    }
-    if let Some(m) = &args.methods {
-        o.methods = m.clone();
-    }
-    if let Some(n) = args.train_per_class {
-        o.train_per_class = (n > 0).then_some(n);
-    }
-    if let Some(n) = args.job.seeds {
-        o.seeds = n;
-    }
+    args.job.apply(&mut o.base)?;
+    set(&mut o.peers, &args.peers);
+    set(&mut o.methods, &args.methods);
+    set_per_class(&mut o.train_per_class, args.train_per_class);
+    set(&mut o.seeds, &args.job.seeds);
     Ok(o)
 }
 
 fn gan_kd(args: &GanKdArgs) -> Result<GanKdExperiment> {
     let mut g = GanKdExperiment::new(args.job.common.profile()?);
-    args.job.apply(&mut g.base);
-    g.base.fleet = args.job.fleet()?;
-    if let Some(s) = &args.student {
-        g.student = s.clone();
-    }
-    if let Some(t) = &args.teacher {
-        g.teacher = t.clone();
-    }
-    if let Some(t) = args.temperature {
-        g.temperature = t;
-    }
-    if let Some(n) = args.job.seeds {
-        g.seeds = n;
-    }
-    if let Some(rows) = &args.methods {
-        g.rows = rows.clone();
-    }
-    if let Some(k) = args.folds {
-        g.folds = k;
-    }
-    if let Some(b) = args.beta {
-        g.beta = b;
-    }
-    if let Some(e) = args.smoothing {
-        g.smoothing = e;
-    }
+    args.job.apply(&mut g.base)?;
+    set(&mut g.student, &args.student);
+    set(&mut g.teacher, &args.teacher);
+    set(&mut g.temperature, &args.temperature);
+    set(&mut g.seeds, &args.job.seeds);
+    set(&mut g.rows, &args.methods);
+    set(&mut g.folds, &args.folds);
+    set(&mut g.beta, &args.beta);
+    set(&mut g.smoothing, &args.smoothing);
     if let Some(p) = args.patch {
         g.gan.patch = Some(p);
     }
-    if let Some(n) = args.gan_epochs {
-        g.gan_epochs = n;
-    }
-    if let Some(n) = args.train_per_class {
-        g.train_per_class = (n > 0).then_some(n);
-    }
+    set(&mut g.gan_epochs, &args.gan_epochs);
+    set_per_class(&mut g.train_per_class, args.train_per_class);
     Ok(g)
 }
 
 fn mksmt(args: &MksmtArgs) -> Result<MksmtExperiment> {
     let mut m = MksmtExperiment::new(args.job.common.profile()?);
-    args.job.apply(&mut m.base);
-    m.base.fleet = args.job.fleet()?;
-    if let Some(n) = args.job.seeds {
-        m.seeds = n;
-    }
+    args.job.apply(&mut m.base)?;
+    set(&mut m.seeds, &args.job.seeds);
     if let Some(b) = &args.backbone {
         m.set_backbone(b.clone());
     }
@@ -523,9 +485,7 @@ fn mksmt(args: &MksmtArgs) -> Result<MksmtExperiment> {
     if args.sgd {
         m.config.adamw = None;
     }
-    if let Some(n) = args.train_per_class {
-        m.train_per_class = (n > 0).then_some(n);
-    }
+    set_per_class(&mut m.train_per_class, args.train_per_class);
     Ok(m)
 }
 
@@ -537,12 +497,8 @@ fn dsa(args: &DsaArgs) -> Result<DsaExperiment> {
     if let Some(d) = &args.dataset {
         exp.datasets = d.iter().map(|d| d.to_possible_value().expect("no skipped variants").get_name().to_string()).collect();
     }
-    if let Some(o) = &args.out {
-        exp.out = o.clone();
-    }
-    if let Some(ipc) = &args.ipc {
-        exp.ipcs = ipc.clone();
-    }
+    set(&mut exp.out, &args.out);
+    set(&mut exp.ipcs, &args.ipc);
     if let Some(methods) = &args.methods {
         exp.methods = methods.iter().map(|m| match m {
             DsaMethod::Random => Algorithm::Random,
@@ -568,9 +524,7 @@ fn dsa(args: &DsaArgs) -> Result<DsaExperiment> {
         Some("none") => exp.cross_archs.clear(),
         Some(list) => exp.cross_archs = list.split(',').map(|a| a.trim().parse()).collect::<Result<_>>()?,
     }
-    if let Some(n) = args.cross_ipc {
-        exp.cross_ipc = n;
-    }
+    set(&mut exp.cross_ipc, &args.cross_ipc);
     Ok(exp)
 }
 
