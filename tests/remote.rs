@@ -326,3 +326,12 @@ fn a_cli_table_fans_out_over_the_servers_it_is_given() {
     assert_eq!(table(&fanned), table(&local), "the fanned-out table is the local one");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn the_watchdog_timeout_reads_seconds_and_refuses_anything_else() {
+    use distillery::device::relay::env_seconds;
+    assert_eq!(env_seconds(" 2.5 "), Some(Duration::from_millis(2500)));
+    for bad in ["", "0", "-3", "soon", "inf"] {
+        assert_eq!(env_seconds(bad), None, "{bad:?}");
+    }
+}

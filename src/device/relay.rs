@@ -31,8 +31,20 @@ static TIMEOUT_MS: AtomicU64 = AtomicU64::new(0);
 /// [`DEFAULT_TIMEOUT`].
 pub fn timeout() -> Duration {
     match TIMEOUT_MS.load(Ordering::Relaxed) {
-        0 => std::env::var("DISTILLERY_REMOTE_TIMEOUT").ok().and_then(|s| s.trim().parse::<f64>().ok()).filter(|s| *s > 0.0).map(Duration::from_secs_f64).unwrap_or(DEFAULT_TIMEOUT),
+        0 => std::env::var("DISTILLERY_REMOTE_TIMEOUT").ok().and_then(|text| env_seconds(&text)).unwrap_or(DEFAULT_TIMEOUT),
         ms => Duration::from_millis(ms),
+    }
+}
+
+/// `DISTILLERY_REMOTE_TIMEOUT`'s value as a duration; anything but a positive number of seconds
+/// is named on stderr and ignored.
+pub fn env_seconds(text: &str) -> Option<Duration> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Some(Duration::from_secs_f64(s)),
+        _ => {
+            eprintln!("distillery: DISTILLERY_REMOTE_TIMEOUT={text:?} is not a positive number of seconds; ignored ({} s)", DEFAULT_TIMEOUT.as_secs());
+            None
+        }
     }
 }
 
