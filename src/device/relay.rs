@@ -134,7 +134,8 @@ impl Watched {
             std::thread::sleep(Duration::from_millis(200).min(half));
             let (up, down) = (traffic.up.load(Ordering::Relaxed), traffic.down.load(Ordering::Relaxed));
             if down != heard_at {
-                (heard_at, backoff) = (down, half);
+                // it spoke: the next silence is judged afresh, not after an old back-off
+                (heard_at, backoff, next_probe) = (down, half, Duration::ZERO);
             }
             let silent = Duration::from_millis(traffic.now().saturating_sub(down));
             let now = traffic.start.elapsed();

@@ -242,9 +242,10 @@ fn flip_study(c: &Comparison, data: &Dataset, device: &Device) -> Vec<(String, F
     let mut out = Vec::new();
     for label in [BASELINE, MKSMT] {
         let Some(i) = c.rows.iter().position(|r| r.label == label) else { continue };
+        // a fanned-out run's network came home to this machine's CPU: evaluate it on `device`
+        let nets: Vec<_> = c.models[i].iter().map(|net| burn::module::Module::to_device(net.clone(), &plain)).collect();
         for flip in Flip::ALL {
-            // a fanned-out run's network came home to this machine's CPU: evaluate it on `device`
-            let accs = c.models[i].iter().map(|net| flip_accuracy(&burn::module::Module::to_device(net.clone(), &plain), data, flip, &plain)).collect();
+            let accs = nets.iter().map(|net| flip_accuracy(net, data, flip, &plain)).collect();
             out.push((label.to_string(), flip, accs));
         }
     }
