@@ -198,7 +198,8 @@ fn a_distilled_checkpoint_resumes_only_against_its_own_teacher() {
 #[test]
 fn one_checkpoint_folder_takes_one_run_at_a_time() {
     let data = fashion_small();
-    let dir = tmp_dir("lock").join("ckpt");
+    let tmp = tmp_dir("lock");
+    let dir = tmp.join("ckpt");
     let build = |epochs| Supervised::builder().model(Arch::mlp(8, 1)).train(quick(epochs)).checkpoint_dir(&dir);
     let job = build(400).spawn(&data, &cpu());
     let waited = std::time::Instant::now();

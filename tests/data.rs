@@ -104,7 +104,7 @@ fn a_dataset_with_a_corrupt_file_fails_with_that_file() {
     write(&dir.join("train-labels-idx1-ubyte"), &idx::encode(&[2], &[0, 1])); // 2 labels for 3 images
     write(&dir.join("t10k-images-idx3-ubyte"), &idx::encode(&[2, 2, 2], &[0; 8]));
     write(&dir.join("t10k-labels-idx1-ubyte"), &idx::encode(&[2], &[0, 1]));
-    let e = Dataset::mnist_full(&DataRoot(root.clone())).unwrap_err();
+    let e = Dataset::mnist_full(&DataRoot(root.to_path_buf())).unwrap_err();
     assert!(e.to_string().contains("train-labels-idx1-ubyte") && e.to_string().contains("2 labels for 3 images"), "{e}");
 }
 
@@ -124,21 +124,21 @@ fn cifar10_binary_reader_roundtrip_and_errors() {
         write(&dir.join(format!("data_batch_{i}.bin")), &bytes);
     }
     write(&dir.join("test_batch.bin"), &[cifar_record(&[3], 7), cifar_record(&[9], 8)].concat());
-    let d = Dataset::cifar_full(&DataRoot(root.clone()), cifar::Cifar::Ten).unwrap();
+    let d = Dataset::cifar_full(&DataRoot(root.to_path_buf()), cifar::Cifar::Ten).unwrap();
     assert_eq!((d.train.len(), d.test.len(), d.shape()), (20, 2, [3, 32, 32]));
     assert_eq!(d.test.label(1), 9);
     assert!(d.test.image(0).iter().all(|&p| p == 7));
     // size not a multiple of the record
     write(&dir.join("test_batch.bin"), &cifar_record(&[3], 7)[..3000]);
-    let e = Dataset::cifar_full(&DataRoot(root.clone()), cifar::Cifar::Ten).unwrap_err();
+    let e = Dataset::cifar_full(&DataRoot(root.to_path_buf()), cifar::Cifar::Ten).unwrap_err();
     assert!(e.to_string().contains("test_batch.bin") && e.to_string().contains("3073"), "{e}");
     // label out of range
     write(&dir.join("test_batch.bin"), &cifar_record(&[12], 7));
-    let e = Dataset::cifar_full(&DataRoot(root.clone()), cifar::Cifar::Ten).unwrap_err();
+    let e = Dataset::cifar_full(&DataRoot(root.to_path_buf()), cifar::Cifar::Ten).unwrap_err();
     assert!(e.to_string().contains("label 12"), "{e}");
     // missing file
     std::fs::remove_file(dir.join("data_batch_3.bin")).unwrap();
-    let e = Dataset::cifar_full(&DataRoot(root), cifar::Cifar::Ten).unwrap_err();
+    let e = Dataset::cifar_full(&DataRoot(root.to_path_buf()), cifar::Cifar::Ten).unwrap_err();
     assert!(matches!(&e, Error::MissingData { expected, .. } if expected.contains("data_batch_3.bin")), "{e}");
 }
 
@@ -149,14 +149,15 @@ fn cifar100_uses_the_fine_label() {
     std::fs::create_dir_all(&dir).unwrap();
     write(&dir.join("train.bin"), &[cifar_record(&[1, 57], 0), cifar_record(&[2, 99], 1)].concat());
     write(&dir.join("test.bin"), &cifar_record(&[3, 42], 2));
-    let d = Dataset::cifar_full(&DataRoot(root), cifar::Cifar::Hundred).unwrap();
+    let d = Dataset::cifar_full(&DataRoot(root.to_path_buf()), cifar::Cifar::Hundred).unwrap();
     assert_eq!(d.num_classes(), 100);
     assert_eq!((d.train.label(0), d.train.label(1), d.test.label(0)), (57, 99, 42));
 }
 
 #[test]
 fn image_folder_reads_png_and_jpeg_resized() {
-    let root = tmp_dir("folder").join("birds");
+    let tmp = tmp_dir("folder");
+    let root = tmp.join("birds");
     for (split, n) in [("train", 2), ("test", 1)] {
         for (c, colour) in [("albatross", [200u8, 10, 10]), ("wren", [10u8, 200, 10])] {
             let dir = root.join(split).join(c);
@@ -247,7 +248,8 @@ fn split_rejects_inconsistent_sizes() {
 #[test]
 fn image_folder_labels_go_beyond_255_classes() {
     // NABirds has 555 classes: labels must not wrap at 256
-    let root = tmp_dir("many-classes").join("many");
+    let tmp = tmp_dir("many-classes");
+    let root = tmp.join("many");
     let classes = 300;
     for split in ["train", "test"] {
         for c in 0..classes {

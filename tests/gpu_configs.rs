@@ -56,7 +56,8 @@ fn logits_shape(net: &Net, data: &Dataset) -> [usize; 2] {
     net.forward_features(burn::tensor::Tensor::zeros([2, c, h, w], &common::cpu())).logits.dims()
 }
 
-fn out(name: &str) -> std::path::PathBuf {
+/// An output folder that does not exist yet (the experiment makes it), removed after the test.
+fn out(name: &str) -> common::TmpDir {
     let dir = common::tmp_dir(name);
     std::fs::remove_dir_all(&dir).ok();
     dir
@@ -67,7 +68,8 @@ fn okdcr_gpu_configuration_runs_on_cifar100_shapes_with_lambda_100() {
     let data = generated("cifar100", 32, 100, 8, 8, 4);
     let mut exp = OkdcrExperiment::new(Profile::Gpu);
     assert_eq!(exp.base.dataset, "cifar100", "the paper's dataset by default");
-    (exp.seeds, exp.base.epochs, exp.base.out) = (1, 2, out("gpu-okdcr"));
+    let dir = out("gpu-okdcr");
+    (exp.seeds, exp.base.epochs, exp.base.out) = (1, 2, dir.to_path_buf());
     assert_eq!(OnlineConfig::new(distillery::methods::online::OnlineKind::Okdcr).consistency_weight(100), 100.0, "λ = 100 at 100 classes");
     let report = exp.run_on(&data, &common::cpu()).unwrap();
     assert_eq!(report.comparison.rows.len(), 7);
@@ -82,7 +84,8 @@ fn mgd_gpu_configuration_runs_resnet56_to_resnet20_on_cifar100_shapes() {
     let data = generated("cifar100", 32, 100, 8, 8, 4);
     let mut exp = MgdExperiment::new(Profile::Gpu);
     assert_eq!(exp.base.dataset, "cifar100");
-    (exp.seeds, exp.base.epochs, exp.base.out) = (1, 2, out("gpu-mgd"));
+    let dir = out("gpu-mgd");
+    (exp.seeds, exp.base.epochs, exp.base.out) = (1, 2, dir.to_path_buf());
     let c = exp.run_on(&data, &common::cpu()).unwrap();
     assert_eq!(c.rows.len(), 5);
     two_finite_falling_steps(&c);
@@ -95,7 +98,8 @@ fn gan_kd_gpu_configuration_runs_every_row_on_cifar100_shapes() {
     let data = generated("cifar100", 32, 100, 2, 10, 4);
     let mut exp = GanKdExperiment::new(Profile::Gpu);
     assert_eq!(exp.base.dataset, "cifar100");
-    (exp.seeds, exp.base.epochs, exp.gan_epochs, exp.base.out) = (1, 2, 2, out("gpu-gan-kd"));
+    let dir = out("gpu-gan-kd");
+    (exp.seeds, exp.base.epochs, exp.gan_epochs, exp.base.out) = (1, 2, 2, dir.to_path_buf());
     let report = exp.run_on(&data, &common::cpu()).unwrap();
     assert_eq!(report.comparison.rows.len(), 8);
     two_finite_falling_steps(&report.comparison);
@@ -108,7 +112,8 @@ fn mksmt_gpu_configuration_runs_swin_b_on_cub_shapes() {
     let data = generated("cub-200", 224, 200, 2, 2, 2);
     let mut exp = MksmtExperiment::new(Profile::Gpu);
     assert_eq!(exp.base.dataset, "cub-200");
-    (exp.seeds, exp.base.epochs, exp.base.out) = (1, 2, out("gpu-mksmt"));
+    let dir = out("gpu-mksmt");
+    (exp.seeds, exp.base.epochs, exp.base.out) = (1, 2, dir.to_path_buf());
     exp.rows = Some(vec!["baseline".into(), "mksmt".into()]);
     exp.temperatures.clear();
     let report = exp.run_on(&data, &common::cpu()).unwrap();
@@ -131,7 +136,8 @@ fn dsa_gpu_configuration_condenses_cifar10_shapes() {
 /// says what to download and where to put it instead of training on Fashion-MNIST.
 #[test]
 fn a_missing_paper_dataset_is_a_typed_error_saying_where_to_get_it() {
-    let empty = DataRoot(common::tmp_dir("gpu-no-data"));
+    let dir = common::tmp_dir("gpu-no-data");
+    let empty = DataRoot(dir.to_path_buf());
     let mut okdcr = OkdcrExperiment::new(Profile::Gpu);
     okdcr.base.data_root = empty.clone();
     match okdcr.load_data() {

@@ -59,7 +59,8 @@ fn a_seeded_sweep_reports_mean_and_std_and_reloads() {
     let cell = &single.table("test_acc").rows[0][1];
     assert!(cell.ends_with("(n = 1)") && !cell.contains('±'), "{cell}");
     assert!(sweep.plot("test_acc").svg.contains("<svg"));
-    let path = tmp_dir("sweep").join("s.json");
+    let tmp = tmp_dir("sweep");
+    let path = tmp.join("s.json");
     sweep.save(&path).unwrap();
     let back = Sweep::load(&path).unwrap();
     assert_eq!(back, sweep);
@@ -84,7 +85,8 @@ fn bad_sweeps_and_bad_files_are_typed_errors() {
     assert!(matches!(&e, Error::Invalid { field, .. } if field == "sweep.T"), "{e}");
     let e = Sweep::over("T", [1.0]).seeds([]).run(|_| unreachable!()).unwrap_err();
     assert!(e.to_string().contains("seeds"), "{e}");
-    let path = tmp_dir("bad-sweep").join("x.json");
+    let tmp = tmp_dir("bad-sweep");
+    let path = tmp.join("x.json");
     std::fs::write(&path, "[]").unwrap();
     assert!(Sweep::load(&path).unwrap_err().to_string().contains("x.json"));
     // a well-formed but empty sweep is refused on load instead of panicking when plotted
@@ -137,7 +139,8 @@ fn figures_and_panels_render() {
     // image grids go as PNG only (their SVG only wraps a raster); tables alone as HTML + Markdown + text
     assert_eq!(preview.bundle().mimes(), ["image/png", "text/plain"]);
     assert_eq!(Panel::new().table(Table::new("t", &["a"])).bundle().mimes(), ["text/html", "text/markdown", "text/plain"]);
-    let path = tmp_dir("fig").join("bars.svg");
+    let tmp = tmp_dir("fig");
+    let path = tmp.join("bars.svg");
     panel.figures[0].save_svg(&path).unwrap();
     assert!(std::fs::read_to_string(path).unwrap().starts_with("<svg"));
 }
@@ -159,7 +162,8 @@ fn a_categorical_sweep_labels_its_rows_and_draws_bars() {
     assert_eq!((table.rows[0][0].as_str(), table.rows[1][0].as_str()), ("mlp", "convnet"));
     let svg = sweep.plot("test_acc").svg;
     assert!(svg.contains("mlp") && svg.contains("convnet") && svg.contains("<rect"), "bars per label");
-    let path = tmp_dir("cat-sweep").join("s.json");
+    let tmp = tmp_dir("cat-sweep");
+    let path = tmp.join("s.json");
     sweep.save(&path).unwrap();
     assert_eq!(Sweep::load(&path).unwrap().table("test_acc"), table);
 }
@@ -185,7 +189,8 @@ fn a_comparison_runs_methods_by_seeds_into_one_table_bars_and_curves() {
     assert!(t.rows[1][1].starts_with(&format!("{:.2}", mean * 100.0)), "{:?}", t.rows[1]);
     assert!(c.bars("test_acc").svg.contains("convnet") && c.curves("test_acc").svg.contains("polyline"));
     assert!(c.model("convnet", 1).is_some());
-    let path = tmp_dir("comparison").join("c.json");
+    let tmp = tmp_dir("comparison");
+    let path = tmp.join("c.json");
     c.save(&path).unwrap();
     assert_eq!(Comparison::load(&path).unwrap(), c);
     std::fs::write(&path, r#"{"title": "x", "references": [], "rows": []}"#).unwrap();

@@ -47,12 +47,45 @@ pub fn cpu() -> Device {
     Device::cpu_default()
 }
 
-/// A fresh temporary folder under `target/`.
-pub fn tmp_dir(name: &str) -> PathBuf {
+/// A fresh temporary folder under `target/test-tmp/`, removed when the test that made it ends
+/// well; a failing test leaves it behind to be read. (Checkpoints of the gpu configurations
+/// weigh gigabytes: left behind, they filled CI's disk.)
+#[must_use = "the folder is removed when this guard is dropped"]
+pub struct TmpDir(PathBuf);
+
+impl std::ops::Deref for TmpDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TmpDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TmpDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A fresh [`TmpDir`] named after the test and this process.
+pub fn tmp_dir(name: &str) -> TmpDir {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-tmp").join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TmpDir(dir)
 }
 
 /// The name filters among a test binary's arguments (`cargo test -- ARGS`): the arguments that
