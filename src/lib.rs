@@ -57,7 +57,7 @@ pub mod prelude {
     pub use crate::plot::Figure;
     pub use crate::profile::Profile;
     pub use crate::device::DeviceExt;
-    pub use crate::methods::{Fit, RunBuilder};
+    pub use crate::methods::{Fit, JobBuilder, RunBuilder};
     pub use crate::models::trainable_params;
     pub use crate::plot::{bars, curves, heatmap_grid, image_grid, lines, Bar, Normalise, Series};
     pub use crate::table::Table;

@@ -6,6 +6,7 @@ use common::{cpu, data_root, tmp_dir};
 use distillery::data::{Dataset, Split};
 use distillery::methods::condense::io::npy_f32;
 use distillery::methods::condense::{normalised, Algorithm, Condense, Condensed, Draw, EvalConfig, Family, Init, Strategy};
+use distillery::methods::JobBuilder;
 use distillery::models::Arch;
 use distillery::profile::Profile;
 use distillery::rng::Rng;
@@ -174,6 +175,18 @@ fn a_saved_set_loads_back_and_bad_files_name_themselves() {
     assert!(matches!(err, Error::Format { .. }) && err.to_string().contains("images.npy"), "{err}");
     std::fs::write(dir.join("images.npy"), b"not numpy").unwrap();
     assert!(Condensed::load(&dir).unwrap_err().to_string().contains("images.npy"));
+}
+
+/// The shared setters (`JobBuilder`) reach the condensation: the seed its config records, and
+/// the profile that sizes its defaults and labels its record.
+#[test]
+fn the_shared_setters_reach_a_condensation() {
+    let data = mnist_small(4);
+    assert_eq!(Condense::dsa().seed(7).to_config(Profile::Cpu, false).seed, 7);
+    let set = Condense::dsa().ipc(1).seed(3).profile(Profile::Smoke).width(4).batch_real(4).verbose(false).name("mine").fit(&data, &cpu()).unwrap();
+    assert_eq!((set.config.seed, set.config.profile, set.config.iterations), (3, Profile::Smoke, 2), "smoke sizes the run: 2 iterations");
+    let run = set.run.as_ref().unwrap();
+    assert_eq!((run.name.as_str(), run.profile.as_str()), ("mine", "smoke"));
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 use burn::optim::GradientsParams;
 use common::{cpu, data_root, tmp_dir};
 use distillery::data::{Augment, Batch, Dataset, Loader, Mix};
-use distillery::methods::{Dml, FitNet, Kd, Mgd, RunBuilder, Supervised};
+use distillery::methods::{Dml, FitNet, Kd, Mgd, JobBuilder, RunBuilder, Supervised};
 use distillery::models::{weights_digest, Arch, Staged};
 use distillery::profile::Profile;
 use distillery::train::{devices, CancelToken, Job, Method, Run, RunRecord, StepCtx, TrainConfig};

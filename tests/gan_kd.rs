@@ -11,7 +11,7 @@ use distillery::methods::gan_patch::gan::{bce_logits, fill_generated};
 use distillery::methods::gan_patch::holes::{crop_holes, drop_holes, paste_patches};
 use distillery::methods::gan_patch::networks::natural_patch;
 use distillery::methods::gan_patch::{fuse_labels, Fill, FoldTeachers, GanKd, Hole, Labels, PatchDiscriminator, PatchGan, PatchGenerator};
-use distillery::methods::RunBuilder;
+use distillery::methods::{JobBuilder, RunBuilder};
 use distillery::models::{Arch, Staged};
 use distillery::rng::Rng;
 use distillery::train::devices;

@@ -9,6 +9,7 @@ mod common;
 use distillery::data::{DataRoot, Dataset, Split};
 use distillery::experiment::{GanKdExperiment, MgdExperiment, MksmtExperiment, OkdcrExperiment};
 use distillery::methods::condense::{Algorithm, Condense};
+use distillery::methods::JobBuilder;
 use distillery::methods::online::OnlineConfig;
 use distillery::models::{Net, Staged};
 use distillery::profile::Profile;

@@ -5,7 +5,7 @@ use burn::tensor::{Tensor, TensorData};
 use common::{cpu, data_root};
 use distillery::data::{Dataset, Loader};
 use distillery::methods::feature::{mgd_loss, random_mask, FeatureHead, MaskKind};
-use distillery::methods::{FitNet, Mgd, RunBuilder, Supervised};
+use distillery::methods::{FitNet, Mgd, JobBuilder, RunBuilder, Supervised};
 use distillery::models::Arch;
 use distillery::rng::Rng;
 use distillery::train::{devices, TrainConfig};

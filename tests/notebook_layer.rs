@@ -1,7 +1,7 @@
 //! The notebook layer without a notebook: background jobs, sweeps, plots and tables.
 mod common;
 use common::{cpu, tmp_dir};
-use distillery::methods::{supervised::Supervised, RunBuilder};
+use distillery::methods::{supervised::Supervised, JobBuilder, RunBuilder};
 use distillery::plot::{self, Bar, Normalise, Series};
 use distillery::prelude::*;
 use distillery::train::Status;

@@ -3,7 +3,7 @@
 mod common;
 use common::{cpu, data_root, tmp_dir};
 use distillery::data::{Batch, Dataset, Loader};
-use distillery::methods::{Dml, Kd, RunBuilder, Supervised};
+use distillery::methods::{Dml, Kd, JobBuilder, RunBuilder, Supervised};
 use distillery::models::Arch;
 use distillery::profile::Profile;
 use distillery::models::Net;

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::methods::condense::plots::{accuracy_bars, paper_numbers};
 use crate::methods::condense::eval::EvalProtocol;
 use crate::methods::condense::{Condense, Condensed, EvalConfig, Evaluation, Init, Algorithm};
+use crate::methods::JobBuilder;
 use crate::models::Arch;
 use crate::profile::Profile;
 use crate::table::Table;

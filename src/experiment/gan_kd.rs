@@ -10,7 +10,7 @@ use crate::error::{ensure, Error, Result};
 use crate::methods::gan_patch::holes::Hole;
 use crate::methods::gan_patch::teachers::accuracy_on;
 use crate::methods::gan_patch::{Fill, FoldTeachers, GanKd, Labels, PatchGan, PatchGanConfig, PatchGanRun};
-use crate::methods::{RunBuilder, Supervised};
+use crate::methods::{JobBuilder, RunBuilder, Supervised};
 use crate::models::Arch;
 use crate::plot::{self, Bar, Figure, Normalise};
 use crate::profile::Profile;

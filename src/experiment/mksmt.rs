@@ -9,7 +9,7 @@ use crate::data::{Augment, Dataset};
 use crate::device::{Device, DeviceExt};
 use crate::error::{ensure, Result};
 use crate::methods::mksmt::{Distill, Mksmt, MksmtConfig, Scheme, Step2};
-use crate::methods::RunBuilder;
+use crate::methods::{JobBuilder, RunBuilder};
 use crate::models::swin::SwinSpec;
 use crate::models::{Arch, Net};
 use crate::plot::{self, bars::mean_std, Bar, Figure, Series};

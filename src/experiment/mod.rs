@@ -14,7 +14,7 @@ pub use okdcr::{OkdcrExperiment, OkdcrReport};
 use crate::data::{Augment, DataRoot, Dataset};
 use crate::device::{Device, DeviceExt};
 use crate::error::{Error, Result};
-use crate::methods::{kd::Kd, supervised::Supervised, RunBuilder};
+use crate::methods::{kd::Kd, supervised::Supervised, JobBuilder, RunBuilder};
 use crate::models::Arch;
 use crate::plot;
 use crate::profile::Profile;

@@ -7,7 +7,7 @@ use crate::data::{Augment, Dataset};
 use crate::device::{Device, DeviceExt};
 use crate::error::{ensure, Result};
 use crate::methods::online::{Online, OnlineKind};
-use crate::methods::RunBuilder;
+use crate::methods::{JobBuilder, RunBuilder};
 use crate::models::Arch;
 use crate::plot::{self, Bar, Figure};
 use crate::profile::Profile;

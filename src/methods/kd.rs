@@ -3,7 +3,7 @@
 //! (1 − α)·CE(y, softmax(z_s)) + α·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T))
 //! against a frozen teacher. α = 0 is the student trained alone ([`super::supervised`] is that
 //! case with its own builder).
-use super::options::{RunBuilder, RunOptions};
+use super::options::{JobBuilder, RunBuilder, RunOptions};
 use crate::data::{Batch, Dataset};
 use crate::error::{ensure, Error, Result};
 use crate::losses;
@@ -128,11 +128,13 @@ pub struct KdBuilder {
     options: RunOptions,
 }
 
-impl RunBuilder for KdBuilder {
+impl JobBuilder for KdBuilder {
     fn options(&mut self) -> &mut RunOptions {
         &mut self.options
     }
 }
+
+impl RunBuilder for KdBuilder {}
 
 impl KdBuilder {
     /// The teacher: a finished [`Run`] (its trained model).

@@ -28,7 +28,7 @@
 use crate::data::{Batch, Dataset};
 use crate::error::{ensure, Error, Result};
 use crate::losses;
-use crate::methods::options::{Fit, RunBuilder, RunOptions};
+use crate::methods::options::{Fit, JobBuilder, RunBuilder, RunOptions};
 use crate::models::{seeded, Arch, Net};
 use crate::train::{devices, scalar, Method, Optimizers, Run, StepCtx, StepLog, StepOutput, MAIN};
 use burn::module::Module;
@@ -411,11 +411,13 @@ impl Mksmt {
     }
 }
 
-impl RunBuilder for MksmtBuilder {
+impl JobBuilder for MksmtBuilder {
     fn options(&mut self) -> &mut RunOptions {
         &mut self.options
     }
 }
+
+impl RunBuilder for MksmtBuilder {}
 
 impl MksmtBuilder {
     /// The staged backbone (≥ 2 stages; 3 for three-step).

@@ -18,5 +18,5 @@ pub use gan_patch::{FoldTeachers, GanKd, PatchGan};
 pub use kd::Kd;
 pub use mksmt::{Distill, Mksmt, Scheme, Step2};
 pub use online::{Dml, Online, OnlineKind};
-pub use options::{Fit, RunBuilder, RunOptions};
+pub use options::{Fit, JobBuilder, RunBuilder, RunOptions};
 pub use supervised::Supervised;

@@ -1,5 +1,8 @@
 //! Options every method builder shares (training recipe, run name, checkpoints, record file,
-//! cancellation), and the [`RunBuilder`] trait that gives every builder the same setters.
+//! cancellation), and the two traits that give every builder the same setters: [`JobBuilder`]
+//! (every builder, the condensation's included: name, seed, profile, checkpoints, record,
+//! cancellation) and [`RunBuilder`] (the builders that train networks by a recipe: epochs,
+//! batch, learning rate, schedule, augmentation, optimiser; and `spawn`).
 use crate::data::Augment;
 use crate::train::{CancelToken, RunRecord, Schedule, TrainConfig, Trainer};
 use std::path::PathBuf;
@@ -12,8 +15,8 @@ pub struct RunOptions {
     pub train: TrainConfig,
     /// Run name (defaults to the method's).
     pub name: Option<String>,
-    /// Profile name for the record.
-    pub profile: Option<String>,
+    /// The profile the run belongs to (recorded with it).
+    pub profile: Option<crate::profile::Profile>,
     /// Checkpoint folder (resume from it when it holds a checkpoint).
     pub checkpoint: Option<PathBuf>,
     /// Where to write the record JSON.
@@ -30,8 +33,8 @@ impl RunOptions {
     /// The trainer these options describe.
     pub fn trainer(&self, default_name: &str) -> Trainer {
         let mut t = Trainer::new(self.name.as_deref().unwrap_or(default_name), self.train.clone());
-        if let Some(p) = &self.profile {
-            t = t.profile(p);
+        if let Some(p) = self.profile {
+            t = t.profile(p.name());
         }
         if let Some(d) = &self.checkpoint {
             t = t.checkpoint_dir(d.clone());
@@ -58,11 +61,66 @@ pub trait Fit {
     fn fit(self, data: &crate::data::Dataset, device: &burn::tensor::Device) -> crate::Result<crate::train::Run>;
 }
 
-/// Setters shared by every method builder.
-pub trait RunBuilder: Sized {
+/// Setters shared by every builder, the condensation's ([`Condense`](crate::methods::condense::Condense)) included.
+pub trait JobBuilder: Sized {
     /// The builder's options.
     fn options(&mut self) -> &mut RunOptions;
 
+    /// Seed (initialisation, data order, augmentation; a condensation's sampling).
+    fn seed(mut self, seed: u64) -> Self {
+        self.options().train.seed = seed;
+        self
+    }
+    /// Progress lines on or off.
+    fn verbose(mut self, on: bool) -> Self {
+        self.options().train.verbose = on;
+        self
+    }
+    /// Run name.
+    fn name(mut self, name: impl Into<String>) -> Self {
+        self.options().name = Some(name.into());
+        self
+    }
+    /// The profile the run belongs to: recorded with it, and the source of every default the
+    /// builder sizes by profile — a condensation's iterations, loops, real batch and width
+    /// (without it, `DISTILLERY_PROFILE` or the device's). The builders that train by a recipe
+    /// take it from [`RunBuilder::train`], so for them it is the record's label only.
+    fn profile(mut self, profile: crate::profile::Profile) -> Self {
+        self.options().profile = Some(profile);
+        self
+    }
+    /// Checkpoint folder; a run started again with the same folder resumes.
+    fn checkpoint_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.options().checkpoint = Some(dir.into());
+        self
+    }
+    /// Record JSON path (written atomically after each epoch).
+    fn record_to(mut self, path: impl Into<PathBuf>) -> Self {
+        self.options().record_path = Some(path.into());
+        self
+    }
+    /// Stop flag checked after every step.
+    fn cancel_token(mut self, token: CancelToken) -> Self {
+        self.options().cancel = Some(token);
+        self
+    }
+    /// Stop after `steps` optimisation steps (a condensation's outer iterations) as if the
+    /// process were killed (the last checkpoint stays; a later run with the same checkpoint
+    /// folder resumes from it).
+    fn stop_after_steps(mut self, steps: usize) -> Self {
+        self.options().stop_after_steps = Some(steps);
+        self
+    }
+    /// Live mirror of the record, updated after every epoch.
+    fn live(mut self, live: Arc<Mutex<RunRecord>>) -> Self {
+        self.options().live = Some(live);
+        self
+    }
+}
+
+/// Setters of the builders that train networks by a recipe (every method but condensation),
+/// on top of [`JobBuilder`]'s.
+pub trait RunBuilder: JobBuilder {
     /// Replaces the whole training recipe.
     fn train(mut self, config: TrainConfig) -> Self {
         self.options().train = config;
@@ -97,52 +155,6 @@ pub trait RunBuilder: Sized {
     /// SGD-Nesterov) or `Optimizer::AdamW` (give it an AdamW-sized `.lr`, ≈ 1e-3).
     fn optimizer(mut self, optimizer: crate::train::Optimizer) -> Self {
         self.options().train.optimizer = optimizer;
-        self
-    }
-    /// Seed (initialisation, data order, augmentation).
-    fn seed(mut self, seed: u64) -> Self {
-        self.options().train.seed = seed;
-        self
-    }
-    /// Progress lines on or off.
-    fn verbose(mut self, on: bool) -> Self {
-        self.options().train.verbose = on;
-        self
-    }
-    /// Run name.
-    fn name(mut self, name: impl Into<String>) -> Self {
-        self.options().name = Some(name.into());
-        self
-    }
-    /// Profile recorded with the run.
-    fn profile(mut self, profile: crate::profile::Profile) -> Self {
-        self.options().profile = Some(profile.name().into());
-        self
-    }
-    /// Checkpoint folder; a run started again with the same folder resumes.
-    fn checkpoint_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.options().checkpoint = Some(dir.into());
-        self
-    }
-    /// Record JSON path (written atomically after each epoch).
-    fn record_to(mut self, path: impl Into<PathBuf>) -> Self {
-        self.options().record_path = Some(path.into());
-        self
-    }
-    /// Stop flag checked after every step.
-    fn cancel_token(mut self, token: CancelToken) -> Self {
-        self.options().cancel = Some(token);
-        self
-    }
-    /// Stop after `steps` optimisation steps as if the process were killed (the last epoch
-    /// checkpoint stays; a later run with the same checkpoint folder resumes from it).
-    fn stop_after_steps(mut self, steps: usize) -> Self {
-        self.options().stop_after_steps = Some(steps);
-        self
-    }
-    /// Live mirror of the record, updated after every epoch.
-    fn live(mut self, live: Arc<Mutex<RunRecord>>) -> Self {
-        self.options().live = Some(live);
         self
     }
 

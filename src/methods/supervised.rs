@@ -1,7 +1,7 @@
 //! A network trained alone with cross-entropy (optionally label smoothing, Mixup/CutMix targets):
 //! teachers and the "student alone" baseline.
 use super::kd::{fit_student, KdConfig, KdMethod};
-use super::options::{RunBuilder, RunOptions};
+use super::options::{JobBuilder, RunBuilder, RunOptions};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::models::Arch;
@@ -24,11 +24,13 @@ pub struct SupervisedBuilder {
     options: RunOptions,
 }
 
-impl RunBuilder for SupervisedBuilder {
+impl JobBuilder for SupervisedBuilder {
     fn options(&mut self) -> &mut RunOptions {
         &mut self.options
     }
 }
+
+impl RunBuilder for SupervisedBuilder {}
 
 impl SupervisedBuilder {
     /// The architecture to train.

@@ -5,7 +5,7 @@ use super::{CondenseConfig, RealImages};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::methods::supervised::Supervised;
-use crate::methods::RunBuilder;
+use crate::methods::{JobBuilder, RunBuilder};
 use crate::models::{Arch, Net, Staged};
 use crate::rng::Rng;
 use burn::tensor::{Device, Tensor};

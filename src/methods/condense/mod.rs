@@ -34,7 +34,7 @@ pub use dsa_aug::{Draw, Family, Strategy};
 pub use eval::{EvalConfig, Evaluation};
 
 use crate::data::{Dataset, Split};
-use crate::methods::RunOptions;
+use crate::methods::{JobBuilder, RunOptions};
 use crate::record::RunRecord;
 use crate::train::Job;
 use burn::module::Module;
@@ -132,12 +132,14 @@ pub fn official_loops(ipc: usize) -> (usize, usize) {
     }
 }
 
-/// Builder of a condensation run (`Condense::dsa().ipc(10)...fit(&data, &device)`).
+/// Builder of a condensation run (`Condense::dsa().ipc(10)...fit(&data, &device)`). Name,
+/// seed, profile (which sizes the defaults), checkpoints, record and cancellation are
+/// [`JobBuilder`]'s setters, as on every builder; a condensation has no training recipe, so it
+/// is not a [`RunBuilder`](crate::methods::RunBuilder).
 #[derive(Clone, Debug)]
 pub struct Condense {
     method: Algorithm,
     ipc: usize,
-    profile: Option<Profile>,
     iterations: Option<usize>,
     loops: Option<(usize, usize)>,
     strategy: Option<Strategy>,
@@ -146,9 +148,14 @@ pub struct Condense {
     lr_net: f64,
     batch_real: Option<usize>,
     width: Option<usize>,
-    seed: u64,
     feature_net: Option<crate::models::Net>,
     options: RunOptions,
+}
+
+impl JobBuilder for Condense {
+    fn options(&mut self) -> &mut RunOptions {
+        &mut self.options
+    }
 }
 
 impl Condense {
@@ -156,7 +163,6 @@ impl Condense {
         Condense {
             method,
             ipc: 1,
-            profile: None,
             iterations: None,
             loops: None,
             strategy: None,
@@ -165,7 +171,6 @@ impl Condense {
             lr_net: 0.01,
             batch_real: None,
             width: None,
-            seed: 0,
             feature_net: None,
             options: RunOptions::default(),
         }
@@ -197,11 +202,6 @@ impl Condense {
     /// Images per class (1, 10, 50 in the paper).
     pub fn ipc(mut self, ipc: usize) -> Self {
         self.ipc = ipc;
-        self
-    }
-    /// The profile sizing the defaults (else `DISTILLERY_PROFILE` / the device's).
-    pub fn profile(mut self, profile: Profile) -> Self {
-        self.profile = Some(profile);
         self
     }
     /// Outer iterations (paper: 1000 for DC/DSA, 20000 for DM).
@@ -245,47 +245,10 @@ impl Condense {
         self.width = Some(width);
         self
     }
-    /// Seed.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-    /// Progress lines on (default) or off.
-    pub fn verbose(mut self, on: bool) -> Self {
-        self.options.train.verbose = on;
-        self
-    }
-    /// Run name in records and progress lines (default: the algorithm's).
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.options.name = Some(name.into());
-        self
-    }
-    /// Checkpoint folder: a learned set is checkpointed every tenth of its iterations and a run
-    /// started again with the same folder resumes.
-    pub fn checkpoint_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
-        self.options.checkpoint = Some(dir.into());
-        self
-    }
-    /// Record JSON path (written atomically after each block of iterations).
-    pub fn record_to(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.options.record_path = Some(path.into());
-        self
-    }
-    /// Stop flag checked after every iteration.
-    pub fn cancel_token(mut self, token: crate::train::CancelToken) -> Self {
-        self.options.cancel = Some(token);
-        self
-    }
-    /// Stop after `n` outer iterations (a condensation's steps) as if killed (the last
-    /// checkpoint stays): the name every builder uses.
-    pub fn stop_after_steps(mut self, n: usize) -> Self {
-        self.options.stop_after_steps = Some(n);
-        self
-    }
     /// The former name of [`stop_after_steps`](Self::stop_after_steps).
-    #[deprecated(note = "use stop_after_steps, the name every builder uses")]
+    #[deprecated(note = "use stop_after_steps (JobBuilder), the name every builder uses")]
     pub fn stop_after_iterations(self, n: usize) -> Self {
-        self.stop_after_steps(n)
+        JobBuilder::stop_after_steps(self, n)
     }
     /// Starts the condensation on a background thread and returns at once (progress lines off).
     pub fn spawn(mut self, data: &Dataset, device: &Device) -> Job<Condensed> {
@@ -365,14 +328,14 @@ impl Condense {
             batch_real: self.batch_real.unwrap_or(profile.batch(256)),
             width: self.width.unwrap_or(profile.width(128)),
             depth: 3,
-            seed: self.seed,
+            seed: self.options.train.seed,
             profile,
         }
     }
 
     /// Condenses (or selects from) `data`'s training split.
     pub fn fit(self, data: &Dataset, device: &Device) -> Result<Condensed> {
-        let profile = match self.profile {
+        let profile = match self.options.profile {
             Some(p) => p,
             None => Profile::from_env(device)?,
         };
@@ -401,7 +364,7 @@ impl Condense {
                 let mut options = self.options.clone();
                 let (epochs, _) = run::blocks(config.iterations);
                 options.train = options.train.with_epochs(epochs).with_seed(config.seed).with_lr(config.lr_img).with_schedule(crate::train::Schedule::Constant);
-                options.profile = Some(profile.name().into());
+                options.profile = Some(profile);
                 let mut method = run::Condensation::new(real, config.clone(), strategy);
                 let identity = serde_json::to_value(&config).expect("config serialises");
                 let run = options.trainer(config.method.name()).fit(&mut method, identity, data, device)?;

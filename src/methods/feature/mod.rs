@@ -23,7 +23,7 @@ pub mod mgd;
 pub use head::{resolve_stages, FeatureHead, StagePair, StudentWithHeads};
 pub use mgd::{mgd_loss, random_mask, MaskKind};
 
-use super::options::{Fit, RunBuilder, RunOptions};
+use super::options::{Fit, JobBuilder, RunBuilder, RunOptions};
 use crate::data::{Batch, Dataset};
 use crate::error::{ensure, Error, Result};
 use crate::losses;
@@ -260,11 +260,13 @@ pub struct FeatureBuilder {
     options: RunOptions,
 }
 
-impl RunBuilder for FeatureBuilder {
+impl JobBuilder for FeatureBuilder {
     fn options(&mut self) -> &mut RunOptions {
         &mut self.options
     }
 }
+
+impl RunBuilder for FeatureBuilder {}
 
 impl FeatureBuilder {
     pub(crate) fn new(loss: FeatureLoss) -> FeatureBuilder {

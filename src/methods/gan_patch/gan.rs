@@ -5,7 +5,7 @@ use super::holes::{crop_holes, drop_holes, paste_patches, Hole};
 use super::networks::{natural_patch, PatchDiscriminator, PatchGanPair, PatchGenerator};
 use crate::data::{Batch, Dataset, Loader};
 use crate::error::{ensure, Result};
-use crate::methods::options::{RunBuilder, RunOptions};
+use crate::methods::options::{JobBuilder, RunBuilder, RunOptions};
 use crate::models::seeded;
 use crate::plot::{self, Figure, Normalise};
 use crate::record::RunRecord;
@@ -266,11 +266,13 @@ pub struct PatchGanBuilder {
     options: RunOptions,
 }
 
-impl RunBuilder for PatchGanBuilder {
+impl JobBuilder for PatchGanBuilder {
     fn options(&mut self) -> &mut RunOptions {
         &mut self.options
     }
 }
+
+impl RunBuilder for PatchGanBuilder {}
 
 impl PatchGanBuilder {
     /// Replaces the whole configuration.

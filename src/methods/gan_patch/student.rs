@@ -7,7 +7,7 @@ use super::teachers::{fuse_labels, mean_entropy, FoldTeachers};
 use crate::data::{Batch, Dataset};
 use crate::error::{ensure, Error, Result};
 use crate::losses;
-use crate::methods::options::{RunBuilder, RunOptions};
+use crate::methods::options::{JobBuilder, RunBuilder, RunOptions};
 use crate::models::{Arch, Net, Staged};
 use crate::rng::Rng;
 use crate::train::{devices, Method, Run, StepCtx, StepOutput};
@@ -228,11 +228,13 @@ pub struct GanKdBuilder {
     options: RunOptions,
 }
 
-impl RunBuilder for GanKdBuilder {
+impl JobBuilder for GanKdBuilder {
     fn options(&mut self) -> &mut RunOptions {
         &mut self.options
     }
 }
+
+impl RunBuilder for GanKdBuilder {}
 
 impl GanKdBuilder {
     /// Student architecture.

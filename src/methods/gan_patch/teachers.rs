@@ -5,7 +5,7 @@
 //! ỹ = β·softmax(z_t/T) + (1 − β)·[(1 − ε)·onehot(y) + ε/K].
 use crate::data::{Augment, Dataset, Loader};
 use crate::error::{ensure, Error, Result};
-use crate::methods::options::{RunBuilder, RunOptions};
+use crate::methods::options::{JobBuilder, RunBuilder, RunOptions};
 use crate::methods::supervised::Supervised;
 use crate::models::{Arch, Net, Staged};
 use crate::train::{devices, evaluate_net, Run, TrainConfig};
@@ -114,11 +114,13 @@ pub struct FoldTeachersBuilder {
     options: RunOptions,
 }
 
-impl RunBuilder for FoldTeachersBuilder {
+impl JobBuilder for FoldTeachersBuilder {
     fn options(&mut self) -> &mut RunOptions {
         &mut self.options
     }
 }
+
+impl RunBuilder for FoldTeachersBuilder {}
 
 impl FoldTeachersBuilder {
     /// Every teacher's architecture.

@@ -5,7 +5,7 @@
 use crate::data::{Batch, Dataset, Loader};
 use crate::error::{ensure, Result};
 use crate::losses;
-use crate::methods::options::{Fit, RunBuilder, RunOptions};
+use crate::methods::options::{Fit, JobBuilder, RunBuilder, RunOptions};
 use crate::models::{Arch, Net, Staged};
 use crate::train::{devices, Method, Run, StepCtx, StepOutput};
 use burn::module::Module;
@@ -126,11 +126,13 @@ pub struct DmlBuilder {
     options: RunOptions,
 }
 
-impl RunBuilder for DmlBuilder {
+impl JobBuilder for DmlBuilder {
     fn options(&mut self) -> &mut RunOptions {
         &mut self.options
     }
 }
+
+impl RunBuilder for DmlBuilder {}
 
 impl DmlBuilder {
     /// The peers' architectures.

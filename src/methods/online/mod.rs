@@ -26,7 +26,7 @@ pub use dml::Dml;
 use crate::data::{Batch, Dataset, Loader};
 use crate::error::{ensure, Error, Result};
 use crate::losses;
-use crate::methods::options::{Fit, RunBuilder, RunOptions};
+use crate::methods::options::{Fit, JobBuilder, RunBuilder, RunOptions};
 use crate::models::Arch;
 use crate::train::{Run, StepCtx};
 use burn::tensor::activation::log_softmax;
@@ -336,11 +336,13 @@ pub struct OnlineBuilder {
     options: RunOptions,
 }
 
-impl RunBuilder for OnlineBuilder {
+impl JobBuilder for OnlineBuilder {
     fn options(&mut self) -> &mut RunOptions {
         &mut self.options
     }
 }
+
+impl RunBuilder for OnlineBuilder {}
 
 impl OnlineBuilder {
     fn new(method: OnlineKind) -> OnlineBuilder {
