@@ -280,6 +280,10 @@ struct DsaArgs {
     /// IPC of the set evaluated across architectures [default: gpu 10, else 1]
     #[arg(long, value_name = "N")]
     cross_ipc: Option<usize>,
+    /// make the sets on at most N devices of the servers DISTILLERY_REMOTE lists, one set per
+    /// device at a time [default: all of them; without DISTILLERY_REMOTE, this machine's device]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    devices: Option<u64>,
 }
 
 /// `gpu X, cpu Y, smoke Z`: a default per profile, read from the code.
@@ -394,16 +398,17 @@ impl Job {
         set(&mut base.dataset, &self.dataset);
         set(&mut base.out, &self.out);
         set(&mut base.epochs, &self.epochs);
-        base.fleet = self.fleet()?;
+        base.fleet = fleet(self.devices)?;
         Ok(())
     }
-    /// The devices the table fans out over: [`Device::fleet`] (every device of every server in
-    /// DISTILLERY_REMOTE that answers; this machine's alone without it), at most `--devices`.
-    fn fleet(&self) -> Result<Vec<Device>> {
-        let mut fleet = Device::fleet()?;
-        fleet.truncate(self.devices.unwrap_or(u64::MAX).min(usize::MAX as u64) as usize);
-        Ok(fleet)
-    }
+}
+
+/// The devices a table fans out over: [`Device::fleet`] (every device of every server in
+/// DISTILLERY_REMOTE that answers; this machine's alone without it), at most `--devices`.
+fn fleet(devices: Option<u64>) -> Result<Vec<Device>> {
+    let mut fleet = Device::fleet()?;
+    fleet.truncate(devices.unwrap_or(u64::MAX).min(usize::MAX as u64) as usize);
+    Ok(fleet)
 }
 
 fn kd(args: &KdArgs) -> Result<KdExperiment> {
@@ -494,6 +499,7 @@ fn dsa(args: &DsaArgs) -> Result<DsaExperiment> {
     exp.data_root = args.common.data_root();
     exp.fresh = args.common.fresh;
     exp.seed = args.seed;
+    exp.fleet = fleet(args.devices)?;
     if let Some(d) = &args.dataset {
         exp.datasets = d.iter().map(|d| d.to_possible_value().expect("no skipped variants").get_name().to_string()).collect();
     }

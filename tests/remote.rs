@@ -328,6 +328,36 @@ fn a_cli_table_fans_out_over_the_servers_it_is_given() {
 }
 
 #[test]
+fn the_dsa_table_makes_its_sets_over_the_servers_it_is_given() {
+    let (a, b) = (server(), server());
+    let out = std::env::temp_dir().join(format!("distillery-dsa-fleet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let job = |dir: &str, remote: Option<String>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_distillery"));
+        command.args(["dsa", "--profile", "smoke", "--dataset", "mnist", "--ipc", "1", "--methods", "random,dc,dm,dsa", "--iterations", "2", "--models", "1", "--epochs", "2", "--cross-arch", "none", "--data"]).arg(data_root().path()).arg("--out").arg(out.join(dir));
+        command.env("DISTILLERY_FUSED_OPS", "0").env("DISTILLERY_REMOTE_TOKEN", TOKEN).env_remove("DISTILLERY_REMOTE");
+        if let Some(urls) = remote {
+            command.env("DISTILLERY_REMOTE", urls);
+        }
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    };
+    let fanned = job("fleet", Some(format!("{},{}", a.url, b.url)));
+    for server in [&a.url, &b.url] {
+        assert!(fanned.lines().any(|l| l.starts_with("set ") && l.contains(&format!("on remote {server}"))), "no set made on {server}: {fanned}");
+    }
+    let local = job("local", None);
+    let table = |s: &str| s.lines().filter(|l| l.starts_with("| mnist")).map(String::from).collect::<Vec<_>>();
+    assert_eq!(table(&local).len(), 4, "{local}");
+    // the time column differs run to run; every other column is the same
+    let without_time = |rows: Vec<String>| rows.iter().map(|r| { let mut c: Vec<&str> = r.split('|').collect(); c[7] = ""; c.join("|") }).collect::<Vec<_>>();
+    assert_eq!(without_time(table(&fanned)), without_time(table(&local)), "the fanned-out table is the local one");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
 fn the_watchdog_timeout_reads_seconds_and_refuses_anything_else() {
     use distillery::device::relay::env_seconds;
     assert_eq!(env_seconds(" 2.5 "), Some(Duration::from_millis(2500)));

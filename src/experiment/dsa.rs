@@ -3,7 +3,7 @@
 //! cross-architecture evaluation of the DSA set. Every condensed set and every evaluation is
 //! saved under `--out` and reused by a rerun with the same settings (`--fresh` redoes them).
 use crate::data::{DataRoot, Dataset};
-use crate::device::Device;
+use crate::device::{Device, DeviceExt};
 use crate::error::{Error, Result};
 use crate::methods::condense::plots::{accuracy_bars, paper_numbers};
 use crate::methods::condense::eval::EvalProtocol;
@@ -14,6 +14,7 @@ use crate::profile::Profile;
 use crate::table::Table;
 use crate::train::record::write_atomic;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 /// Settings of the DSA experiment (every CLI flag maps to a field).
 #[derive(Clone, Debug)]
@@ -49,6 +50,10 @@ pub struct DsaExperiment {
     pub seed: u64,
     /// Redo saved sets and evaluations.
     pub fresh: bool,
+    /// Devices the sets are condensed and evaluated on, one set per device at a time (e.g.
+    /// [`DeviceExt::fleet`](crate::device::DeviceExt::fleet)); with fewer than two, every set
+    /// is made on the device `run` is given, in table order.
+    pub fleet: Vec<Device>,
 }
 
 /// One row of the results.
@@ -82,6 +87,7 @@ impl DsaExperiment {
             out: PathBuf::from("out/dsa"),
             seed: 0,
             fresh: false,
+            fleet: Vec::new(),
         }
     }
 
@@ -104,7 +110,7 @@ impl DsaExperiment {
 
     /// Condenses (or reloads, or resumes) one set, and says which: `read back`, `resumed after
     /// block k/10` (a run killed part-way), or `None` when condensed from the start.
-    fn set(&self, data: &Dataset, method: Algorithm, ipc: usize, feature_net: &mut Option<crate::models::Net>, device: &Device) -> Result<(Condensed, Option<String>)> {
+    fn set(&self, data: &Dataset, method: Algorithm, ipc: usize, feature_net: &Mutex<Option<crate::models::Net>>, device: &Device) -> Result<(Condensed, Option<String>)> {
         // one line per set (printed by `run`), not one per tenth of its iterations
         let mut builder = Condense::method(method).ipc(ipc).profile(self.profile).seed(self.seed).verbose(false);
         if let Some(n) = self.iterations {
@@ -121,10 +127,12 @@ impl DsaExperiment {
             return Ok((set, Some("read back".into())));
         }
         if method == Algorithm::Herding {
-            if feature_net.is_none() {
-                *feature_net = Some(crate::methods::condense::coreset::train_feature_net(data, &config, device)?);
+            // one feature net per dataset, whichever IPC needs it first (it does not depend on it)
+            let mut net = feature_net.lock().unwrap_or_else(|e| e.into_inner());
+            if net.is_none() {
+                *net = Some(crate::methods::condense::coreset::train_feature_net(data, &config, device)?);
             }
-            builder = builder.feature_net(feature_net.clone().expect("just trained"));
+            builder = builder.feature_net(net.clone().expect("just trained"));
         }
         let mut resumed = None;
         if method.learns() {
@@ -151,45 +159,71 @@ impl DsaExperiment {
         Ok(e)
     }
 
+    /// Makes and evaluates one set (and, for the DSA set at `cross_ipc` on the first dataset,
+    /// its cross-architecture evaluation), prints its line, saves its evolution figure.
+    fn point(&self, point: &Point, data: &Dataset, feature_net: &Mutex<Option<crate::models::Net>>, progress: &Progress, device: &Device) -> Result<Made> {
+        let eval_config = self.eval_config();
+        let (set, how) = self.set(data, point.method, point.ipc, feature_net, device)?;
+        let eval = self.evaluate(&set, &eval_config, data, device)?;
+        let how = match how {
+            Some(h) if h == "read back" => h,
+            Some(h) => format!("{h}, {:.2} s/iteration", set.record.seconds_per_iteration()),
+            None => format!("{:.2} s/iteration", set.record.seconds_per_iteration()),
+        };
+        let on = if self.fleet.len() > 1 { format!(" on {}", device.describe()) } else { String::new() };
+        println!("{}", progress.line(&eval.summary(), &format!("[{how}]{on}")));
+        let cross = if point.method == Algorithm::Dsa && point.dataset == 0 && point.ipc == self.cross_ipc && !self.cross_archs.is_empty() {
+            let c = self.evaluate(&set, &eval_config.clone().archs(self.cross_archs.clone()), data, device)?;
+            c.plot_archs().save_svg(self.out.join(format!("dsa-cross-arch-{}-ipc{}.svg", data.name, point.ipc)))?;
+            Some(c)
+        } else {
+            None
+        };
+        if point.method.learns() {
+            set.plot_evolution().save_svg(self.out.join(format!("{}-{}-ipc{}.svg", data.name, point.method.name(), point.ipc)))?;
+        }
+        Ok(Made { row: DsaRow { eval, seconds_per_iteration: set.record.seconds_per_iteration(), iterations: set.record.losses.len() }, set, cross })
+    }
+
     /// Runs everything; returns the rows (dataset, ipc, method order), the sets and the
     /// cross-architecture evaluation, and writes `summary.md`, `results.json` and the figures.
+    /// With a [`fleet`](Self::fleet) of several devices the sets are made concurrently, one per
+    /// device (a set whose server dies goes to another); the table is the same.
     pub fn run(&self, device: &Device) -> Result<DsaReport> {
-        let eval_config = self.eval_config();
+        let mut data = Vec::new();
+        for name in &self.datasets {
+            let d = Dataset::load(name, &self.data_root, &self.profile)?;
+            println!("{}", d.describe());
+            data.push(d);
+        }
+        let points: Vec<Point> = (0..data.len()).flat_map(|d| self.ipcs.iter().flat_map(move |&ipc| self.methods.iter().map(move |&method| Point { dataset: d, ipc, method }))).collect();
+        let feature_nets: Vec<Mutex<Option<crate::models::Net>>> = data.iter().map(|_| Mutex::new(None)).collect();
+        let progress = Progress::new(points.len());
+        let made: Vec<Made> = if self.fleet.len() > 1 {
+            let outcomes = crate::train::fanout::fan_out(&points, &self.fleet, crate::train::sweep::DEFAULT_RETRIES, |p, device| self.point(p, &data[p.dataset], &feature_nets[p.dataset], &progress, device))?;
+            let mut made = Vec::new();
+            for (p, outcome) in points.iter().zip(outcomes) {
+                match outcome {
+                    crate::train::fanout::Outcome::Done { value, .. } => made.push(value),
+                    crate::train::fanout::Outcome::Failed { error, .. } => return Err(Error::invalid(format!("set {} {} ipc {}", data[p.dataset].name, p.method.name(), p.ipc), "failed on every device", error)),
+                }
+            }
+            made
+        } else {
+            points.iter().map(|p| self.point(p, &data[p.dataset], &feature_nets[p.dataset], &progress, device)).collect::<Result<_>>()?
+        };
         let mut rows = Vec::new();
         let mut sets = Vec::new();
         let mut cross = None;
-        let (total, started) = (self.datasets.len() * self.ipcs.len() * self.methods.len(), std::time::Instant::now());
-        for name in &self.datasets {
-            let data = Dataset::load(name, &self.data_root, &self.profile)?;
-            println!("{}", data.describe());
-            let mut feature_net = None;
+        for m in made {
+            rows.push(m.row);
+            sets.push(m.set);
+            cross = cross.or(m.cross);
+        }
+        for d in &data {
             for &ipc in &self.ipcs {
-                let mut evals = Vec::new();
-                for &method in &self.methods {
-                    let (set, how) = self.set(&data, method, ipc, &mut feature_net, device)?;
-                    let eval = self.evaluate(&set, &eval_config, &data, device)?;
-                    let (done, elapsed) = (rows.len() + 1, started.elapsed().as_secs_f64());
-                    let eta = crate::train::fmt_duration(elapsed / done as f64 * (total - done) as f64);
-                    let how = match how {
-                        Some(h) if h == "read back" => h,
-                        Some(h) => format!("{h}, {:.2} s/iteration", set.record.seconds_per_iteration()),
-                        None => format!("{:.2} s/iteration", set.record.seconds_per_iteration()),
-                    };
-                    println!("set {done}/{total}: {}  [{how}]  ETA {eta}", eval.summary());
-                    rows.push(DsaRow { eval: eval.clone(), seconds_per_iteration: set.record.seconds_per_iteration(), iterations: set.record.losses.len() });
-                    if method == Algorithm::Dsa && cross.is_none() && !self.cross_archs.is_empty() && ipc == self.cross_ipc {
-                        let c = self.evaluate(&set, &eval_config.clone().archs(self.cross_archs.clone()), &data, device)?;
-                        c.plot_archs().save_svg(self.out.join(format!("dsa-cross-arch-{}-ipc{ipc}.svg", data.name)))?;
-                        cross = Some(c);
-                    }
-                    if method.learns() {
-                        set.plot_evolution().save_svg(self.out.join(format!("{}-{}-ipc{ipc}.svg", data.name, method.name())))?;
-                    }
-                    evals.push(eval);
-                    sets.push(set);
-                }
-                let refs: Vec<&Evaluation> = evals.iter().collect();
-                accuracy_bars(&format!("{} ipc {ipc} ({} profile)", data.name, self.profile), &refs, &paper_numbers(&data.name, ipc)).save_svg(self.out.join(format!("dsa-bars-{}-ipc{ipc}.svg", data.name)))?;
+                let evals: Vec<&Evaluation> = rows.iter().map(|r| &r.eval).filter(|e| e.dataset == d.name && e.ipc == ipc).collect();
+                accuracy_bars(&format!("{} ipc {ipc} ({} profile)", d.name, self.profile), &evals, &paper_numbers(&d.name, ipc)).save_svg(self.out.join(format!("dsa-bars-{}-ipc{ipc}.svg", d.name)))?;
             }
         }
         let table = results_table(&rows, self.profile);
@@ -202,6 +236,40 @@ impl DsaExperiment {
         let json = serde_json::to_vec_pretty(&(&rows, &cross)).map_err(|e| Error::format(self.out.join("results.json"), e.to_string()))?;
         write_atomic(&self.out.join("results.json"), &json)?;
         Ok(DsaReport { rows, sets, cross, profile: self.profile })
+    }
+}
+
+/// One set of the table: which dataset (an index into the loaded ones), IPC and method.
+struct Point {
+    dataset: usize,
+    ipc: usize,
+    method: Algorithm,
+}
+
+/// What one [`Point`] made.
+struct Made {
+    row: DsaRow,
+    set: Condensed,
+    cross: Option<Evaluation>,
+}
+
+/// The `set k/n: … ETA` lines, counted as sets finish (in any order when fanned out).
+struct Progress {
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    started: std::time::Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress { total, done: 0.into(), started: std::time::Instant::now() }
+    }
+    /// The line of the next finished set.
+    fn line(&self, summary: &str, how: &str) -> String {
+        let done = self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let eta = crate::train::fmt_duration(elapsed / done as f64 * self.total.saturating_sub(done) as f64);
+        format!("set {done}/{}: {summary}  {how}  ETA {eta}", self.total)
     }
 }
 
