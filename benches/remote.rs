@@ -6,7 +6,7 @@
 //! Writes `target/bench/remote.json` and prints a markdown table.
 use distillery::data::{DataRoot, Dataset};
 use distillery::device::{Device, DeviceExt};
-use distillery::methods::{JobBuilder, RunBuilder, Supervised};
+use distillery::methods::{RunBuilder, Supervised};
 use distillery::models::Arch;
 use distillery::profile::Profile;
 use distillery::serve::{ServeConfig, Server};
