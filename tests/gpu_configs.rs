@@ -115,11 +115,13 @@ fn mksmt_gpu_configuration_runs_swin_b_on_cub_shapes() {
     assert_eq!(exp.base.dataset, "cub-200");
     let dir = out("gpu-mksmt");
     (exp.seeds, exp.base.epochs, exp.base.out) = (1, 2, dir.to_path_buf());
-    exp.rows = Some(vec!["baseline".into(), "mksmt".into()]);
+    // the MKSMT row alone: a Swin-B checkpoint (weights and AdamW's moments) weighs 1 GB, and
+    // CI's disk is small; the baseline row is the same backbone with one head
+    exp.rows = Some(vec!["mksmt".into()]);
     exp.temperatures.clear();
     let report = exp.run_on(&data, &common::cpu()).unwrap();
     two_finite_falling_steps(&report.comparison);
-    assert_eq!(logits_shape(&report.comparison.models[1][0], &data), [2, 200]);
+    assert_eq!(logits_shape(&report.comparison.models[0][0], &data), [2, 200]);
 }
 
 #[test]
