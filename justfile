@@ -36,9 +36,9 @@ mksmt-convnet *ARGS:
 baselines-before-after:
     cargo run --release --example baselines_before_after
 
-# The test suite (the README's test command)
+# The test suite (the README's test command; remote-server for the remote-device tests and 06-scale-out)
 test:
-    cargo test --release
+    cargo test --release --features remote-server
 
 # Training-step time vs PyTorch (same threads, median; the scaling table with peak RSS), the step op by op, DSA matching step at IPC 1/10/50, and one step of every online method vs DML (installs torch into .venv on first use)
 bench: bench-torch

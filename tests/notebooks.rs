@@ -122,13 +122,17 @@ fn lines_json(text: &str) -> Value {
     json!(parts)
 }
 
-/// The features a notebook's `:dep distillery = { …, features = [..] }` line asks for that this
-/// test binary was not built with.
-fn missing_features(path: &Path) -> Vec<String> {
+/// The features a notebook's `:dep distillery = { …, features = [..] }` line asks for.
+fn dep_features(path: &Path) -> Vec<String> {
     let notebook: Value = std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     let sources: Vec<String> = notebook["cells"].as_array().map(|cells| cells.iter().map(cell_source).collect()).unwrap_or_default();
     let Some(line) = sources.iter().flat_map(|s| s.lines()).find(|l| l.contains(":dep distillery")) else { return Vec::new() };
     let Some(list) = line.split("features = [").nth(1).and_then(|rest| rest.split(']').next()) else { return Vec::new() };
+    list.split(',').map(|f| f.trim().trim_matches('"').to_string()).filter(|f| !f.is_empty()).collect()
+}
+
+/// The features of a notebook's `:dep` line that this test binary was not built with.
+fn missing_features(path: &Path) -> Vec<String> {
     let compiled = |feature: &str| match feature {
         "remote" => cfg!(feature = "remote"),
         "remote-server" => cfg!(feature = "remote-server"),
@@ -137,18 +141,32 @@ fn missing_features(path: &Path) -> Vec<String> {
         "flex" => cfg!(feature = "flex"),
         _ => false,
     };
-    list.split(',').map(|f| f.trim().trim_matches('"').to_string()).filter(|f| !f.is_empty() && !compiled(f)).collect()
+    dep_features(path).into_iter().filter(|f| !compiled(f)).collect()
 }
 
-/// `source` with its `:dep distillery = { path = ".." }` line built with only the features
-/// `NOTEBOOKS_DEP_FEATURES` lists (comma-separated), when it is set: the one-line switch a
-/// reader makes to run a notebook on libtorch (`NOTEBOOKS_DEP_FEATURES=tch`, with `LIBTORCH` and
-/// `LD_LIBRARY_PATH` exported as for `just build-tch`).
-fn with_dep_features(source: &str) -> String {
-    let Ok(features) = std::env::var("NOTEBOOKS_DEP_FEATURES") else { return source.to_string() };
-    let list: Vec<String> = features.split(',').map(|f| format!("\"{}\"", f.trim())).collect();
-    let dep = format!(":dep distillery = {{ path = \"..\", default-features = false, features = [{}] }}", list.join(", "));
-    source.lines().map(|l| if l.trim_start().starts_with(":dep distillery") { dep.as_str() } else { l }).collect::<Vec<_>>().join("\n")
+/// The `:dep distillery` line every notebook of this run is evaluated with, if not its own:
+/// with `NOTEBOOKS_DEP_FEATURES` (comma-separated) set, those features alone — the one-line
+/// switch a reader makes to run a notebook on libtorch (`NOTEBOOKS_DEP_FEATURES=tch`, with
+/// `LIBTORCH` and `LD_LIBRARY_PATH` exported as for `just build-tch`); else, when some notebook
+/// asks for extra features (06-scale-out: `remote-server`), every notebook with the union of
+/// them, so that evcxr builds distillery and burn once, not once per feature set (a second
+/// build with `remote-server` took 10 of the suite's minutes).
+fn shared_dep_line(notebooks: &[PathBuf]) -> Option<String> {
+    let quoted = |list: Vec<String>| list.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", ");
+    if let Ok(features) = std::env::var("NOTEBOOKS_DEP_FEATURES") {
+        let list = features.split(',').map(|f| f.trim().to_string()).collect();
+        return Some(format!(":dep distillery = {{ path = \"..\", default-features = false, features = [{}] }}", quoted(list)));
+    }
+    let mut union: Vec<String> = notebooks.iter().flat_map(|p| dep_features(p)).collect();
+    union.sort();
+    union.dedup();
+    (!union.is_empty()).then(|| format!(":dep distillery = {{ path = \"..\", features = [{}] }}", quoted(union)))
+}
+
+/// `source` with its `:dep distillery = …` line replaced by `dep` (when given).
+fn with_dep_line(source: &str, dep: Option<&str>) -> String {
+    let Some(dep) = dep else { return source.to_string() };
+    source.lines().map(|l| if l.trim_start().starts_with(":dep distillery") { dep } else { l }).collect::<Vec<_>>().join("\n")
 }
 
 /// `path` as seen from `from` (`../../shared/datasets`), both absolute.
@@ -177,7 +195,8 @@ fn run() -> Result<(), String> {
         return Err(format!("no notebooks under {}", dir.display()));
     }
     // a notebook whose `:dep` asks for a feature this test binary was built without is run by
-    // the build that has it (`.ci/run`: `--features remote-server` for 06-scale-out)
+    // the build that has it (the README's test command has `--features remote-server`, which
+    // 06-scale-out needs)
     notebooks.retain(|p| match missing_features(p) {
         missing if missing.is_empty() => true,
         missing => {
@@ -185,6 +204,10 @@ fn run() -> Result<(), String> {
             false
         }
     });
+    let dep = shared_dep_line(&notebooks);
+    if let Some(line) = &dep {
+        println!("every notebook with `{line}`");
+    }
     // SAFETY (edition 2024 set_var): single-threaded here, before any context or thread starts.
     unsafe {
         std::env::set_var("DISTILLERY_PROFILE", std::env::var("DISTILLERY_PROFILE").unwrap_or_else(|_| "smoke".into()));
@@ -227,7 +250,7 @@ fn run() -> Result<(), String> {
             count += 1;
             let source = cell_source(cell);
             let t0 = Instant::now();
-            let result = ctx.execute(&with_marker(&with_dep_features(&source), count));
+            let result = ctx.execute(&with_marker(&with_dep_line(&source, dep.as_deref()), count));
             let out = stdout.take();
             let fail = |msg: String| failure(index, &source, msg);
             let outputs = match result {
