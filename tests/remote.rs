@@ -297,64 +297,54 @@ fn a_frozen_server_times_out_a_run_and_a_sweep_moves_on() {
     assert_eq!(accuracies(&sweep), accuracies(&local), "all four points, in order, with the local numbers");
 }
 
+/// Runs `distillery ARGS --data … --out OUT` on this machine's device, or fanned out over the
+/// servers `remote` lists (burn's ops on both sides: DISTILLERY_FUSED_OPS=0); its stdout.
+fn cli_job(args: &[&str], out: &std::path::Path, remote: Option<String>) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_distillery"));
+    command.args(args).arg("--data").arg(data_root().path()).arg("--out").arg(out);
+    command.env("DISTILLERY_FUSED_OPS", "0").env("DISTILLERY_REMOTE_TOKEN", TOKEN).env_remove("DISTILLERY_REMOTE");
+    if let Some(urls) = remote {
+        command.env("DISTILLERY_REMOTE", urls);
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
 /// `distillery mgd` with two servers in DISTILLERY_REMOTE fans its table out over both, and the
-/// table is the local one (burn's ops on both sides: DISTILLERY_FUSED_OPS=0 here).
+/// table is the local one.
 #[test]
 fn a_cli_table_fans_out_over_the_servers_it_is_given() {
     let (a, b) = (server(), server());
-    let out = std::env::temp_dir().join(format!("distillery-fleet-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let job = |dir: &str, remote: Option<String>| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_distillery"));
-        command.args(["mgd", "--profile", "smoke", "--dataset", "fashion-mnist", "--epochs", "1", "--seeds", "2", "--methods", "student,kd", "--data"]).arg(data_root().path()).arg("--out").arg(out.join(dir));
-        command.env("DISTILLERY_FUSED_OPS", "0").env("DISTILLERY_REMOTE_TOKEN", TOKEN).env_remove("DISTILLERY_REMOTE");
-        if let Some(urls) = remote {
-            command.env("DISTILLERY_REMOTE", urls);
-        }
-        let output = command.output().unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-        stdout
-    };
-    let fanned = job("fleet", Some(format!("{},{}", a.url, b.url)));
+    let out = common::tmp_dir("fleet-mgd");
+    let args = ["mgd", "--profile", "smoke", "--dataset", "fashion-mnist", "--epochs", "1", "--seeds", "2", "--methods", "student,kd"];
+    let fanned = cli_job(&args, &out.join("fleet"), Some(format!("{},{}", a.url, b.url)));
     for server in [&a.url, &b.url] {
         assert!(fanned.lines().any(|l| l.contains(" seed ") && l.contains(&format!("on remote {server}"))), "no run on {server}: {fanned}");
     }
-    let local = job("local", None);
+    let local = cli_job(&args, &out.join("local"), None);
     let table = |s: &str| s.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| method")).map(String::from).collect::<Vec<_>>();
     assert!(!table(&local).is_empty());
     assert_eq!(table(&fanned), table(&local), "the fanned-out table is the local one");
-    let _ = std::fs::remove_dir_all(&out);
 }
 
+/// `distillery dsa` makes its sets over the servers too, with the local table.
 #[test]
 fn the_dsa_table_makes_its_sets_over_the_servers_it_is_given() {
     let (a, b) = (server(), server());
-    let out = std::env::temp_dir().join(format!("distillery-dsa-fleet-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let job = |dir: &str, remote: Option<String>| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_distillery"));
-        command.args(["dsa", "--profile", "smoke", "--dataset", "mnist", "--ipc", "1", "--methods", "random,dc,dm,dsa", "--iterations", "2", "--models", "1", "--epochs", "2", "--cross-arch", "none", "--data"]).arg(data_root().path()).arg("--out").arg(out.join(dir));
-        command.env("DISTILLERY_FUSED_OPS", "0").env("DISTILLERY_REMOTE_TOKEN", TOKEN).env_remove("DISTILLERY_REMOTE");
-        if let Some(urls) = remote {
-            command.env("DISTILLERY_REMOTE", urls);
-        }
-        let output = command.output().unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-        stdout
-    };
-    let fanned = job("fleet", Some(format!("{},{}", a.url, b.url)));
+    let out = common::tmp_dir("fleet-dsa");
+    let args = ["dsa", "--profile", "smoke", "--dataset", "mnist", "--ipc", "1", "--methods", "random,dc,dm,dsa", "--iterations", "2", "--models", "1", "--epochs", "2", "--cross-arch", "none"];
+    let fanned = cli_job(&args, &out.join("fleet"), Some(format!("{},{}", a.url, b.url)));
     for server in [&a.url, &b.url] {
         assert!(fanned.lines().any(|l| l.starts_with("set ") && l.contains(&format!("on remote {server}"))), "no set made on {server}: {fanned}");
     }
-    let local = job("local", None);
+    let local = cli_job(&args, &out.join("local"), None);
     let table = |s: &str| s.lines().filter(|l| l.starts_with("| mnist")).map(String::from).collect::<Vec<_>>();
     assert_eq!(table(&local).len(), 4, "{local}");
     // the time column differs run to run; every other column is the same
     let without_time = |rows: Vec<String>| rows.iter().map(|r| { let mut c: Vec<&str> = r.split('|').collect(); c[7] = ""; c.join("|") }).collect::<Vec<_>>();
     assert_eq!(without_time(table(&fanned)), without_time(table(&local)), "the fanned-out table is the local one");
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
