@@ -329,19 +329,21 @@ fn a_cli_table_fans_out_over_the_servers_it_is_given() {
     assert_eq!(table(&fanned), table(&local), "the fanned-out table is the local one");
 }
 
-/// `distillery dsa` makes its sets over the servers too, with the local table.
+/// `distillery dsa` makes its sets over the servers too (herding's shared feature net among
+/// them), with the local table.
 #[test]
 fn the_dsa_table_makes_its_sets_over_the_servers_it_is_given() {
     let (a, b) = (server(), server());
     let out = common::tmp_dir("fleet-dsa");
-    let args = ["dsa", "--profile", "smoke", "--dataset", "mnist", "--ipc", "1", "--methods", "random,dc,dm,dsa", "--iterations", "2", "--models", "1", "--epochs", "2", "--cross-arch", "none"];
+    // herding at two IPCs: one feature net, trained by whichever set comes first, serves both
+    let args = ["dsa", "--profile", "smoke", "--dataset", "mnist", "--ipc", "1,2", "--methods", "random,herding,dc,dsa", "--iterations", "2", "--models", "1", "--epochs", "2", "--cross-arch", "none"];
     let fanned = cli_job(&args, &out.join("fleet"), Some(format!("{},{}", a.url, b.url)));
     for server in [&a.url, &b.url] {
         assert!(fanned.lines().any(|l| l.starts_with("set ") && l.contains(&format!("on remote {server}"))), "no set made on {server}: {fanned}");
     }
     let local = cli_job(&args, &out.join("local"), None);
     let table = |s: &str| s.lines().filter(|l| l.starts_with("| mnist")).map(String::from).collect::<Vec<_>>();
-    assert_eq!(table(&local).len(), 4, "{local}");
+    assert_eq!(table(&local).len(), 8, "{local}");
     // the time column differs run to run; every other column is the same
     let without_time = |rows: Vec<String>| rows.iter().map(|r| { let mut c: Vec<&str> = r.split('|').collect(); c[7] = ""; c.join("|") }).collect::<Vec<_>>();
     assert_eq!(without_time(table(&fanned)), without_time(table(&local)), "the fanned-out table is the local one");

@@ -127,10 +127,12 @@ impl DsaExperiment {
             return Ok((set, Some("read back".into())));
         }
         if method == Algorithm::Herding {
-            // one feature net per dataset, whichever IPC needs it first (it does not depend on it)
+            // one feature net per dataset, whichever IPC needs it first (it does not depend on
+            // it); trained on a server, it comes home, so that a set on another server can use it
             let mut net = feature_net.lock().unwrap_or_else(|e| e.into_inner());
             if net.is_none() {
-                *net = Some(crate::methods::condense::coreset::train_feature_net(data, &config, device)?);
+                let trained = crate::methods::condense::coreset::train_feature_net(data, &config, device)?;
+                *net = Some(crate::train::fanout::bring_home(trained, device));
             }
             builder = builder.feature_net(net.clone().expect("just trained"));
         }
