@@ -67,7 +67,7 @@ bench-torch:
 serve *ARGS:
     cargo run --release --features remote-server -- serve {{ARGS}}
 
-# The loopback remote-device tests and the 06-scale-out notebook (feature remote-server)
+# Only the loopback remote-device tests and the 06-scale-out notebook (feature remote-server; part of `just test`)
 test-remote:
     cargo test --release --features remote-server --test remote --test fanout
     NOTEBOOKS_ONLY=06 cargo test --release --features remote-server --test notebooks
