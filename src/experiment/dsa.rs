@@ -51,7 +51,7 @@ pub struct DsaExperiment {
     /// Redo saved sets and evaluations.
     pub fresh: bool,
     /// Devices the sets are condensed and evaluated on, one set per device at a time (e.g.
-    /// [`DeviceExt::fleet`](crate::device::DeviceExt::fleet)); with fewer than two, every set
+    /// [`DeviceExt::fleet`]); with fewer than two, every set
     /// is made on the device `run` is given, in table order.
     pub fleet: Vec<Device>,
 }
