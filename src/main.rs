@@ -129,8 +129,16 @@ struct Job {
     /// seeds per row [default: 3, smoke 1]
     #[arg(long, value_name = "N")]
     seeds: Option<usize>,
-    /// fan the table's runs out over at most N devices of the servers DISTILLERY_REMOTE lists
-    /// [default: all of them; without DISTILLERY_REMOTE, this machine's device]
+    #[command(flatten)]
+    fleet: FleetArgs,
+}
+
+/// `--devices N`, shared by every table that fans out.
+#[derive(Args, Clone)]
+struct FleetArgs {
+    /// fan the table's runs (dsa: its sets) out over at most N devices of the servers
+    /// DISTILLERY_REMOTE lists, one per device at a time [default: all of them; without
+    /// DISTILLERY_REMOTE, this machine's device]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     devices: Option<u64>,
 }
@@ -280,10 +288,8 @@ struct DsaArgs {
     /// IPC of the set evaluated across architectures [default: gpu 10, else 1]
     #[arg(long, value_name = "N")]
     cross_ipc: Option<usize>,
-    /// make the sets on at most N devices of the servers DISTILLERY_REMOTE lists, one set per
-    /// device at a time [default: all of them; without DISTILLERY_REMOTE, this machine's device]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    devices: Option<u64>,
+    #[command(flatten)]
+    fleet: FleetArgs,
 }
 
 /// `gpu X, cpu Y, smoke Z`: a default per profile, read from the code.
@@ -398,17 +404,19 @@ impl Job {
         set(&mut base.dataset, &self.dataset);
         set(&mut base.out, &self.out);
         set(&mut base.epochs, &self.epochs);
-        base.fleet = fleet(self.devices)?;
+        base.fleet = self.fleet.devices()?;
         Ok(())
     }
 }
 
-/// The devices a table fans out over: [`Device::fleet`] (every device of every server in
-/// DISTILLERY_REMOTE that answers; this machine's alone without it), at most `--devices`.
-fn fleet(devices: Option<u64>) -> Result<Vec<Device>> {
-    let mut fleet = Device::fleet()?;
-    fleet.truncate(devices.unwrap_or(u64::MAX).min(usize::MAX as u64) as usize);
-    Ok(fleet)
+impl FleetArgs {
+    /// The devices a table fans out over: [`Device::fleet`] (every device of every server in
+    /// DISTILLERY_REMOTE that answers; this machine's alone without it), at most `--devices`.
+    fn devices(&self) -> Result<Vec<Device>> {
+        let mut fleet = Device::fleet()?;
+        fleet.truncate(self.devices.unwrap_or(u64::MAX).min(usize::MAX as u64) as usize);
+        Ok(fleet)
+    }
 }
 
 fn kd(args: &KdArgs) -> Result<KdExperiment> {
@@ -499,7 +507,7 @@ fn dsa(args: &DsaArgs) -> Result<DsaExperiment> {
     exp.data_root = args.common.data_root();
     exp.fresh = args.common.fresh;
     exp.seed = args.seed;
-    exp.fleet = fleet(args.devices)?;
+    exp.fleet = args.fleet.devices()?;
     if let Some(d) = &args.dataset {
         exp.datasets = d.iter().map(|d| d.to_possible_value().expect("no skipped variants").get_name().to_string()).collect();
     }
