@@ -144,7 +144,7 @@ struct FleetArgs {
 }
 
 #[derive(Args)]
-#[command(after_help = format!("Epochs: {}. Defaults: gpu ResNet-56 → ResNet-20 on CIFAR-100; cpu ConvNet-3 w64 → w16; smoke w8 → w4. Finished runs are read back from out/mgd/ckpt on a rerun; --fresh trains them again.", by_profile(|p| MgdExperiment::new(p).base.epochs)))]
+#[command(after_help = format!("Epochs: {}. Defaults: gpu ResNet-56 → ResNet-20 on CIFAR-100; cpu ConvNet-3 w64 (60 epochs) → w8, 5 seeds; smoke w8 → w4. Finished runs are read back from out/mgd/ckpt on a rerun; --fresh trains them again.", by_profile(|p| MgdExperiment::new(p).base.epochs)))]
 struct MgdArgs {
     #[command(flatten)]
     job: Job,
@@ -160,6 +160,9 @@ struct MgdArgs {
     /// rows of the table [default: all]
     #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',')]
     methods: Option<Vec<MgdRow>>,
+    /// epochs of the teacher's one run [default: cpu 60; else the students' epochs]
+    #[arg(long, value_name = "N")]
+    teacher_epochs: Option<usize>,
 }
 
 #[derive(ValueEnum, Clone, Copy)]
@@ -442,6 +445,9 @@ fn mgd(args: &MgdArgs) -> Result<MgdExperiment> {
     set(&mut m.base.teacher, &args.teacher);
     set(&mut m.base.student, &args.student);
     set(&mut m.seeds, &args.job.seeds);
+    if args.teacher_epochs.is_some() {
+        m.teacher_epochs = args.teacher_epochs;
+    }
     if let Some(rows) = &args.methods {
         m.rows = rows.iter().map(|r| r.to_possible_value().expect("no skipped variants").get_name().to_string()).collect();
     }

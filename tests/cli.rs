@@ -48,7 +48,7 @@ fn help_of_every_subcommand_lists_its_flags() {
     let jobs: [(&[&str], &[&str]); 8] = [
         (&[], &["--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "mgd", "dsa", "okdcr", "gan-kd", "mksmt", "serve", "completions"]),
         (&["kd"], &["--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed"]),
-        (&["mgd"], &["--teacher", "--student", "--seed", "--seeds", "--epochs", "--methods"]),
+        (&["mgd"], &["--teacher", "--student", "--seed", "--seeds", "--epochs", "--methods", "--teacher-epochs"]),
         (&["okdcr"], &["--peers", "--methods", "--train-per-class", "--seeds", "--epochs"]),
         (&["gan-kd"], &["--student", "--teacher", "--temperature", "--methods", "--folds", "--beta", "--smoothing", "--patch", "--gan-epochs", "--train-per-class", "--seeds", "--epochs"]),
         (&["mksmt"], &["--backbone", "--rows", "--temperatures", "--pretrained", "--sgd", "--train-per-class", "--seeds", "--epochs"]),
@@ -131,6 +131,14 @@ fn mgd_command_writes_its_table_and_bars() {
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success(), "{stderr}");
     assert!(stderr.contains("dream") && stderr.contains("--methods"), "{stderr}");
+    // the teacher trains for its own epochs, the students for theirs
+    let longer = out.join("longer");
+    let run = cli().args(["mgd", "--profile", "smoke", "--dataset", "shapes", "--epochs", "1", "--teacher-epochs", "2", "--methods", "student", "--out"]).arg(&longer).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let epochs = |file: &str| serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(longer.join("records").join(file)).unwrap()).unwrap()["epochs"].as_array().map_or(0, Vec::len);
+    assert_eq!((epochs("teacher.json"), epochs("student-alone-seed0.json")), (2, 1));
+    let zero = cli().args(["mgd", "--profile", "smoke", "--dataset", "shapes", "--teacher-epochs", "0", "--out"]).arg(&longer).output().unwrap();
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("teacher_epochs"), "{}", String::from_utf8_lossy(&zero.stderr));
 }
 
 #[test]

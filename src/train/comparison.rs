@@ -56,7 +56,8 @@ impl ComparisonRow {
 pub struct Comparison {
     /// Title of the table and figures.
     pub title: String,
-    /// Fixed reference values (a teacher's accuracy in [0, 1]) shown as rows without seeds.
+    /// Fixed reference values (a teacher's test accuracy in [0, 1]) shown as rows without seeds
+    /// in the `test_acc` table and bars (not in those of other metrics).
     pub references: Vec<(String, f64)>,
     /// One row per method, in the order given.
     pub rows: Vec<ComparisonRow>,
@@ -238,7 +239,8 @@ impl Comparison {
         let base = self.baseline_label().unwrap_or_default().to_string();
         let delta = format!("Δ vs {base} (95 % CI)");
         let mut t = Table::new(self.title.clone(), &["method", &head, "seeds", &delta, "per seed"]).with_note(Comparison::delta_note(&base));
-        for (label, v) in &self.references {
+        // references are test accuracies: a table of another metric leaves them out
+        for (label, v) in self.references.iter().filter(|_| metric == "test_acc") {
             t.push(vec![label.clone(), format!("{:.2}", v * scale), "–".into(), "–".into(), String::new()]);
         }
         for row in &self.rows {
@@ -268,12 +270,13 @@ impl Comparison {
         Summary { metric: metric.into(), baseline: self.baseline_label().unwrap_or_default().into(), level: crate::stats::LEVEL, rows }
     }
 
-    /// Bars of the final `metric` (mean ± std over seeds, every seed as a dot), references last,
+    /// Bars of the final `metric` (mean ± std over seeds, every seed as a dot), references last
+    /// (`test_acc` only),
     /// so that every method has the same colour here as in [`Comparison::curves`].
     pub fn bars(&self, metric: &str) -> Figure {
         let scale = display_scale(metric);
         let mut bars: Vec<Bar> = self.rows.iter().map(|r| Bar::from_values(r.label.clone(), &r.values(metric).iter().map(|x| x * scale).collect::<Vec<_>>())).collect();
-        bars.extend(self.references.iter().map(|(l, v)| Bar::new(l.clone(), v * scale, 0.0)));
+        bars.extend(self.references.iter().filter(|_| metric == "test_acc").map(|(l, v)| Bar::new(l.clone(), v * scale, 0.0)));
         let y = plot::axis_title(metric);
         plot::bars(&self.title, &y, &bars)
     }
@@ -572,6 +575,16 @@ mod tests {
     fn an_unknown_baseline_is_refused_before_anything_runs() {
         let e = Comparison::of("t").baseline("nope").method("a", |_| -> Result<Run> { panic!("must not run") }).run().unwrap_err();
         assert!(e.to_string().contains("`comparison.baseline` = nope") && e.to_string().contains("methods: a"), "{e}");
+    }
+
+    #[test]
+    fn the_teacher_reference_is_a_test_accuracy_and_stays_out_of_other_metrics() {
+        let mut c = comparison(vec![row("a", &[0], &[0.80])]);
+        c.rows[0].records[0].final_metrics.insert("train_acc".into(), 0.95);
+        let labels = |t: Table| t.rows.iter().map(|r| r[0].clone()).collect::<Vec<_>>();
+        assert_eq!(labels(c.table("test_acc")), ["teacher", "a"]);
+        assert_eq!(labels(c.table("train_acc")), ["a"]);
+        assert!(c.bars("test_acc").svg.contains("teacher") && !c.bars("train_acc").svg.contains("teacher"));
     }
 
     #[test]
