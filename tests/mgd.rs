@@ -169,7 +169,7 @@ fn a_resumed_mgd_run_draws_the_same_masks_as_an_uninterrupted_one() {
 }
 
 #[test]
-fn auto_alpha_sizes_the_feature_term_to_the_loss_actually_optimised() {
+fn auto_alpha_sizes_the_feature_term_to_the_ce_with_or_without_kd() {
     // one batch per epoch: epoch 1's logged losses are the first batch's, where α is chosen
     let data = fashion_small();
     let device = cpu();
@@ -178,6 +178,9 @@ fn auto_alpha_sizes_the_feature_term_to_the_loss_actually_optimised() {
     let w = 0.9;
     let run = Mgd::builder().teacher(&teacher).student(Arch::convnet(4, 3)).alpha_auto().with_kd(4.0, w).train(one_batch).seed(1).fit(&data, &device).unwrap();
     let e = &run.record.epochs[0].losses;
-    let task = (1.0 - w) * e["ce"] + w * e["kd"];
-    assert!((e["feat2"] - task).abs() < 1e-3 * task.max(1.0), "α·L_dis = {} vs (1 − w)·CE + w·KD = {task} (CE alone {})", e["feat2"], e["ce"]);
+    let optimised = (1.0 - w) * e["ce"] + w * e["kd"];
+    // the official config keeps α_MGD when a logit loss is added: sized against the CE, not
+    // against (1 − w)·CE + w·KD (which made α 3–5× larger and diverged on the cpu table)
+    assert!((e["feat2"] - e["ce"]).abs() < 1e-3 * e["ce"].max(1.0), "α·L_dis = {} vs CE {} ((1 − w)·CE + w·KD = {optimised})", e["feat2"], e["ce"]);
+    assert!((e["feat2"] - optimised).abs() > 1e-2, "the two sizes must differ here to tell them apart");
 }

@@ -61,10 +61,15 @@ pub struct FeatureConfig {
     pub stages: Vec<StagePair>,
     /// Optional Hinton KD on the logits: (T, weight w): L = (1 − w)·CE + w·KD + feature term.
     pub kd: Option<(f64, f64)>,
-    /// Set α on the first batch so that α·L_dis equals the task part of the loss as optimised
-    /// (CE, or (1 − w)·CE + w·KD when `kd` is set) (the MGD author's advice for new settings:
-    /// "make the MGD loss about the size of the task loss"); the configured α is then ignored and
-    /// the chosen one is recorded as the `alpha` series.
+    /// Set α on the first batch so that α·L_dis equals the task loss (the CE; the MGD author's
+    /// advice for new settings: "make the MGD loss about the size of the task loss"); the
+    /// configured α is then ignored and the chosen one is recorded as the `alpha` series.
+    /// With `kd` set, α is still sized against the CE alone, so MGD + KD weighs the feature
+    /// term as MGD does: the official classification config (yzd-v/cls_KD,
+    /// `configs/distillers/imagenet/res34_distill_res18_img.py`) keeps `alpha_mgd = 7e-5`
+    /// whichever logit loss (KD, WSLD, …) is switched on beside it. Sized against the loss as
+    /// optimised, (1 − w)·CE + w·T²·KL, α came out 3–5× larger and MGD + KD diverged on 2 of 5
+    /// seeds in the `cpu` MGD table (NaN at epoch 1).
     #[serde(default)]
     pub auto_alpha: bool,
 }
@@ -176,6 +181,7 @@ impl Method for FeatureDistill {
         let teacher = self.teacher.forward_features(batch.images(&ctx.plain));
         let student = self.model.net.forward_features(batch.images(&ctx.device));
         let ce = ctx.task_loss(student.logits.clone(), batch);
+        let ce_value = (self.config.auto_alpha && !self.alpha_fixed).then(|| scalar(&ce));
         let mut named = vec![("ce".to_string(), ce.clone())];
         let mut total = match self.config.kd {
             Some((t, w)) => {
@@ -199,12 +205,10 @@ impl Method for FeatureDistill {
             };
             terms.push((s, dis));
         }
-        if self.config.auto_alpha && !self.alpha_fixed {
-            // set against the task part of the loss as optimised (CE, or (1 − w)·CE + w·KD),
-            // not the unweighted CE
-            let task_value = scalar(&total);
+        if let Some(ce_value) = ce_value {
+            // against the CE, with or without KD (see `FeatureConfig::auto_alpha`)
             let raw: f64 = terms.iter().map(|(_, d)| scalar(d)).sum();
-            self.config.set_alpha(if raw > 0.0 { task_value / raw } else { 0.0 });
+            self.config.set_alpha(if raw > 0.0 { ce_value / raw } else { 0.0 });
             self.alpha_fixed = true;
         }
         for (s, dis) in terms {
