@@ -36,6 +36,10 @@ mksmt-convnet *ARGS:
 baselines-before-after:
     cargo run --release --example baselines_before_after
 
+# How the GAN-KD cpu regime was picked: train/test accuracy of candidate students (ROWS=all: with the regularisers)
+gan-kd-regime:
+    cargo run --release --example gan_kd_regime
+
 # The test suite (the README's test command; remote-server for the remote-device tests and 06-scale-out)
 test:
     cargo test --release --features remote-server

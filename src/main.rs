@@ -225,6 +225,9 @@ struct GanKdArgs {
     /// keep N training images per class, 0 = all [default: cpu 100]
     #[arg(long, value_name = "N")]
     train_per_class: Option<usize>,
+    /// pad-4 crop (+ flip where the dataset allows it) under every row, true or false [default: gpu true; cpu, smoke false: a student that overfits]
+    #[arg(long, value_name = "BOOL")]
+    crop_flip: Option<bool>,
 }
 
 #[derive(Args)]
@@ -445,9 +448,7 @@ fn mgd(args: &MgdArgs) -> Result<MgdExperiment> {
     set(&mut m.base.teacher, &args.teacher);
     set(&mut m.base.student, &args.student);
     set(&mut m.seeds, &args.job.seeds);
-    if args.teacher_epochs.is_some() {
-        m.teacher_epochs = args.teacher_epochs;
-    }
+    m.teacher_epochs = args.teacher_epochs.or(m.teacher_epochs);
     if let Some(rows) = &args.methods {
         m.rows = rows.iter().map(|r| r.to_possible_value().expect("no skipped variants").get_name().to_string()).collect();
     }
@@ -480,6 +481,7 @@ fn gan_kd(args: &GanKdArgs) -> Result<GanKdExperiment> {
     }
     set(&mut g.gan_epochs, &args.gan_epochs);
     set_per_class(&mut g.train_per_class, args.train_per_class);
+    set(&mut g.crop_flip, &args.crop_flip);
     Ok(g)
 }
 

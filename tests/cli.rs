@@ -50,7 +50,7 @@ fn help_of_every_subcommand_lists_its_flags() {
         (&["kd"], &["--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed"]),
         (&["mgd"], &["--teacher", "--student", "--seed", "--seeds", "--epochs", "--methods", "--teacher-epochs"]),
         (&["okdcr"], &["--peers", "--methods", "--train-per-class", "--seeds", "--epochs"]),
-        (&["gan-kd"], &["--student", "--teacher", "--temperature", "--methods", "--folds", "--beta", "--smoothing", "--patch", "--gan-epochs", "--train-per-class", "--seeds", "--epochs"]),
+        (&["gan-kd"], &["--student", "--teacher", "--temperature", "--methods", "--folds", "--beta", "--smoothing", "--patch", "--gan-epochs", "--train-per-class", "--crop-flip", "--seeds", "--epochs"]),
         (&["mksmt"], &["--backbone", "--rows", "--temperatures", "--pretrained", "--sgd", "--train-per-class", "--seeds", "--epochs"]),
         (&["dsa"], &["--ipc", "--methods", "--iterations", "--init", "--models", "--epochs", "--eval-aug", "--cross-arch", "--cross-ipc", "--seed"]),
         (&["serve"], &["--port", "--bind", "--token-file", "--no-token", "--force", "--devices"]),
@@ -224,6 +224,11 @@ fn gan_kd_command_writes_its_tables_and_reads_finished_runs_back() {
         assert!(stdout.contains(row), "{row} missing: {stdout}");
     }
     assert!(std::fs::read_to_string(out.join("gan-kd-bars.svg")).unwrap().contains("<svg"));
+    assert!(stdout.contains("base augmentation: none"), "the smoke recipe has no base augmentation: {stdout}");
+    // every row shows its clean training-set accuracy and its train − test gap
+    let cutout: Vec<&str> = stdout.lines().find(|l| l.starts_with("| Cutout |")).unwrap().split('|').map(str::trim).collect();
+    let (train, gap) = (cutout[4].parse::<f64>(), cutout[5].parse::<f64>());
+    assert!(train.is_ok_and(|t| (0.0..=100.0).contains(&t)) && gap.is_ok(), "{cutout:?}");
     assert_eq!(stdout.matches("(read back)").count(), 0, "{stdout}");
     let again = cli().args(args).arg(&out).output().unwrap();
     assert!(again.status.success());
@@ -231,7 +236,7 @@ fn gan_kd_command_writes_its_tables_and_reads_finished_runs_back() {
     assert_eq!(again_out.matches("(read back)").count(), 2, "both students read back: {again_out}");
     let table = |s: &str| s.lines().filter(|l| l.starts_with('|')).map(String::from).collect::<Vec<_>>();
     assert_eq!(table(&again_out), table(&stdout), "a rerun reads every run back");
-    for (flag, value, field) in [("--beta", "2", "beta"), ("--smoothing", "-1", "smoothing"), ("--folds", "1", "folds"), ("--methods", "cutout,abc", "abc"), ("--patch", "100", "patch"), ("--temperature", "0", "temperature")] {
+    for (flag, value, field) in [("--beta", "2", "beta"), ("--smoothing", "-1", "smoothing"), ("--folds", "1", "folds"), ("--methods", "cutout,abc", "abc"), ("--patch", "100", "patch"), ("--temperature", "0", "temperature"), ("--crop-flip", "maybe", "crop-flip")] {
         let bad = cli().args(["gan-kd", "--profile", "smoke", "--dataset", "shapes", "--epochs", "1", flag, value, "--out"]).arg(&out).output().unwrap();
         let err = String::from_utf8_lossy(&bad.stderr);
         assert!(!bad.status.success() && err.contains(field), "{flag} {value}: {err}");

@@ -184,3 +184,17 @@ fn auto_alpha_sizes_the_feature_term_to_the_ce_with_or_without_kd() {
     assert!((e["feat2"] - e["ce"]).abs() < 1e-3 * e["ce"].max(1.0), "α·L_dis = {} vs CE {} ((1 − w)·CE + w·KD = {optimised})", e["feat2"], e["ce"]);
     assert!((e["feat2"] - optimised).abs() > 1e-2, "the two sizes must differ here to tell them apart");
 }
+
+#[test]
+fn the_alpha_sizing_rule_is_part_of_an_mgd_plus_kd_runs_identity() {
+    let text = |b: distillery::methods::feature::FeatureBuilder| serde_json::to_string(b.to_config()).unwrap();
+    // either order of the setters records it: a checkpoint made while α was sized against the
+    // optimised loss (no such member) has another digest and is not resumed under the new rule
+    for config in [text(Mgd::builder().alpha_auto().with_kd(4.0, 0.9)), text(Mgd::builder().with_kd(4.0, 0.9).alpha_auto())] {
+        assert!(config.contains(r#""auto_alpha_basis":"Ce""#), "{config}");
+    }
+    // without KD or without auto α nothing changed, so those checkpoints keep their folders
+    for config in [text(Mgd::builder().alpha_auto()), text(Mgd::builder().with_kd(4.0, 0.9)), text(Mgd::builder())] {
+        assert!(!config.contains("auto_alpha_basis"), "{config}");
+    }
+}

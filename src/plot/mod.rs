@@ -253,6 +253,7 @@ pub fn metric_words(metric: &str) -> String {
         "ens_acc" => return "ensemble accuracy".into(),
         "avg_acc" => return "mean peer accuracy".into(),
         "inter" => return "inter-model distance".into(),
+        "clean_train_acc" => return "accuracy on the clean training images".into(),
         _ => {}
     }
     if let Some(k) = metric.strip_prefix("head_s").and_then(|r| r.strip_suffix("_acc")) {

@@ -239,8 +239,7 @@ impl Comparison {
         let base = self.baseline_label().unwrap_or_default().to_string();
         let delta = format!("Δ vs {base} (95 % CI)");
         let mut t = Table::new(self.title.clone(), &["method", &head, "seeds", &delta, "per seed"]).with_note(Comparison::delta_note(&base));
-        // references are test accuracies: a table of another metric leaves them out
-        for (label, v) in self.references.iter().filter(|_| metric == "test_acc") {
+        for (label, v) in self.references_for(metric) {
             t.push(vec![label.clone(), format!("{:.2}", v * scale), "–".into(), "–".into(), String::new()]);
         }
         for row in &self.rows {
@@ -253,6 +252,12 @@ impl Comparison {
             t.push(vec![label.clone(), "failed".into(), "0".into(), "–".into(), format!("seed {seed}: {}", crate::table::brief(error))]);
         }
         t
+    }
+
+    /// The reference rows that belong in a table or bars of `metric`: references are test
+    /// accuracies, so another metric has none.
+    fn references_for(&self, metric: &str) -> impl Iterator<Item = &(String, f64)> {
+        self.references.iter().filter(move |_| metric == "test_acc")
     }
 
     /// The numbers of [`Comparison::table`] for `metric`, as data.
@@ -276,7 +281,7 @@ impl Comparison {
     pub fn bars(&self, metric: &str) -> Figure {
         let scale = display_scale(metric);
         let mut bars: Vec<Bar> = self.rows.iter().map(|r| Bar::from_values(r.label.clone(), &r.values(metric).iter().map(|x| x * scale).collect::<Vec<_>>())).collect();
-        bars.extend(self.references.iter().filter(|_| metric == "test_acc").map(|(l, v)| Bar::new(l.clone(), v * scale, 0.0)));
+        bars.extend(self.references_for(metric).map(|(l, v)| Bar::new(l.clone(), v * scale, 0.0)));
         let y = plot::axis_title(metric);
         plot::bars(&self.title, &y, &bars)
     }

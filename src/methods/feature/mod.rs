@@ -72,6 +72,18 @@ pub struct FeatureConfig {
     /// seeds in the `cpu` MGD table (NaN at epoch 1).
     #[serde(default)]
     pub auto_alpha: bool,
+    /// What auto α is sized against when `kd` is set: `Some(Ce)` (the builder sets it). Part of
+    /// the run's identity, so a checkpoint of MGD + KD made while α was sized against the
+    /// optimised loss (no such field) is not resumed as if it followed this rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_alpha_basis: Option<AlphaBasis>,
+}
+
+/// The loss that auto α is sized against, beside KD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlphaBasis {
+    /// The cross-entropy alone, as MGD without KD.
+    Ce,
 }
 
 impl FeatureConfig {
@@ -275,7 +287,7 @@ impl RunBuilder for FeatureBuilder {}
 impl FeatureBuilder {
     pub(crate) fn new(loss: FeatureLoss) -> FeatureBuilder {
         FeatureBuilder {
-            config: FeatureConfig { student: Arch::resnet(8), teacher: None, teacher_weights: None, loss, stages: vec![StagePair { student: -1, teacher: -1 }], kd: None, auto_alpha: false },
+            config: FeatureConfig { student: Arch::resnet(8), teacher: None, teacher_weights: None, loss, stages: vec![StagePair { student: -1, teacher: -1 }], kd: None, auto_alpha: false, auto_alpha_basis: None },
             teacher: None,
             options: RunOptions::default(),
         }
@@ -303,7 +315,7 @@ impl FeatureBuilder {
     /// [`FeatureConfig::auto_alpha`]).
     pub fn alpha_auto(mut self) -> Self {
         self.config.auto_alpha = true;
-        self
+        self.with_alpha_basis()
     }
     /// Mask ratio λ (MGD only).
     pub fn mask_ratio(mut self, r: f64) -> Self {
@@ -332,6 +344,11 @@ impl FeatureBuilder {
     /// Adds Hinton KD on the logits at temperature T with weight w.
     pub fn with_kd(mut self, t: f64, weight: f64) -> Self {
         self.config.kd = Some((t, weight));
+        self.with_alpha_basis()
+    }
+    /// Records what auto α is sized against beside KD ([`FeatureConfig::auto_alpha_basis`]).
+    fn with_alpha_basis(mut self) -> Self {
+        self.config.auto_alpha_basis = (self.config.auto_alpha && self.config.kd.is_some()).then_some(AlphaBasis::Ce);
         self
     }
     /// The configuration (`.config(…)` is only ever a setter).
