@@ -229,6 +229,10 @@ fn gan_kd_command_writes_its_tables_and_reads_finished_runs_back() {
     let cutout: Vec<&str> = stdout.lines().find(|l| l.starts_with("| Cutout |")).unwrap().split('|').map(str::trim).collect();
     let (train, gap) = (cutout[4].parse::<f64>(), cutout[5].parse::<f64>());
     assert!(train.is_ok_and(|t| (0.0..=100.0).contains(&t)) && gap.is_ok(), "{cutout:?}");
+    let test: f64 = cutout[2].split_whitespace().next().unwrap().parse().unwrap();
+    let (train, gap): (f64, f64) = (cutout[4].parse().unwrap(), cutout[5].parse().unwrap());
+    assert!((train - test - gap).abs() < 0.011, "the gap is train − test: {cutout:?}");
+    assert!(stdout.contains("| train acc, clean (%) | train − test |"), "{stdout}");
     assert_eq!(stdout.matches("(read back)").count(), 0, "{stdout}");
     let again = cli().args(args).arg(&out).output().unwrap();
     assert!(again.status.success());
