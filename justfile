@@ -16,11 +16,11 @@ data:
 run *ARGS:
     cargo run --release -- {{ARGS}}
 
-# The OKDCR table (1C, 2C, DML, ONE, FFL, KDCL, OKDCR × 3 seeds; cached under out/okdcr), e.g. `just okdcr --profile smoke`
+# The OKDCR table (1C, 2C, DML, ONE, FFL, KDCL, OKDCR × 5 seeds on cpu; cached under out/okdcr), e.g. `just okdcr --profile smoke`
 okdcr *ARGS:
     cargo run --release -- okdcr {{ARGS}}
 
-# The GAN-KD augmentation table (8 rows × 3 seeds, a patch GAN and 5 fold teachers per seed; cached under out/gan-kd), e.g. `just gan-kd --profile smoke`
+# The GAN-KD augmentation table (8 rows × 4 seeds on cpu, a patch GAN and 5 fold teachers per seed; cached under out/gan-kd), e.g. `just gan-kd --profile smoke`
 gan-kd *ARGS:
     cargo run --release -- gan-kd {{ARGS}}
 
@@ -35,6 +35,10 @@ mksmt-convnet *ARGS:
 # ONE, FFL and CutMix as their authors wrote them vs as they were before, 3 seeds at the cpu profile, paired intervals (docs/okdcr.md, docs/gan-kd.md; cached under out/baselines)
 baselines-before-after:
     cargo run --release --example baselines_before_after
+
+# How the OKDCR cpu regime was picked: peer 0's train/test accuracy for candidate peers and crops (ROWS=all: 1C, DML and OKDCR; CANDIDATE=i: one candidate)
+okdcr-regime:
+    cargo run --release --example okdcr_regime
 
 # How the GAN-KD cpu regime was picked: train/test accuracy of candidate students (ROWS=all: with the regularisers)
 gan-kd-regime:

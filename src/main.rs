@@ -175,7 +175,7 @@ enum MgdRow {
 }
 
 #[derive(Args)]
-#[command(after_help = format!("Epochs: {}. Finished runs are read back from out/okdcr/ckpt on a rerun; --fresh trains them again.", by_profile(|p| OkdcrExperiment::new(p).base.epochs)))]
+#[command(after_help = format!("Epochs: {}. Seeds: {}. Finished runs are read back from out/okdcr/ckpt on a rerun; --fresh trains them again.", by_profile(|p| OkdcrExperiment::new(p).base.epochs), by_profile(|p| OkdcrExperiment::new(p).seeds)))]
 struct OkdcrArgs {
     #[command(flatten)]
     job: Job,
@@ -188,10 +188,13 @@ struct OkdcrArgs {
     /// keep N training images per class, 0 = the profile's whole training set [default: cpu 100, else 0]
     #[arg(long, value_name = "N")]
     train_per_class: Option<usize>,
+    /// zero padding of each view's random crop, in pixels (0: no crop) [default: cpu 2, else 4]
+    #[arg(long, value_name = "PX")]
+    crop_pad: Option<usize>,
 }
 
 #[derive(Args)]
-#[command(after_help = format!("Epochs: {}. Defaults: gpu ResNet-20 student, ResNet-56 teachers; cpu ConvNet-3 w16 student, ConvNet-3 w32 teachers, 100 training images per class; smoke ConvNet-2 w4. Finished runs are read back from out/gan-kd/ckpt on a rerun; --fresh trains them again.", by_profile(|p| GanKdExperiment::new(p).base.epochs)))]
+#[command(after_help = format!("Epochs: {}. Defaults: gpu ResNet-20 student, ResNet-56 teachers, crop + flip; cpu ConvNet-3 w64 student, ConvNet-3 w32 teachers, 100 training images per class, no crop or flip, 4 seeds; smoke ConvNet-2 w4. Finished runs are read back from out/gan-kd/ckpt on a rerun; --fresh trains them again.", by_profile(|p| GanKdExperiment::new(p).base.epochs)))]
 struct GanKdArgs {
     #[command(flatten)]
     job: Job,
@@ -461,6 +464,7 @@ fn okdcr(args: &OkdcrArgs) -> Result<OkdcrExperiment> {
     set(&mut o.peers, &args.peers);
     set(&mut o.methods, &args.methods);
     set_per_class(&mut o.train_per_class, args.train_per_class);
+    set(&mut o.crop_pad, &args.crop_pad);
     set(&mut o.seeds, &args.job.seeds);
     Ok(o)
 }
@@ -642,7 +646,7 @@ fn main() {
             println!("wrote {0}/summary.md, {0}/records/*.json, {0}/mgd-bars.svg, {0}/mgd-differences.svg", exp.base.out.display());
         }),
         Command::Okdcr(exp) => exp.run(&device).map(|report| {
-            println!("\n{}", report.table().markdown());
+            println!("\n{}\n{}", report.table().markdown(), report.claims().markdown());
             println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/okdcr-bars.svg, {0}/okdcr-differences.svg", exp.base.out.display());
         }),
         Command::GanKd(exp) => exp.run(&device).map(|report| {

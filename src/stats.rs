@@ -52,6 +52,17 @@ impl Paired {
     pub fn significant(&self) -> bool {
         self.n >= 2 && (self.lo > 0.0 || self.hi < 0.0)
     }
+
+    /// The verdict on a claim that the difference is positive: `reproduced` (the interval is
+    /// above 0), `not reproduced: the other way` (below 0), `not distinguishable at n = k`
+    /// (it holds 0, or one seed gives no interval).
+    pub fn verdict(&self) -> String {
+        match (self.significant(), self.lo > 0.0) {
+            (true, true) => "reproduced".into(),
+            (true, false) => "not reproduced: the other way".into(),
+            (false, _) => format!("not distinguishable at n = {}", self.n),
+        }
+    }
 }
 
 /// `+0.44 [−0.21, +1.09]`, `+2.53 [+0.80, +4.26] ✓` (interval excludes 0), `+0.44 (n = 1)`.
@@ -194,6 +205,14 @@ mod tests {
         assert_eq!(d.to_string(), "+0.24 [−0.31, +0.79]");
         // the same differences shifted by +1 are all positive: the interval moves past 0
         assert!(Paired::of(&[1.5, 0.7, 1.8, 0.9, 1.3]).significant());
+    }
+
+    #[test]
+    fn a_claims_verdict_follows_where_its_interval_lies() {
+        assert_eq!(Paired::of(&[0.9, 1.4, 1.1]).verdict(), "reproduced");
+        assert_eq!(Paired::of(&[-0.9, -1.4, -1.1]).verdict(), "not reproduced: the other way");
+        assert_eq!(Paired::of(&[0.5, -0.3, 0.8, -0.1, 0.3]).verdict(), "not distinguishable at n = 5");
+        assert_eq!(Paired::of(&[2.0]).verdict(), "not distinguishable at n = 1", "one seed is no evidence");
     }
 
     #[test]

@@ -49,7 +49,7 @@ fn help_of_every_subcommand_lists_its_flags() {
         (&[], &["--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "mgd", "dsa", "okdcr", "gan-kd", "mksmt", "serve", "completions"]),
         (&["kd"], &["--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed"]),
         (&["mgd"], &["--teacher", "--student", "--seed", "--seeds", "--epochs", "--methods", "--teacher-epochs"]),
-        (&["okdcr"], &["--peers", "--methods", "--train-per-class", "--seeds", "--epochs"]),
+        (&["okdcr"], &["--peers", "--methods", "--train-per-class", "--crop-pad", "--seeds", "--epochs"]),
         (&["gan-kd"], &["--student", "--teacher", "--temperature", "--methods", "--folds", "--beta", "--smoothing", "--patch", "--gan-epochs", "--train-per-class", "--crop-flip", "--seeds", "--epochs"]),
         (&["mksmt"], &["--backbone", "--rows", "--temperatures", "--pretrained", "--sgd", "--train-per-class", "--seeds", "--epochs"]),
         (&["dsa"], &["--ipc", "--methods", "--iterations", "--init", "--models", "--epochs", "--eval-aug", "--cross-arch", "--cross-ipc", "--seed"]),
@@ -189,8 +189,13 @@ fn okdcr_command_writes_its_table_and_reads_finished_runs_back() {
     let run = cli().args(args).arg(&out).output().unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
-    for row in ["| 1C |", "| DML |", "| OKDCR |", "Avg (%)", "Ens (%)"] {
+    for row in ["| 1C |", "| DML |", "| OKDCR |", "Avg (%)", "Ens (%)", "| peer 0 train acc, clean (%) | peer 0 train − test |", "| OKDCR > DML |", "| OKDCR > 1C |"] {
         assert!(stdout.contains(row), "{row} missing: {stdout}");
+    }
+    // every row measures how far its peer 0 fits the clean training images
+    for line in stdout.lines().filter(|l| l.starts_with("| 1C |") || l.starts_with("| OKDCR |")) {
+        let train: f64 = line.split('|').nth(5).unwrap().trim().parse().unwrap_or_else(|_| panic!("no clean train accuracy: {line}"));
+        assert!((0.0..=100.0).contains(&train), "{line}");
     }
     assert!(std::fs::read_to_string(out.join("okdcr-bars.svg")).unwrap().contains("<svg"));
     // a rerun reads every run back from its checkpoint (nothing trains): same table

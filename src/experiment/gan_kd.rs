@@ -88,9 +88,7 @@ impl std::str::FromStr for Row {
     }
 }
 
-/// The record key of a row's final accuracy on its clean training images (no augmentation, no
-/// mixing, no hole), beside `test_acc`.
-pub const CLEAN_TRAIN_ACC: &str = "clean_train_acc";
+pub use crate::train::CLEAN_TRAIN_ACC;
 
 /// Settings of the GAN-KD comparison (every CLI flag maps to a field).
 #[derive(Clone, Debug)]
@@ -313,9 +311,7 @@ impl GanKdExperiment {
     #[allow(clippy::too_many_arguments)]
     fn fit_row(&self, row: Row, seed: u64, data: &Dataset, train: &TrainConfig, gans: &[PatchGanRun], teachers: &[Arc<FoldTeachers>], device: &Device) -> Result<Run> {
         let mut run = self.train_row(row, seed, data, train, gans, teachers, device)?;
-        let clean = crate::data::Loader::train(data, train.eval_batch_size, Augment::none(), 0);
-        let (acc, _) = crate::train::evaluate_net(&run.model, &clean, device);
-        run.record.final_metrics.insert(CLEAN_TRAIN_ACC.into(), acc);
+        crate::train::record_clean_train_acc(&mut run, data, train.eval_batch_size, device);
         Ok(run)
     }
 

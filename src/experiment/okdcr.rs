@@ -12,7 +12,7 @@ use crate::models::Arch;
 use crate::plot::{self, Bar, Figure};
 use crate::profile::Profile;
 use crate::table::Table;
-use crate::train::{Comparison, Schedule, TrainConfig};
+use crate::train::{Comparison, Schedule, TrainConfig, CLEAN_TRAIN_ACC};
 use std::path::PathBuf;
 
 /// Settings of the OKDCR comparison (every CLI flag maps to a field).
@@ -31,12 +31,16 @@ pub struct OkdcrExperiment {
     /// peers can overfit; `None` keeps the profile's training set (cpu default:
     /// [`CPU_TRAIN_PER_CLASS`]).
     pub train_per_class: Option<usize>,
+    /// Zero padding of the random crop, in pixels (each of the two views draws its own crop):
+    /// the paper's 4 on gpu and smoke, [`CPU_CROP_PAD`] on cpu.
+    pub crop_pad: usize,
 }
 
 /// The paper's peers per profile: `gpu` two ResNet-32 (its first CIFAR pair); `cpu` two
 /// ConvNet-3 of width 16 (three stages, so ONE can branch the last; a 2-core CPU trains a pair
-/// in one and a half to three minutes per method at [`CPU_EPOCHS`] on [`CPU_TRAIN_PER_CLASS`]
-/// images per class); `smoke` two ConvNet-2 of width 4.
+/// in under a minute and a half per method at [`CPU_EPOCHS`] on [`CPU_TRAIN_PER_CLASS`] images
+/// per class, and they fit those images: 96 % clean training accuracy for 1C); `smoke` two
+/// ConvNet-2 of width 4.
 pub fn default_peers(profile: Profile) -> Vec<Arch> {
     match profile {
         Profile::Gpu => vec![Arch::resnet(32); 2],
@@ -63,7 +67,19 @@ pub fn mixed_peers(profile: Profile) -> Vec<Arch> {
 pub const CPU_TRAIN_PER_CLASS: usize = 100;
 
 /// Epochs on the `cpu` profile (with [`CPU_TRAIN_PER_CLASS`]: 16 steps per epoch at batch 64).
-pub const CPU_EPOCHS: usize = 30;
+/// At 30 epochs with a pad-4 crop the peers did not fit their training images (1C, seed 0: 87.7 %
+/// clean training accuracy, 80.0 % test); at 60 with [`CPU_CROP_PAD`] they do (96.1 / 83.9;
+/// `just okdcr-regime`, `docs/okdcr.md`).
+pub const CPU_EPOCHS: usize = 60;
+
+/// Crop padding on the `cpu` profile: a 2-pixel shift of a 28-pixel garment (the paper pads
+/// 32-pixel CIFAR images by 4). With pad 4 even 100 epochs left the peers below 96 % on their
+/// training images and 0.8 points lower on test (measured, `docs/okdcr.md`).
+pub const CPU_CROP_PAD: usize = 2;
+
+/// Seeds on the `cpu` profile: the differences between online methods are a point or less, so
+/// five seeds for the paired intervals.
+pub const CPU_SEEDS: usize = 5;
 
 impl OkdcrExperiment {
     /// Profile defaults: [`default_peers`], every method, 3 seeds (1 on smoke), epochs scaled
@@ -77,13 +93,19 @@ impl OkdcrExperiment {
             base.dataset = "cifar100".into();
         }
         let train_per_class = (profile == Profile::Cpu).then_some(CPU_TRAIN_PER_CLASS);
-        OkdcrExperiment { base, peers: default_peers(profile), methods: OnlineKind::all(), seeds: if profile == Profile::Smoke { 1 } else { 3 }, train_per_class }
+        let seeds = match profile {
+            Profile::Smoke => 1,
+            Profile::Cpu => CPU_SEEDS,
+            Profile::Gpu => 3,
+        };
+        let crop_pad = if profile == Profile::Cpu { CPU_CROP_PAD } else { 4 };
+        OkdcrExperiment { base, peers: default_peers(profile), methods: OnlineKind::all(), seeds, train_per_class, crop_pad }
     }
 
     /// The paper's recipe at the profile's scale: SGD with Nesterov momentum 0.9, weight decay
-    /// 1e-4, lr 0.1 ÷10 at 50 % and 75 %, batch 128 (profile-capped), pad-4 crop and no flip
-    /// (the paper's CIFAR recipe, "zero-pad to 40×40 and randomly crop 32×32", as the online-KD
-    /// methods it follows; it flips only on ImageNet).
+    /// 1e-4, lr 0.1 ÷10 at 50 % and 75 %, batch 128 (profile-capped), a random crop of
+    /// [`crop_pad`](Self::crop_pad) and no flip (the paper's CIFAR recipe, "zero-pad to 40×40 and
+    /// randomly crop 32×32", as the online-KD methods it follows; it flips only on ImageNet).
     pub fn train_config(&self, _data: &Dataset) -> TrainConfig {
         TrainConfig::new()
             .with_epochs(self.base.epochs)
@@ -92,7 +114,7 @@ impl OkdcrExperiment {
             .with_nesterov(true)
             .with_weight_decay(1e-4)
             .with_schedule(Schedule::steps_half_three_quarters())
-            .with_augment(Augment::standard(false))
+            .with_augment(Augment { crop_pad: self.crop_pad, ..Augment::none() })
             .with_verbose(false)
     }
 
@@ -144,7 +166,9 @@ impl OkdcrExperiment {
                     None => b.ckpt(&kind.name(), &key),
                     Some(n) => b.ckpt(&kind.name(), &(key, n)),
                 };
-                method.train(train.clone().with_seed(seed)).name(kind.label()).profile(b.profile).checkpoint_dir(ckpt).fit(data, device)
+                let mut run = method.train(train.clone().with_seed(seed)).name(kind.label()).profile(b.profile).checkpoint_dir(ckpt).fit(data, device)?;
+                crate::train::record_clean_train_acc(&mut run, data, train.eval_batch_size, device);
+                Ok(run)
             });
         }
         let comparison = spec.run()?;
@@ -154,7 +178,8 @@ impl OkdcrExperiment {
         if let Some(d) = report.comparison.differences("avg_acc") {
             d.save_svg(b.out.join("okdcr-differences.svg"))?;
         }
-        crate::record::write_atomic(&b.out.join("summary.md"), report.table().markdown().as_bytes())?;
+        let summary = format!("{}\n{}", report.table().markdown(), report.claims().markdown());
+        crate::record::write_atomic(&b.out.join("summary.md"), summary.as_bytes())?;
         Ok(report)
     }
 }
@@ -169,19 +194,34 @@ pub struct OkdcrReport {
 
 impl OkdcrReport {
     /// Method, Avg and Ens (mean ± std over seeds, %), the paired difference of Avg to DML's
-    /// with its 95 % interval, and every seed's Avg.
+    /// with its 95 % interval, peer 0's accuracy on the clean training images and its train −
+    /// test gap (means over seeds), and every seed's Avg.
     pub fn table(&self) -> Table {
         let c = &self.comparison;
-        let mut t = Table::new(c.title.clone(), &["method", "Avg (%)", "Ens (%)", "Δ Avg vs DML (95 % CI)", "seeds", "Avg per seed"]).with_note(Comparison::delta_note("DML"));
+        let mut t = Table::new(c.title.clone(), &["method", "Avg (%)", "Ens (%)", "Δ Avg vs DML (95 % CI)", "peer 0 train acc, clean (%)", "peer 0 train − test", "seeds", "Avg per seed"]).with_note(Comparison::delta_note("DML"));
         let ms = |v: Vec<f64>| plot::bars::mean_std(&v.iter().map(|x| x * 100.0).collect::<Vec<_>>());
         for row in &c.rows {
             let (a, sa) = ms(row.values("avg_acc"));
             let (e, se) = ms(row.values("ens_acc"));
             let gain = c.delta_cell(&row.label, "DML", "avg_acc");
             let per: Vec<String> = row.values("avg_acc").iter().map(|x| format!("{:.2}", x * 100.0)).collect();
-            t.push(vec![row.label.clone(), crate::table::mean_pm(a, sa, row.seeds.len()), crate::table::mean_pm(e, se, row.seeds.len()), gain, row.seeds.len().to_string(), per.join(", ")]);
+            let measured = row.values(CLEAN_TRAIN_ACC);
+            let (train, _) = ms(measured.clone());
+            let (test, _) = ms(row.values("test_acc"));
+            // records made before the column existed have no clean training accuracy
+            let known = |text: String| if measured.is_empty() { "–".into() } else { text };
+            let fit = [known(format!("{train:.2}")), known(format!("{:+.2}", train - test))];
+            t.push([vec![row.label.clone(), crate::table::mean_pm(a, sa, row.seeds.len()), crate::table::mean_pm(e, se, row.seeds.len()), gain], fit.to_vec(), vec![row.seeds.len().to_string(), per.join(", ")]].concat());
         }
         t
+    }
+
+    /// The paper's claims on Avg, each as a paired difference over seeds with a verdict: OKDCR
+    /// above every online baseline and above the vanilla rows (rows not run are left out).
+    pub fn claims(&self) -> Table {
+        let others = ["DML", "ONE", "FFL", "KDCL", "1C", "2C"];
+        let present: Vec<(&str, &str)> = others.iter().filter(|o| self.comparison.row(o).is_some()).map(|o| ("OKDCR", *o)).collect();
+        self.comparison.claims(format!("{}: the paper's claims on Avg", self.comparison.title), "avg_acc", &present)
     }
 
     /// Avg and Ens bars side by side per method (mean ± std over seeds).

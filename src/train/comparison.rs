@@ -254,6 +254,21 @@ impl Comparison {
         t
     }
 
+    /// One row per claim "`label` beats `against` on `metric`": the paired difference over the
+    /// seeds both rows ran with its 95 % interval and the [`Paired::verdict`]; `–` for a row
+    /// that is missing.
+    pub fn claims(&self, title: impl Into<String>, metric: &str, claims: &[(&str, &str)]) -> Table {
+        let mut t = Table::new(title, &["claim", "Δ (95 % CI)", "seeds", "verdict"]).with_note(format!("{} Verdict: reproduced where the interval is above 0.", Comparison::delta_note("the second row")));
+        for (label, against) in claims {
+            let claim = format!("{label} > {against}");
+            match self.paired(label, against, metric) {
+                Some(d) => t.push(vec![claim, d.to_string(), d.n.to_string(), d.verdict()]),
+                None => t.push(vec![claim, "–".into(), "0".into(), "no paired seeds".into()]),
+            }
+        }
+        t
+    }
+
     /// The reference rows that belong in a table or bars of `metric`: references are test
     /// accuracies, so another metric has none.
     fn references_for(&self, metric: &str) -> impl Iterator<Item = &(String, f64)> {

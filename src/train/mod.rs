@@ -212,6 +212,18 @@ pub fn evaluate_net(net: &Net, test: &Loader, device: &Device) -> (f64, f64) {
     (hits as f64 / n.max(1) as f64, loss / n.max(1) as f64)
 }
 
+/// The record key of a run's final accuracy on its clean training images (no augmentation, no
+/// mixing, no hole), beside `test_acc`: how far the network fits its training set.
+pub const CLEAN_TRAIN_ACC: &str = "clean_train_acc";
+
+/// Adds [`CLEAN_TRAIN_ACC`] of the run's network (`run.model`, the one `test_acc` measures) to
+/// its final metrics, measured on `data`'s training split without augmentation.
+pub fn record_clean_train_acc(run: &mut Run, data: &Dataset, batch_size: usize, device: &Device) {
+    let clean = Loader::train(data, batch_size, crate::data::Augment::none(), 0);
+    let (acc, _) = evaluate_net(&run.model, &clean, device);
+    run.record.final_metrics.insert(CLEAN_TRAIN_ACC.into(), acc);
+}
+
 /// `test_acc` and `test_loss` of the first network and, when there are several, `<name>_acc`
 /// of every one.
 pub fn evaluate_nets(nets: &[(String, Net)], test: &Loader, device: &Device) -> BTreeMap<String, f64> {
