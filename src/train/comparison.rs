@@ -577,6 +577,22 @@ mod tests {
     }
 
     #[test]
+    fn a_claims_table_pairs_each_claim_by_seed_and_gives_its_verdict() {
+        let c = comparison(vec![
+            row("base", &[0, 1, 2], &[0.800, 0.810, 0.790]),
+            row("better", &[0, 1, 2], &[0.812, 0.823, 0.801]),
+            row("mixed", &[0, 1, 2], &[0.805, 0.800, 0.795]),
+        ]);
+        let t = c.claims("claims", "test_acc", &[("better", "base"), ("base", "better"), ("mixed", "base"), ("better", "absent")]);
+        let cells = |i: usize| (t.rows[i][0].as_str(), t.rows[i][2].as_str(), t.rows[i][3].as_str());
+        assert_eq!(cells(0), ("better > base", "3", "reproduced"));
+        assert_eq!(t.rows[0][1], c.paired("better", "base", "test_acc").unwrap().to_string());
+        assert_eq!(cells(1), ("base > better", "3", "not reproduced: the other way"));
+        assert_eq!(cells(2), ("mixed > base", "3", "not distinguishable at n = 3"));
+        assert_eq!(cells(3), ("better > absent", "0", "no paired seeds"));
+    }
+
+    #[test]
     fn the_saved_json_carries_the_table_numbers_and_loads_back() {
         let c = comparison(vec![row("a", &[0, 1, 2], &[0.80, 0.81, 0.79]), row("b", &[0, 1, 2], &[0.81, 0.80, 0.80])]);
         let dir = std::env::temp_dir().join(format!("distillery-cmp-{}", std::process::id()));
