@@ -73,8 +73,8 @@ pub const CPU_TRAIN_PER_CLASS: usize = 100;
 pub const CPU_EPOCHS: usize = 60;
 
 /// Crop padding on the `cpu` profile: a 2-pixel shift of a 28-pixel garment (the paper pads
-/// 32-pixel CIFAR images by 4). With pad 4 even 100 epochs left the peers below 96 % on their
-/// training images and 0.8 points lower on test (measured, `docs/okdcr.md`).
+/// 32-pixel CIFAR images by 4). With pad 4 the peers needed 100 epochs to reach the same 96 % on
+/// their training images, and ended 0.8 points lower on test (measured, `docs/okdcr.md`).
 pub const CPU_CROP_PAD: usize = 2;
 
 /// Seeds on the `cpu` profile: the differences between online methods are a point or less, so
@@ -82,9 +82,10 @@ pub const CPU_CROP_PAD: usize = 2;
 pub const CPU_SEEDS: usize = 5;
 
 impl OkdcrExperiment {
-    /// Profile defaults: [`default_peers`], every method, 3 seeds (1 on smoke), epochs scaled
-    /// from the paper's 300 (cpu: [`CPU_EPOCHS`] on [`CPU_TRAIN_PER_CLASS`] images per class),
-    /// output `out/okdcr`.
+    /// Profile defaults: [`default_peers`], every method, 3 seeds on gpu ([`CPU_SEEDS`] on cpu,
+    /// 1 on smoke), epochs scaled from the paper's 300 (cpu: [`CPU_EPOCHS`] on
+    /// [`CPU_TRAIN_PER_CLASS`] images per class), a pad-4 crop (cpu: [`CPU_CROP_PAD`]), output
+    /// `out/okdcr`.
     pub fn new(profile: Profile) -> OkdcrExperiment {
         let mut base = KdExperiment::new(profile);
         base.epochs = if profile == Profile::Cpu { CPU_EPOCHS } else { profile.epochs(300) };
