@@ -30,7 +30,7 @@ mksmt *ARGS:
 
 # The same MKSMT rows and the temperature sweep on a four-stage ConvNet (cpu profile: 36 runs, ≈ 40 min on 2 cores)
 mksmt-convnet *ARGS:
-    cargo run --release -- mksmt --backbone convnet-4-w16 --epochs 30 --temperatures 2,3,4,7,10 --out out/mksmt/convnet {{ARGS}}
+    cargo run --release -- mksmt --backbone convnet-4-w16 --epochs 30 --pretrain-epochs 30 --temperatures 2,3,4,7,10 --out out/mksmt/convnet {{ARGS}}
 
 # ONE, FFL and CutMix as their authors wrote them vs as they were before, 3 seeds at the cpu profile, paired intervals (docs/okdcr.md, docs/gan-kd.md; cached under out/baselines)
 baselines-before-after:

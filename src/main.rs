@@ -3,6 +3,7 @@
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use distillery::data::DataRoot;
 use distillery::device::{Device, DeviceExt};
+use distillery::experiment::mksmt::Pretrain;
 use distillery::experiment::{DsaExperiment, GanKdExperiment, KdExperiment, MgdExperiment, MksmtExperiment, OkdcrExperiment};
 use distillery::methods::condense::eval::EvalProtocol;
 use distillery::methods::condense::{Algorithm, EvalConfig, Init};
@@ -253,9 +254,18 @@ struct MksmtArgs {
     /// SGD (lr 0.05) for a Swin instead of AdamW (lr 3e-3, wd 0.05)
     #[arg(long)]
     sgd: bool,
-    /// keep N training images per class, 0 = all [default: cpu 100]
+    /// keep N training images per class, 0 = all [default: cpu 100]; with --pretrain, of the fine-tune classes
     #[arg(long, value_name = "N")]
     train_per_class: Option<usize>,
+    /// pretrain the backbone on these classes and fine-tune every row on the others, or none (every row from scratch on every class) [default: cpu and smoke 0,1,3,5,8; gpu none]
+    #[arg(long, value_name = "LIST")]
+    pretrain: Option<String>,
+    /// pretraining epochs, 0 = none: every row from scratch on the fine-tune classes [default: cpu 10, smoke 1]
+    #[arg(long, value_name = "N")]
+    pretrain_epochs: Option<usize>,
+    /// the fine-tuning learning rate after --pretrain [default: AdamW (Swin) 3e-3, SGD 0.05]
+    #[arg(long, value_name = "LR")]
+    finetune_lr: Option<f64>,
 }
 
 #[derive(Args)]
@@ -511,6 +521,21 @@ fn mksmt(args: &MksmtArgs) -> Result<MksmtExperiment> {
         m.config.adamw = None;
     }
     set_per_class(&mut m.train_per_class, args.train_per_class);
+    match args.pretrain.as_deref() {
+        None => {}
+        Some("none") => m.pretrain = None,
+        Some(list) => {
+            let classes = list.split(',').map(|c| c.trim().parse::<usize>().map_err(|_| Error::invalid("--pretrain", c, "expects class numbers, or none"))).collect::<Result<Vec<_>>>()?;
+            let p = MksmtExperiment::new(Profile::Cpu).pretrain.expect("the cpu profile pretrains");
+            m.pretrain = Some(Pretrain { classes, ..m.pretrain.clone().unwrap_or(p) });
+        }
+    }
+    if let Some(p) = &mut m.pretrain {
+        set(&mut p.epochs, &args.pretrain_epochs);
+        set(&mut p.finetune_lr, &args.finetune_lr);
+    } else if args.pretrain_epochs.is_some() || args.finetune_lr.is_some() {
+        return Err(Error::invalid("--pretrain-epochs / --finetune-lr", "set", "need --pretrain (this profile does not pretrain)"));
+    }
     Ok(m)
 }
 
@@ -654,7 +679,7 @@ fn main() {
             println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/gan-kd-bars.svg, {0}/gan-kd-differences.svg", exp.base.out.display());
         }),
         Command::Mksmt(exp) => exp.run(&device).map(|report| {
-            println!("\n{}\n{}", report.table().markdown(), report.robustness_table().markdown());
+            println!("\n{}\n\n{}\n{}\n{}", report.pretrain_line(), report.table().markdown(), report.claims().markdown(), report.robustness_table().markdown());
             println!("wrote {0}/summary.md, {0}/comparison.json, {0}/records/*.json, {0}/mksmt-*.svg", exp.base.out.display());
         }),
         Command::Dsa(exp) => exp.run(&device).map(|report| {

@@ -51,7 +51,7 @@ fn help_of_every_subcommand_lists_its_flags() {
         (&["mgd"], &["--teacher", "--student", "--seed", "--seeds", "--epochs", "--methods", "--teacher-epochs"]),
         (&["okdcr"], &["--peers", "--methods", "--train-per-class", "--crop-pad", "--seeds", "--epochs"]),
         (&["gan-kd"], &["--student", "--teacher", "--temperature", "--methods", "--folds", "--beta", "--smoothing", "--patch", "--gan-epochs", "--train-per-class", "--crop-flip", "--seeds", "--epochs"]),
-        (&["mksmt"], &["--backbone", "--rows", "--temperatures", "--pretrained", "--sgd", "--train-per-class", "--seeds", "--epochs"]),
+        (&["mksmt"], &["--backbone", "--rows", "--temperatures", "--pretrained", "--sgd", "--train-per-class", "--pretrain", "--pretrain-epochs", "--finetune-lr", "--seeds", "--epochs"]),
         (&["dsa"], &["--ipc", "--methods", "--iterations", "--init", "--models", "--epochs", "--eval-aug", "--cross-arch", "--cross-ipc", "--seed"]),
         (&["serve"], &["--port", "--bind", "--token-file", "--no-token", "--force", "--devices"]),
     ];
@@ -275,7 +275,7 @@ fn mksmt_command_writes_its_tables_and_reads_finished_runs_back() {
     let run = cli().args(args).arg(&root).arg("--out").arg(&out).output().unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
-    for row in ["| baseline |", "| MKSMT |", "S3 head (%)", "vertical flip"] {
+    for row in ["| baseline |", "| MKSMT |", "S3 head (%)", "vertical flip", "train acc, clean (%)", "| MKSMT > baseline |", "fine-tuned a backbone pretrained on fashion-mnist[0,1,3,5,8]", "| claim | Δ (95 % CI) |"] {
         assert!(stdout.contains(row), "{row} missing: {stdout}");
     }
     assert!(std::fs::read_to_string(out.join("mksmt-flips.svg")).unwrap().contains("<svg"));
@@ -286,7 +286,7 @@ fn mksmt_command_writes_its_tables_and_reads_finished_runs_back() {
     assert_eq!(again_out.matches("(read back)").count(), 2, "baseline and MKSMT read back: {again_out}");
     let table = |s: &str| s.lines().filter(|l| l.starts_with('|')).map(String::from).collect::<Vec<_>>();
     assert_eq!(table(&again_out), table(&stdout), "a rerun reads every run back");
-    for (flag, value, field) in [("--rows", "abc", "rows"), ("--temperatures", "0", "temperature"), ("--backbone", "swin-q", "arch"), ("--dataset", "nope", "dataset")] {
+    for (flag, value, field) in [("--rows", "abc", "rows"), ("--temperatures", "0", "temperature"), ("--backbone", "swin-q", "arch"), ("--dataset", "nope", "dataset"), ("--pretrain", "0,x", "--pretrain"), ("--pretrain", "0,1,2,3,4,5,6,7,8,9", "pretrain.classes"), ("--pretrain", "3,12", "pretrain.classes")] {
         let bad = cli().args(["mksmt", "--profile", "smoke", "--epochs", "1", "--temperatures", "none", "--data"]).arg(&root).args([flag, value, "--out"]).arg(&out).output().unwrap();
         let err = String::from_utf8_lossy(&bad.stderr);
         assert!(!bad.status.success() && err.contains(field), "{flag} {value}: {err}");

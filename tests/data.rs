@@ -301,3 +301,23 @@ fn a_mixup_alpha_of_zero_is_refused_before_training() {
     let e = TrainConfig::new().with_augment(Augment::none().with_mix(Mix::CutMix { alpha: 1.0, prob: 1.5, per_image: false })).validate().unwrap_err();
     assert!(matches!(&e, Error::Invalid { field, value, .. } if field == "augment.mix.prob" && value == "1.5"), "{e}");
 }
+
+#[test]
+fn a_class_split_keeps_those_classes_relabelled_in_the_order_given() {
+    let d = Dataset::fashion_mnist(&data_root(), &Profile::Smoke).unwrap();
+    let part = d.with_classes(&[6, 2, 4]).unwrap();
+    assert_eq!(part.classes, ["shirt", "pullover", "coat"]);
+    assert_eq!(part.name, "fashion-mnist[6,2,4]");
+    let n = Profile::Smoke.train_per_class().unwrap();
+    assert_eq!(part.train.by_class(3).iter().map(Vec::len).collect::<Vec<_>>(), [n, n, n]);
+    assert_eq!(part.train.len(), 3 * n, "no image of another class is kept");
+    // the first shirt of the part is the first shirt of the whole, now labelled 0
+    let first_shirt = d.train.by_class(10)[6][0];
+    assert_eq!(part.train.image(part.train.by_class(3)[0][0]), d.train.image(first_shirt));
+    assert_eq!(part.test.by_class(3)[1].len(), d.test.by_class(10)[2].len());
+    let e = d.with_classes(&[1, 10]).unwrap_err();
+    assert!(matches!(&e, Error::Invalid { field, value, .. } if field == "classes" && value == "10"), "{e}");
+    let e = d.with_classes(&[3, 3]).unwrap_err();
+    assert!(e.to_string().contains("named twice"), "{e}");
+    assert!(d.with_classes(&[]).is_err());
+}

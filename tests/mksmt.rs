@@ -231,3 +231,38 @@ fn batched_grad_cam_gives_every_image_its_own_map() {
     }
     assert!(matches!(grad_cam_per_image(&micro().init(d.shape(), 10, &dev).unwrap(), images, 1, &[1, 2]), Err(Error::Shape { .. })));
 }
+
+#[test]
+fn a_fine_tune_starts_from_the_pretrained_backbone_with_a_fresh_classifier_and_heads() {
+    let whole = data(10);
+    let (pre, ft) = (whole.with_classes(&[0, 1, 3, 5, 8]).unwrap(), whole.with_classes(&[2, 4, 6]).unwrap());
+    let dev = common::cpu();
+    // a run's network, as the experiment passes it on (pretrained for one epoch on 50 images)
+    let mut small = pre.clone();
+    small.train = small.train.per_class(5, 10, 0).unwrap();
+    let pretrained = Mksmt::builder().backbone(micro()).scheme(Scheme::Baseline).train(TrainConfig::new().with_epochs(1).with_seed(11)).fit(&small, &dev).unwrap().model;
+    let mut method = Mksmt::builder().backbone(micro()).train(TrainConfig::new().with_seed(3)).init_backbone(pretrained.clone()).build(&ft, &dev).unwrap();
+    let net = &method.nets()[0].1;
+    let fresh = micro().init_seeded(ft.shape(), 3, &dev, 3).unwrap();
+    assert_eq!(net.classifier().weight.dims(), [fresh.classifier().weight.dims()[0], 3], "the classifier is sized for the fine-tune classes");
+    assert_eq!(params(net.classifier()), params(fresh.classifier()), "the classifier is the seeded fresh one");
+    let (ours, theirs) = (params(net), params(&pretrained));
+    let (fc, body) = (params(net.classifier()).len(), ours.len());
+    assert_eq!(ours[..body - fc], theirs[..body - fc], "every backbone tensor before the classifier comes from the pretrained network");
+    assert_ne!(params(&fresh)[0], theirs[0], "(the seeded fresh network differs, so the check above can fail)");
+    // and fine-tuning moves it: the pretrained tensors are trainable, not frozen
+    let mut optim = Optimizers::new(&TrainConfig::new().with_weight_decay(0.0));
+    method.step(&one_batch(&ft), &ctx(&dev), &mut optim).unwrap();
+    let after = params(&method.nets()[0].1);
+    assert_ne!(after[0], theirs[0], "the patch embedding moved in a fine-tuning step");
+    assert!(after.iter().zip(&theirs).filter(|(a, b)| a != b).count() > body / 2, "most backbone tensors moved");
+    // without init the same builder starts from the seeded fresh network
+    let scratch = Mksmt::builder().backbone(micro()).train(TrainConfig::new().with_seed(3)).build(&ft, &dev).unwrap();
+    assert_eq!(params(&scratch.nets()[0].1)[0], params(&fresh)[0]);
+    // another architecture is a typed error naming the field
+    let other = Arch::swin(SwinSpec::micro(16)).init(pre.shape(), 5, &dev).unwrap();
+    match Mksmt::builder().backbone(micro()).init_backbone(other).build(&ft, &dev) {
+        Err(Error::Invalid { field, .. }) => assert_eq!(field, "init_backbone"),
+        other => panic!("{:?}", other.err()),
+    }
+}

@@ -437,6 +437,35 @@ impl Dataset {
         Ok(self)
     }
 
+    /// The images of `classes` only (both splits), relabelled 0, 1, … in the order given, named
+    /// `NAME[c1,c2,…]`; normalisation recomputed from the kept training images. A split of a
+    /// dataset by class, e.g. to pretrain on some classes and fine-tune on the others.
+    pub fn with_classes(&self, classes: &[usize]) -> Result<Dataset> {
+        let k = self.num_classes();
+        if classes.is_empty() {
+            return Err(Error::invalid("classes", "[]", "name at least one class"));
+        }
+        for (i, &c) in classes.iter().enumerate() {
+            if c >= k {
+                return Err(Error::invalid("classes", c, format!("{} has classes 0..{}", self.name, k - 1)));
+            }
+            if classes[..i].contains(&c) {
+                return Err(Error::invalid("classes", c, "named twice"));
+            }
+        }
+        let keep = |split: &Split| {
+            let mut new_label = vec![u16::MAX; k];
+            classes.iter().enumerate().for_each(|(i, &c)| new_label[c] = i as u16);
+            let idx: Vec<usize> = (0..split.len()).filter(|&i| new_label[split.label(i)] != u16::MAX).collect();
+            let kept = split.select(&idx);
+            let labels = kept.labels().iter().map(|&l| new_label[l as usize]).collect();
+            Split { labels: Arc::new(labels), ..kept }
+        };
+        let names = classes.iter().map(|&c| self.classes[c].clone()).collect();
+        let list = classes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+        Dataset::new(&format!("{}[{list}]", self.name), names, keep(&self.train), keep(&self.test), self.flippable, self.source.clone())
+    }
+
     /// The first `per_class` training images of every class as a grid (rows = classes).
     pub fn preview(&self, per_class: usize) -> crate::plot::Figure {
         let by_class = self.train.by_class(self.num_classes());

@@ -232,6 +232,13 @@ pub struct Mksmt {
 impl Mksmt {
     /// Builds the backbone (seeded) and a head on every taught stage but the last.
     pub fn new(config: &MksmtConfig, data: &Dataset, device: &Device, seed: u64) -> Result<Mksmt> {
+        Mksmt::new_from(config, data, device, seed, None)
+    }
+
+    /// [`Mksmt::new`] with the backbone's weights, all but the classifier, taken from `init`
+    /// (a network of the same architecture trained elsewhere, e.g. pretrained on other classes);
+    /// the classifier and the stage heads start fresh for `data`'s classes.
+    pub fn new_from(config: &MksmtConfig, data: &Dataset, device: &Device, seed: u64, init: Option<&Net>) -> Result<Mksmt> {
         config.validate()?;
         let (plain, train) = devices(device);
         let classes = data.num_classes();
@@ -240,6 +247,16 @@ impl Mksmt {
             net = crate::models::import::load(net, path, crate::models::import::Import::except_classifier())?.0;
         }
         let maps = net.clone().to_device(&plain).stage_dims(data.shape(), &plain);
+        if let Some(init) = init {
+            let theirs = init.clone().to_device(&plain).stage_dims(data.shape(), &plain);
+            if init.kind() != net.kind() || theirs != maps || init.classifier().weight.dims()[0] != net.classifier().weight.dims()[0] {
+                return Err(Error::invalid("init_backbone", init.kind(), format!("is not a {} (stage maps {theirs:?}, expected {maps:?})", config.backbone)));
+            }
+            let fresh = net.classifier().clone();
+            // a finished run's network comes back without autodiff (its parameters no longer
+            // require gradients): fine-tuning must move every one of them
+            net = init.clone().to_device(&train).set_require_grad(true).train().with_classifier(fresh);
+        }
         let taught = config.scheme.taught_stages();
         if taught > maps.len() {
             return Err(Error::invalid("scheme", format!("{:?}", config.scheme), format!("needs {taught} stages, {} has {}", config.backbone, maps.len())));
@@ -402,12 +419,13 @@ impl Method for Mksmt {
 pub struct MksmtBuilder {
     config: MksmtConfig,
     options: RunOptions,
+    init: Option<Net>,
 }
 
 impl Mksmt {
     /// The paper's MKSMT (see [`MksmtConfig::new`]) on a micro Swin (width 24).
     pub fn builder() -> MksmtBuilder {
-        MksmtBuilder { config: MksmtConfig::new(Arch::swin(crate::models::swin::SwinSpec::micro(24))), options: RunOptions::default() }
+        MksmtBuilder { config: MksmtConfig::new(Arch::swin(crate::models::swin::SwinSpec::micro(24))), options: RunOptions::default(), init: None }
     }
 }
 
@@ -467,6 +485,14 @@ impl MksmtBuilder {
         self.config.pretrained = Some(path.into());
         self
     }
+    /// Start the backbone from `net`'s weights, all but the classifier (a network of the same
+    /// architecture, e.g. one pretrained on other classes of the same images); the classifier and
+    /// the stage heads start fresh. Not part of the configuration: a checkpoint key must name
+    /// where `net` came from.
+    pub fn init_backbone(mut self, net: Net) -> Self {
+        self.init = Some(net);
+        self
+    }
     /// Replaces the whole configuration.
     pub fn config(mut self, config: MksmtConfig) -> Self {
         self.config = config;
@@ -479,7 +505,7 @@ impl MksmtBuilder {
     /// The method, untrained (to inspect its heads or call a step).
     pub fn build(&self, data: &Dataset, device: &Device) -> Result<Mksmt> {
         self.options.train.validate()?;
-        Mksmt::new(&self.config, data, device, self.options.train.seed)
+        Mksmt::new_from(&self.config, data, device, self.options.train.seed, self.init.as_ref())
     }
     /// Trains; the run's model is the backbone alone (inference uses the last stage's head) and
     /// its record holds `test_acc` (last head) and `head_s{k}_acc` per stage head.
