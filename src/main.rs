@@ -97,9 +97,12 @@ struct KdArgs {
     out: Option<PathBuf>,
     #[arg(long, value_name = "N", help = format!("epochs per run [default: {}]", by_profile(|p| KdExperiment::new(p).epochs)))]
     epochs: Option<usize>,
-    /// seed
+    /// seed of the teacher and of the first student seed
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
+    /// student seeds (seed, seed + 1, …): KD's gain over the student alone is their paired difference [default: 5, smoke 2]
+    #[arg(long, value_name = "N")]
+    seeds: Option<usize>,
     /// teacher architecture [default: convnet-3-w<profile width>]
     #[arg(long, value_name = "ARCH", long_help = format!("teacher architecture [default: convnet-3-w<profile width>]\n{ARCH_HELP}"))]
     teacher: Option<Arch>,
@@ -451,6 +454,8 @@ fn kd(args: &KdArgs) -> Result<KdExperiment> {
         exp.shapes_student = false;
     }
     (exp.seed, exp.temperature, exp.alpha) = (args.seed, args.temperature, args.alpha);
+    set(&mut exp.seeds, &args.seeds);
+    distillery::error::ensure(exp.seeds > 0, "seeds", exp.seeds, "must be at least 1")?;
     Ok(exp)
 }
 
@@ -663,7 +668,7 @@ fn main() {
     let result = match &command {
         Command::Serve(_) => unreachable!("served above"),
         Command::Kd(exp) => exp.run(&device).map(|report| {
-            println!("\n{}", report.table());
+            println!("\n{}\n{}", report.table(), report.gain_table());
             println!("wrote {0}/summary.md, {0}/records/*.json, {0}/kd-test_acc.svg", exp.out.display());
         }),
         Command::Mgd(exp) => exp.run(&device).map(|comparison| {

@@ -29,12 +29,17 @@ fn main_job_runs_and_writes_table_records_and_curves() {
     }
     let svg = std::fs::read_to_string(out.join("kd-test_acc.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("polyline"), "a real plot");
-    assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("KD"));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("KD"));
+    // KD's gain over the student alone, paired over the smoke profile's two student seeds
+    let gain = stdout.lines().find(|l| l.starts_with("| **KD − alone**")).unwrap_or_else(|| panic!("no gain row: {stdout}"));
+    assert!(gain.contains("not distinguishable at n = 2") || gain.contains("KD h"), "{gain}");
+    assert!(stdout.contains("| over seeds 0–1 |") && summary.contains("| **KD − alone**"), "{stdout}");
     // a second run resumes every finished run from its checkpoint instead of retraining
     let again = cli().args(["--profile", "smoke", "--dataset", "mnist", "--out"]).arg(&out).arg("--data").arg(common::data_root().path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(again.status.success());
-    assert_eq!(stdout.matches("resuming").count(), 3, "{stdout}");
+    assert_eq!(stdout.matches("resuming").count(), 5, "the teacher and both students of both seeds: {stdout}");
 }
 
 #[test]
@@ -46,7 +51,7 @@ fn help_of_every_subcommand_lists_its_flags() {
     };
     let common = ["--profile", "--data", "--dataset", "--out", "--fresh"];
     let jobs: [(&[&str], &[&str]); 8] = [
-        (&[], &["--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "mgd", "dsa", "okdcr", "gan-kd", "mksmt", "serve", "completions"]),
+        (&[], &["--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed", "--seeds", "mgd", "dsa", "okdcr", "gan-kd", "mksmt", "serve", "completions"]),
         (&["kd"], &["--teacher", "--student", "--temperature", "--alpha", "--epochs", "--seed"]),
         (&["mgd"], &["--teacher", "--student", "--seed", "--seeds", "--epochs", "--methods", "--teacher-epochs"]),
         (&["okdcr"], &["--peers", "--methods", "--train-per-class", "--crop-pad", "--seeds", "--epochs"]),
