@@ -25,7 +25,7 @@ const BUDGET_BYTES: usize = 750 * 1024;
 /// code, so they fail the staleness check until re-run at the `cpu` profile — which the evidence
 /// re-runs (issue 29) do with their new regimes. Each entry must still be stale: a re-run
 /// notebook has to leave this list.
-const AWAITING_RERUN: &[&str] = &["03-mksmt.ipynb", "05-dsa.ipynb"];
+const AWAITING_RERUN: &[&str] = &["05-dsa.ipynb"];
 
 fn notebooks() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("notebooks");
