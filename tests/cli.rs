@@ -81,7 +81,7 @@ fn help_of_every_subcommand_lists_its_flags() {
 
 #[test]
 fn a_flag_a_command_does_not_use_or_a_misplaced_subcommand_is_an_error() {
-    for args in [&["mgd", "--temperature", "3"][..], &["okdcr", "--teacher", "convnet-3"], &["--seeds", "3"], &["--epochs", "1", "dsa"], &["dsa", "--frobnicate", "1"]] {
+    for args in [&["mgd", "--temperature", "3"][..], &["okdcr", "--teacher", "convnet-3"], &["--rows", "mksmt"], &["--epochs", "1", "dsa"], &["dsa", "--frobnicate", "1"]] {
         let out = cli().args(args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?} accepted: {err}");
@@ -96,6 +96,7 @@ fn bad_flags_are_clear_errors_not_panics() {
         (vec!["--temperature", "0"], "temperature"),
         (vec!["--alpha", "2"], "alpha"),
         (vec!["--epochs", "0"], "epochs"),
+        (vec!["--seeds", "0"], "seeds"),
         (vec!["--epochs", "ten"], "--epochs"),
         (vec!["--profile", "huge"], "profile"),
         (vec!["--student", "resnet21"], "resnet.depth"),
