@@ -403,9 +403,9 @@ pub struct PretrainSummary {
     pub classes: Vec<String>,
     /// Epochs.
     pub epochs: usize,
-    /// Final test accuracy on its own classes (%).
+    /// Final test accuracy on its own classes (a fraction; `pretrain_line` prints %).
     pub test_acc: f64,
-    /// Final accuracy on its clean training images (%), where recorded.
+    /// Final accuracy on its clean training images (a fraction), where recorded.
     pub clean_train_acc: Option<f64>,
 }
 
@@ -439,12 +439,7 @@ impl MksmtReport {
             let s3 = s3.map(|k| pct(&row.values(&k))).map_or("–".into(), |(a, b)| crate::table::mean_pm(a, b, row.seeds.len()));
             let gain = c.delta_cell(&row.label, BASELINE, "test_acc");
             let per: Vec<String> = row.values("test_acc").iter().map(|x| format!("{:.2}", x * 100.0)).collect();
-            let measured = row.values(crate::train::CLEAN_TRAIN_ACC);
-            // records made before the column existed have no clean training accuracy
-            let fit = if measured.is_empty() { ["–".to_string(), "–".to_string()] } else {
-                let train = pct(&measured).0;
-                [format!("{train:.2}"), format!("{:+.2}", train - m)]
-            };
+            let fit = row.fit_cells("test_acc");
             t.push([vec![row.label.clone(), crate::table::mean_pm(m, s, row.seeds.len()), s3, gain], fit.to_vec(), vec![row.seeds.len().to_string(), per.join(", ")]].concat());
         }
         t

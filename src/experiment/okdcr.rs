@@ -12,7 +12,7 @@ use crate::models::Arch;
 use crate::plot::{self, Bar, Figure};
 use crate::profile::Profile;
 use crate::table::Table;
-use crate::train::{Comparison, Schedule, TrainConfig, CLEAN_TRAIN_ACC};
+use crate::train::{Comparison, Schedule, TrainConfig};
 use std::path::PathBuf;
 
 /// Settings of the OKDCR comparison (every CLI flag maps to a field).
@@ -206,12 +206,7 @@ impl OkdcrReport {
             let (e, se) = ms(row.values("ens_acc"));
             let gain = c.delta_cell(&row.label, "DML", "avg_acc");
             let per: Vec<String> = row.values("avg_acc").iter().map(|x| format!("{:.2}", x * 100.0)).collect();
-            let measured = row.values(CLEAN_TRAIN_ACC);
-            let (train, _) = ms(measured.clone());
-            let (test, _) = ms(row.values("test_acc"));
-            // records made before the column existed have no clean training accuracy
-            let known = |text: String| if measured.is_empty() { "–".into() } else { text };
-            let fit = [known(format!("{train:.2}")), known(format!("{:+.2}", train - test))];
+            let fit = row.fit_cells("test_acc");
             t.push([vec![row.label.clone(), crate::table::mean_pm(a, sa, row.seeds.len()), crate::table::mean_pm(e, se, row.seeds.len()), gain], fit.to_vec(), vec![row.seeds.len().to_string(), per.join(", ")]].concat());
         }
         t

@@ -44,6 +44,19 @@ pub struct ComparisonRow {
 }
 
 impl ComparisonRow {
+    /// The table cells of how far `metric`'s network fits its training set: the mean clean
+    /// training accuracy ([`super::CLEAN_TRAIN_ACC`], %) and it minus the mean `metric` (points);
+    /// "–" for records made before the clean accuracy was recorded.
+    pub fn fit_cells(&self, metric: &str) -> [String; 2] {
+        let mean = |v: Vec<f64>| v.iter().sum::<f64>() * 100.0 / v.len() as f64;
+        let measured = self.values(super::CLEAN_TRAIN_ACC);
+        if measured.is_empty() {
+            return ["–".into(), "–".into()];
+        }
+        let train = mean(measured);
+        [format!("{train:.2}"), format!("{:+.2}", train - mean(self.values(metric)))]
+    }
+
     /// Final `metric` of every seed.
     pub fn values(&self, metric: &str) -> Vec<f64> {
         self.records.iter().map(|r| r.final_metric(metric).unwrap_or(f64::NAN)).collect()
